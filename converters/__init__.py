@@ -1,0 +1,1 @@
+"""Tools that move RNNPool models between frameworks and towards the device."""

@@ -1,0 +1,63 @@
+"""The FastGRNN cell and batched final-state sweeps (RNNPOOL.md, "FastGRNN cell").
+
+Everything here is plain TensorFlow on tensors the caller passes in, so the
+tf_keras and Keras 3 layers (and the QAT wrapper, which swaps weights before a
+call) share one implementation of the equations.
+"""
+import collections
+
+import tensorflow as tf
+
+from rnnpool_keras import activations
+
+# The weights of one FastGRNN cell as tensors. `kernel` / `recurrent_kernel`
+# are full matrices or (left, right) pairs for the low-rank form W = left @ right.
+CellWeights = collections.namedtuple(
+    "CellWeights",
+    ["kernel", "recurrent_kernel", "gate_bias", "update_bias", "zeta", "nu"])
+
+
+def matmul(x, matrix):
+    """x @ W for x [..., in] and W [in, out] or a low-rank pair (left, right)."""
+    if isinstance(matrix, tuple):
+        left, right = matrix
+        return matmul(matmul(x, left), right)
+    return tf.tensordot(x, matrix, axes=[[x.shape.rank - 1], [0]])
+
+
+def final_states(projected_sequences, cell, gate_activation, update_activation):
+    """Runs the cell over several independent batches of sequences from h0 = 0.
+
+    Args:
+      projected_sequences: list of time-major tensors [T_i, M_i, units] holding
+        x_t @ W, already projected (the input projection does not depend on the
+        state, so callers compute it once for every step).
+      cell: CellWeights.
+    Returns:
+      list of final states [M_i, units], in the order of the inputs.
+    Sequences of equal length are concatenated and swept together, so the
+    number of sequential steps is the number of distinct lengths' total.
+    """
+    gate = activations.get(gate_activation)
+    update = activations.get(update_activation)
+    # sigmoid(zeta), sigmoid(nu) are per-cell constants: compute them once per call.
+    zeta = tf.math.sigmoid(cell.zeta)
+    nu = tf.math.sigmoid(cell.nu)
+
+    by_length = collections.defaultdict(list)
+    for index, sequence in enumerate(projected_sequences):
+        by_length[sequence.shape[0]].append(index)
+
+    results = [None] * len(projected_sequences)
+    for length, indices in by_length.items():
+        batch = tf.concat([projected_sequences[i] for i in indices], axis=1)
+        state = tf.zeros_like(batch[0])
+        for t in range(length):
+            pre = batch[t] + matmul(state, cell.recurrent_kernel)
+            z = gate(pre + cell.gate_bias)
+            c = update(pre + cell.update_bias)
+            state = z * state + (zeta * (1.0 - z) + nu) * c
+        sizes = [tf.shape(projected_sequences[i])[1] for i in indices]
+        for i, part in zip(indices, tf.split(state, tf.stack(sizes), axis=0)):
+            results[i] = part
+    return results

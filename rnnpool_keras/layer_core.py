@@ -1,0 +1,293 @@
+"""RNNPool2D for a given Keras: one class body shared by tf_keras and Keras 3.
+
+`define_rnnpool2d(keras)` builds the layer class on that Keras' `Layer`; the
+maths lives in `rnnpool_op`, so the two flavours cannot drift apart.
+"""
+from rnnpool_keras import arguments
+from rnnpool_keras import cost
+from rnnpool_keras import fastgrnn
+from rnnpool_keras import patch_geometry
+from rnnpool_keras import rnnpool_op
+
+import tensorflow as tf
+
+# (attribute prefix, rank argument) for each weight matrix, in creation order.
+_MATRICES = (
+    ("rnn1_kernel", "rnn1_kernel_rank"),
+    ("rnn1_recurrent_kernel", "rnn1_recurrent_rank"),
+    ("rnn2_kernel", "rnn2_kernel_rank"),
+    ("rnn2_recurrent_kernel", "rnn2_recurrent_rank"),
+)
+RANK_ARGUMENTS = tuple(rank for _, rank in _MATRICES)
+
+
+def define_rnnpool2d(keras):
+    """Returns the RNNPool2D class for `keras` (the `tf_keras` or `keras` module)."""
+
+    class RNNPool2D(keras.layers.Layer):
+        """RNNPool: non-linear pooling of every patch by two FastGRNN RNNs.
+
+        Slides an `r x c` window (like a pooling layer) over an image-like map
+        and summarises each patch into `4 * rnn2_units` values: RNN1 sweeps every
+        row and every column of the patch, RNN2 (bidirectional, shared weights)
+        sweeps the row summaries and the column summaries. Saha et al.,
+        "RNNPool: Efficient Non-linear Pooling for RAM Constrained Inference",
+        NeurIPS 2020.
+
+        Args:
+          rnn1_units: h1, hidden units of RNN1 (rows and columns of a patch).
+          rnn2_units: h2, hidden units of RNN2; the output has 4 * h2 channels.
+          pool_size: int or (r, c), the patch size in rows and columns.
+          strides: int or (sr, sc); defaults to `pool_size`.
+          padding: "valid" or "same" (zero padding, Keras pooling's size rule).
+          data_format: "channels_last" (NHWC) or "channels_first" (NCHW);
+            defaults to Keras' `image_data_format()`.
+          gate_activation: "sigmoid", "tanh", "relu", "quantSigm" or "quantTanh".
+          update_activation: same choices; default "tanh".
+          rnn1_kernel_rank, rnn1_recurrent_rank, rnn2_kernel_rank,
+          rnn2_recurrent_rank: None for a full matrix, or the rank r of a
+            factorisation W = W_left [in, r] @ W_right [r, out].
+          zeta_init, nu_init: initial raw zeta and nu of both cells; the cell
+            uses sigmoid(zeta) and sigmoid(nu).
+          freeze_zeta_nu: if True, zeta and nu are not trained.
+          kernel_*, recurrent_*, bias_*: initializer, regularizer and constraint
+            of the input matrices W, the recurrent matrices U, and the gate and
+            update biases, as in Keras' GRUCell.
+
+        Input shape: [batch, H, W, k] (or [batch, k, H, W] for channels_first).
+        Output shape: [batch, H', W', 4 * rnn2_units] (or channels first) with
+          H' = floor((H - r) / sr) + 1 for "valid", ceil(H / sr) for "same";
+          channels are concat(rows forward, rows backward, columns forward,
+          columns backward) RNN2 final states.
+        """
+
+        def __init__(self, rnn1_units, rnn2_units, pool_size, strides=None,
+                     padding="valid", data_format=None,
+                     gate_activation="sigmoid", update_activation="tanh",
+                     rnn1_kernel_rank=None, rnn1_recurrent_rank=None,
+                     rnn2_kernel_rank=None, rnn2_recurrent_rank=None,
+                     zeta_init=100.0, nu_init=-100.0, freeze_zeta_nu=False,
+                     kernel_initializer=None, recurrent_initializer=None,
+                     bias_initializer="ones",
+                     kernel_regularizer=None, recurrent_regularizer=None,
+                     bias_regularizer=None,
+                     kernel_constraint=None, recurrent_constraint=None,
+                     bias_constraint=None, **kwargs):
+            super().__init__(**kwargs)
+            if isinstance(padding, str):
+                padding = padding.lower()
+            if data_format is None:
+                data_format = keras.backend.image_data_format()
+            args = arguments.validate(
+                rnn1_units=rnn1_units, rnn2_units=rnn2_units,
+                pool_size=pool_size, strides=strides, padding=padding,
+                data_format=data_format, gate_activation=gate_activation,
+                update_activation=update_activation, zeta_init=zeta_init,
+                nu_init=nu_init,
+                ranks={"rnn1_kernel_rank": rnn1_kernel_rank,
+                       "rnn1_recurrent_rank": rnn1_recurrent_rank,
+                       "rnn2_kernel_rank": rnn2_kernel_rank,
+                       "rnn2_recurrent_rank": rnn2_recurrent_rank})
+            for name, value in args.items():
+                setattr(self, name, value)
+            self.freeze_zeta_nu = bool(freeze_zeta_nu)
+            # The authors' FastGRNN initialisation: W, U ~ 0.1 * N(0, 1).
+            default_matrix_init = keras.initializers.RandomNormal(stddev=0.1)
+            self.kernel_initializer = keras.initializers.get(
+                kernel_initializer or default_matrix_init)
+            self.recurrent_initializer = keras.initializers.get(
+                recurrent_initializer or default_matrix_init)
+            self.bias_initializer = keras.initializers.get(bias_initializer)
+            self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+            self.recurrent_regularizer = keras.regularizers.get(
+                recurrent_regularizer)
+            self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+            self.kernel_constraint = keras.constraints.get(kernel_constraint)
+            self.recurrent_constraint = keras.constraints.get(
+                recurrent_constraint)
+            self.bias_constraint = keras.constraints.get(bias_constraint)
+            self.input_spec = keras.layers.InputSpec(ndim=4)
+            self._channel_axis = -1 if self.data_format == "channels_last" else 1
+            self.input_channels = None
+            self._spatial_input_shape = (None, None)
+
+        # -- shapes -----------------------------------------------------------
+
+        def _spatial(self, shape):
+            """(H, W) of an input shape in this layer's data format."""
+            if self.data_format == "channels_last":
+                return shape[1], shape[2]
+            return shape[2], shape[3]
+
+        def _check_input_shape(self, input_shape):
+            shape = tuple(tf.TensorShape(input_shape).as_list())
+            if len(shape) != 4:
+                raise ValueError(
+                    f"RNNPool2D expects a 4D input [batch, H, W, channels] "
+                    f"({self.data_format}), got shape {shape}")
+            if shape[self._channel_axis] is None:
+                raise ValueError(
+                    f"RNNPool2D needs a known channel count on axis "
+                    f"{self._channel_axis} ({self.data_format}), got shape {shape}")
+            if self.padding == "valid":
+                for axis, n, p in zip(("height", "width"), self._spatial(shape),
+                                      self.pool_size):
+                    if n is not None and n < p:
+                        raise ValueError(
+                            f"`pool_size` {self.pool_size} is larger than the input "
+                            f"{axis} {n} with padding='valid' (input shape "
+                            f"{shape}); use a smaller pool or padding='same'")
+            return shape
+
+        def _output_spatial(self, spatial):
+            """(H', W') for an input (H, W); None where unknown."""
+            return tuple(
+                patch_geometry.output_length(n, p, s, self.padding)
+                for n, p, s in zip(spatial, self.pool_size, self.strides))
+
+        def compute_output_shape(self, input_shape):
+            shape = self._check_input_shape(input_shape)
+            height, width = self._output_spatial(self._spatial(shape))
+            channels = 4 * self.rnn2_units
+            if self.data_format == "channels_last":
+                return (shape[0], height, width, channels)
+            return (shape[0], channels, height, width)
+
+        # -- weights ------------------------------------------------------------
+
+        def _add_matrix(self, name, rank, rows, cols, initializer, regularizer,
+                        constraint):
+            """Creates `name` [rows, cols], or `name`_left/_right of rank `rank`."""
+            def add(weight_name, shape):
+                # A fresh initializer per weight: tf_keras returns the same values
+                # from every call of one unseeded instance.
+                fresh = keras.initializers.get(keras.initializers.serialize(initializer))
+                return self.add_weight(
+                    name=weight_name, shape=shape, initializer=fresh,
+                    regularizer=regularizer, constraint=constraint)
+            if rank is None:
+                setattr(self, name, add(name, (rows, cols)))
+                setattr(self, name + "_left", None)
+                setattr(self, name + "_right", None)
+            else:
+                setattr(self, name, None)
+                setattr(self, name + "_left", add(name + "_left", (rows, rank)))
+                setattr(self, name + "_right", add(name + "_right", (rank, cols)))
+
+        def _add_cell(self, prefix, inputs, units):
+            self._add_matrix(prefix + "_kernel", getattr(self, prefix + "_kernel_rank"),
+                             inputs, units, self.kernel_initializer,
+                             self.kernel_regularizer, self.kernel_constraint)
+            self._add_matrix(prefix + "_recurrent_kernel",
+                             getattr(self, prefix + "_recurrent_rank"), units, units,
+                             self.recurrent_initializer, self.recurrent_regularizer,
+                             self.recurrent_constraint)
+            for bias in ("gate_bias", "update_bias"):
+                setattr(self, f"{prefix}_{bias}", self.add_weight(
+                    name=f"{prefix}_{bias}", shape=(units,),
+                    initializer=self.bias_initializer,
+                    regularizer=self.bias_regularizer,
+                    constraint=self.bias_constraint))
+            for scalar, init in (("zeta", self.zeta_init), ("nu", self.nu_init)):
+                setattr(self, f"{prefix}_{scalar}", self.add_weight(
+                    name=f"{prefix}_{scalar}", shape=(),
+                    initializer=keras.initializers.Constant(init),
+                    trainable=not self.freeze_zeta_nu))
+
+        def build(self, input_shape):
+            shape = self._check_input_shape(input_shape)
+            self.input_channels = shape[self._channel_axis]
+            self._spatial_input_shape = self._spatial(shape)
+            self._add_cell("rnn1", self.input_channels, self.rnn1_units)
+            self._add_cell("rnn2", self.rnn1_units, self.rnn2_units)
+            self.input_spec = keras.layers.InputSpec(
+                ndim=4, axes={self._channel_axis: self.input_channels})
+            self.built = True
+
+        def _cell_weights(self, prefix):
+            """The current weights of one cell, read afresh on every call."""
+            def matrix(name):
+                full = getattr(self, name)
+                if full is not None:
+                    return full
+                return (getattr(self, name + "_left"), getattr(self, name + "_right"))
+            return fastgrnn.CellWeights(
+                kernel=matrix(prefix + "_kernel"),
+                recurrent_kernel=matrix(prefix + "_recurrent_kernel"),
+                gate_bias=getattr(self, prefix + "_gate_bias"),
+                update_bias=getattr(self, prefix + "_update_bias"),
+                zeta=getattr(self, prefix + "_zeta"),
+                nu=getattr(self, prefix + "_nu"))
+
+        def call(self, inputs):
+            x = inputs
+            if self.data_format == "channels_first":
+                x = tf.transpose(x, [0, 2, 3, 1])
+            y = rnnpool_op.rnnpool(
+                x, self._cell_weights("rnn1"), self._cell_weights("rnn2"),
+                self.pool_size, self.strides, self.padding,
+                self.gate_activation, self.update_activation)
+            if self.data_format == "channels_first":
+                y = tf.transpose(y, [0, 3, 1, 2])
+            return y
+
+        # -- cost -----------------------------------------------------------------
+
+        def madds_per_patch(self):
+            """Multiply-adds per patch, as counted in the paper (needs a built layer)."""
+            if not self.built:
+                raise ValueError("RNNPool2D.madds_per_patch() needs a built layer "
+                                 "(call it on an input first)")
+            return cost.madds_per_patch(
+                self.pool_size, self.input_channels, self.rnn1_units,
+                self.rnn2_units,
+                **{name: getattr(self, name) for name in RANK_ARGUMENTS})
+
+        def madds(self):
+            """Multiply-adds for one image at the built size: per patch x H' x W'."""
+            height, width = self._output_spatial(self._spatial_input_shape)
+            if height is None or width is None:
+                raise ValueError("RNNPool2D.madds() needs the layer built on a known "
+                                 f"height and width, got {self._spatial_input_shape}")
+            return self.madds_per_patch() * height * width
+
+        # -- serialisation ----------------------------------------------------
+
+        def get_config(self):
+            config = super().get_config()
+            config.update({
+                "rnn1_units": self.rnn1_units,
+                "rnn2_units": self.rnn2_units,
+                "pool_size": self.pool_size,
+                "strides": self.strides,
+                "padding": self.padding,
+                "data_format": self.data_format,
+                "gate_activation": self.gate_activation,
+                "update_activation": self.update_activation,
+                "zeta_init": self.zeta_init,
+                "nu_init": self.nu_init,
+                "freeze_zeta_nu": self.freeze_zeta_nu,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer),
+                "recurrent_initializer": keras.initializers.serialize(
+                    self.recurrent_initializer),
+                "bias_initializer": keras.initializers.serialize(
+                    self.bias_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(
+                    self.kernel_regularizer),
+                "recurrent_regularizer": keras.regularizers.serialize(
+                    self.recurrent_regularizer),
+                "bias_regularizer": keras.regularizers.serialize(
+                    self.bias_regularizer),
+                "kernel_constraint": keras.constraints.serialize(
+                    self.kernel_constraint),
+                "recurrent_constraint": keras.constraints.serialize(
+                    self.recurrent_constraint),
+                "bias_constraint": keras.constraints.serialize(
+                    self.bias_constraint),
+            })
+            config.update({name: getattr(self, name) for name in RANK_ARGUMENTS})
+            return config
+
+    return keras.saving.register_keras_serializable(package="rnnpool_keras")(
+        RNNPool2D)

@@ -1,0 +1,73 @@
+"""Shared pytest fixtures for the rnnpool_keras test-suite."""
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+# Make `import numpy_reference` work whatever the rootdir / import mode is.
+if str(TESTS_DIR) not in sys.path:
+    sys.path.insert(0, str(TESTS_DIR))
+
+GOLDEN_NAME = "edgeml_vww_patch.npz"
+# In-repo copy of the golden data: the tests depend only on this.
+GOLDEN_COPY = TESTS_DIR / "data" / GOLDEN_NAME
+
+
+@pytest.fixture(scope="session")
+def golden_dir():
+    """The project's shared golden directory, `<clone>/../shared/golden`.
+
+    Only used to check that the in-repo copy (tests/data) is faithful; skipped
+    when the repository is checked out without `../shared` beside it.
+    """
+    path = Path(__file__).resolve().parents[2] / "shared" / "golden"
+    if not (path / GOLDEN_NAME).is_file():
+        pytest.skip("%s not present (repo checked out without ../shared)" % (path / GOLDEN_NAME))
+    return path
+
+
+@pytest.fixture(scope="session")
+def golden_path():
+    """Path of the in-repo copy of the EdgeML golden patch (must exist)."""
+    if not GOLDEN_COPY.is_file():
+        pytest.fail(
+            "golden file %s is missing: it is part of the project's test contract "
+            "(copy of ../shared/golden/%s)" % (GOLDEN_COPY, GOLDEN_NAME),
+            pytrace=False,
+        )
+    return GOLDEN_COPY
+
+
+@pytest.fixture(scope="session")
+def golden(golden_path):
+    """The golden npz as a plain dict of arrays."""
+    with np.load(golden_path) as data:
+        return {key: data[key] for key in data.files}
+
+
+FRAMEWORKS = ("tf_keras", "keras3")
+
+
+def load_framework(name):
+    """(keras module, RNNPool2D class) for "tf_keras" or "keras3"."""
+    if name == "tf_keras":
+        import tf_keras
+        from rnnpool_keras import RNNPool2D
+        return tf_keras, RNNPool2D
+    if name == "keras3":
+        import keras
+        from rnnpool_keras.keras3 import RNNPool2D
+        return keras, RNNPool2D
+    raise ValueError(name)
+
+
+@pytest.fixture(scope="session", params=FRAMEWORKS)
+def framework(request):
+    """(keras module, RNNPool2D class), once for tf_keras and once for Keras 3."""
+    return load_framework(request.param)

@@ -21,6 +21,16 @@ _MATRICES = (
 RANK_ARGUMENTS = tuple(rank for _, rank in _MATRICES)
 
 
+def _weight_options(keras):
+    """(argument name, Keras module that gets/serialises it) of every weight option,
+    GRUCell's initializer / regularizer / constraint triple for W, U and the biases."""
+    return [(f"{weight}_{kind}", module)
+            for kind, module in (("initializer", keras.initializers),
+                                 ("regularizer", keras.regularizers),
+                                 ("constraint", keras.constraints))
+            for weight in ("kernel", "recurrent", "bias")]
+
+
 def define_rnnpool2d(keras):
     """Returns the RNNPool2D class for `keras` (the `tf_keras` or `keras` module)."""
 
@@ -92,20 +102,21 @@ def define_rnnpool2d(keras):
                 setattr(self, name, value)
             self.freeze_zeta_nu = bool(freeze_zeta_nu)
             # The authors' FastGRNN initialisation: W, U ~ 0.1 * N(0, 1).
-            default_matrix_init = keras.initializers.RandomNormal(stddev=0.1)
-            self.kernel_initializer = keras.initializers.get(
-                kernel_initializer or default_matrix_init)
-            self.recurrent_initializer = keras.initializers.get(
-                recurrent_initializer or default_matrix_init)
-            self.bias_initializer = keras.initializers.get(bias_initializer)
-            self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-            self.recurrent_regularizer = keras.regularizers.get(
-                recurrent_regularizer)
-            self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-            self.kernel_constraint = keras.constraints.get(kernel_constraint)
-            self.recurrent_constraint = keras.constraints.get(
-                recurrent_constraint)
-            self.bias_constraint = keras.constraints.get(bias_constraint)
+            given = {
+                "kernel_initializer": kernel_initializer or
+                keras.initializers.RandomNormal(stddev=0.1),
+                "recurrent_initializer": recurrent_initializer or
+                keras.initializers.RandomNormal(stddev=0.1),
+                "bias_initializer": bias_initializer,
+                "kernel_regularizer": kernel_regularizer,
+                "recurrent_regularizer": recurrent_regularizer,
+                "bias_regularizer": bias_regularizer,
+                "kernel_constraint": kernel_constraint,
+                "recurrent_constraint": recurrent_constraint,
+                "bias_constraint": bias_constraint,
+            }
+            for name, module in _weight_options(keras):
+                setattr(self, name, module.get(given[name]))
             self.input_spec = keras.layers.InputSpec(ndim=4)
             self._channel_axis = -1 if self.data_format == "channels_last" else 1
             self.input_channels = None
@@ -267,25 +278,9 @@ def define_rnnpool2d(keras):
                 "zeta_init": self.zeta_init,
                 "nu_init": self.nu_init,
                 "freeze_zeta_nu": self.freeze_zeta_nu,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer),
-                "recurrent_initializer": keras.initializers.serialize(
-                    self.recurrent_initializer),
-                "bias_initializer": keras.initializers.serialize(
-                    self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(
-                    self.kernel_regularizer),
-                "recurrent_regularizer": keras.regularizers.serialize(
-                    self.recurrent_regularizer),
-                "bias_regularizer": keras.regularizers.serialize(
-                    self.bias_regularizer),
-                "kernel_constraint": keras.constraints.serialize(
-                    self.kernel_constraint),
-                "recurrent_constraint": keras.constraints.serialize(
-                    self.recurrent_constraint),
-                "bias_constraint": keras.constraints.serialize(
-                    self.bias_constraint),
             })
+            for name, module in _weight_options(keras):
+                config[name] = module.serialize(getattr(self, name))
             config.update({name: getattr(self, name) for name in RANK_ARGUMENTS})
             return config
 

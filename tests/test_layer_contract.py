@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_flavours import FLAVOURS
 
 
 def _expected_weight_shapes(k, h1, h2, ranks):
@@ -32,12 +31,11 @@ def _short_name(variable):
     return variable.name.split("/")[-1].split(":")[0]
 
 
-@pytest.mark.parametrize("flavour", FLAVOURS)
 @pytest.mark.parametrize("ranks", [{}, {"rnn1_kernel_rank": 2, "rnn2_recurrent_rank": 3},
                                    {"rnn1_kernel_rank": 1, "rnn1_recurrent_rank": 2,
                                     "rnn2_kernel_rank": 2, "rnn2_recurrent_rank": 1}])
-def test_build_creates_the_documented_weights(flavour, ranks):
-    _, RNNPool2D = flavour
+def test_build_creates_the_documented_weights(framework, ranks):
+    _, RNNPool2D = framework
     layer = RNNPool2D(5, 4, 3, **ranks)
     layer.build((None, 9, 9, 3))
     got = {_short_name(w): tuple(w.shape) for w in layer.weights}
@@ -45,9 +43,8 @@ def test_build_creates_the_documented_weights(flavour, ranks):
     assert len(layer.trainable_weights) == len(got)
 
 
-@pytest.mark.parametrize("flavour", FLAVOURS)
-def test_default_initialisation_is_the_authors(flavour):
-    _, RNNPool2D = flavour
+def test_default_initialisation_is_the_authors(framework):
+    _, RNNPool2D = framework
     layer = RNNPool2D(16, 16, 4)
     layer.build((None, 8, 8, 16))
     for prefix in ("rnn1", "rnn2"):
@@ -64,9 +61,8 @@ def test_default_initialisation_is_the_authors(flavour):
                            np.asarray(layer.rnn2_recurrent_kernel))
 
 
-@pytest.mark.parametrize("flavour", FLAVOURS)
-def test_freeze_zeta_nu_makes_them_non_trainable(flavour):
-    _, RNNPool2D = flavour
+def test_freeze_zeta_nu_makes_them_non_trainable(framework):
+    _, RNNPool2D = framework
     layer = RNNPool2D(3, 2, 2, freeze_zeta_nu=True, zeta_init=1.5, nu_init=-0.5)
     layer.build((None, 4, 4, 2))
     names = {_short_name(w) for w in layer.non_trainable_weights}
@@ -75,7 +71,6 @@ def test_freeze_zeta_nu_makes_them_non_trainable(flavour):
     assert float(np.asarray(layer.rnn2_nu)) == -0.5
 
 
-@pytest.mark.parametrize("flavour", FLAVOURS)
 @pytest.mark.parametrize("kwargs, input_shape, expected", [
     (dict(pool_size=6, strides=4), (2, 112, 112, 8), (2, 27, 27, 32)),  # paper's VWW
     (dict(pool_size=(2, 3), strides=(1, 2)), (1, 7, 9, 8), (1, 6, 4, 32)),
@@ -84,17 +79,16 @@ def test_freeze_zeta_nu_makes_them_non_trainable(flavour):
     (dict(pool_size=2, data_format="channels_first"), (2, 8, 5, 7), (2, 32, 2, 3)),
 ])
 def test_output_shape_matches_compute_output_shape_and_pooling_rule(
-        flavour, kwargs, input_shape, expected):
-    _, RNNPool2D = flavour
+        framework, kwargs, input_shape, expected):
+    _, RNNPool2D = framework
     layer = RNNPool2D(4, 8, **kwargs)
     assert tuple(layer.compute_output_shape(input_shape)) == expected
     output = layer(np.zeros(input_shape, np.float32))
     assert tuple(output.shape) == expected
 
 
-@pytest.mark.parametrize("flavour", FLAVOURS)
-def test_same_padding_gives_the_size_of_keras_max_pooling(flavour):
-    keras_module, RNNPool2D = flavour
+def test_same_padding_gives_the_size_of_keras_max_pooling(framework):
+    keras_module, RNNPool2D = framework
     for size, pool, stride in [(7, 3, 2), (8, 4, 3), (5, 5, 1), (6, 2, 4)]:
         x = np.zeros((1, size, size + 1, 2), np.float32)
         pooled = keras_module.layers.MaxPooling2D(pool, stride, padding="same")(x)
@@ -102,9 +96,8 @@ def test_same_padding_gives_the_size_of_keras_max_pooling(flavour):
         assert tuple(ours.shape[:3]) == tuple(pooled.shape[:3])
 
 
-@pytest.mark.parametrize("flavour", FLAVOURS)
-def test_unknown_batch_and_spatial_sizes_in_a_functional_model(flavour):
-    keras_module, RNNPool2D = flavour
+def test_unknown_batch_and_spatial_sizes_in_a_functional_model(framework):
+    keras_module, RNNPool2D = framework
     inputs = keras_module.Input((None, None, 3))
     outputs = RNNPool2D(4, 2, 3, strides=2)(inputs)
     model = keras_module.Model(inputs, outputs)
@@ -115,9 +108,8 @@ def test_unknown_batch_and_spatial_sizes_in_a_functional_model(flavour):
                                     (shape[2] - 3) // 2 + 1, 8)
 
 
-@pytest.mark.parametrize("flavour", FLAVOURS)
-def test_tf_function_with_unknown_batch_equals_eager(flavour):
-    _, RNNPool2D = flavour
+def test_tf_function_with_unknown_batch_equals_eager(framework):
+    _, RNNPool2D = framework
     layer = RNNPool2D(4, 3, (3, 2), strides=(2, 1), padding="same")
     x = np.random.default_rng(0).normal(size=(3, 6, 5, 2)).astype(np.float32)
     eager = np.asarray(layer(x))
@@ -126,9 +118,8 @@ def test_tf_function_with_unknown_batch_equals_eager(flavour):
     np.testing.assert_allclose(np.asarray(graph_fn(x[:1])), eager[:1], rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("flavour", FLAVOURS)
-def test_get_config_returns_constructor_arguments_and_round_trips(flavour):
-    keras_module, RNNPool2D = flavour
+def test_get_config_returns_constructor_arguments_and_round_trips(framework):
+    keras_module, RNNPool2D = framework
     layer = RNNPool2D(
         rnn1_units=5, rnn2_units=3, pool_size=(2, 3), strides=(1, 2), padding="same",
         data_format="channels_first", gate_activation="quantSigm",
@@ -157,18 +148,16 @@ def test_get_config_returns_constructor_arguments_and_round_trips(flavour):
     np.testing.assert_array_equal(np.asarray(clone(x)), np.asarray(layer(x)))
 
 
-@pytest.mark.parametrize("flavour", FLAVOURS)
-def test_registered_for_deserialisation_by_name(flavour):
-    keras_module, RNNPool2D = flavour
+def test_registered_for_deserialisation_by_name(framework):
+    keras_module, RNNPool2D = framework
     layer = RNNPool2D(2, 2, 2)
     restored = keras_module.layers.deserialize(keras_module.layers.serialize(layer))
     assert type(restored) is RNNPool2D
     assert restored.get_config() == layer.get_config()
 
 
-@pytest.mark.parametrize("flavour", FLAVOURS)
-def test_regularizers_add_losses(flavour):
-    keras_module, RNNPool2D = flavour
+def test_regularizers_add_losses(framework):
+    keras_module, RNNPool2D = framework
     layer = RNNPool2D(2, 2, 2, kernel_regularizer=keras_module.regularizers.L2(1.0),
                       bias_initializer="zeros")
     layer(np.zeros((1, 4, 4, 2), np.float32))
@@ -177,9 +166,8 @@ def test_regularizers_add_losses(flavour):
     assert float(sum(layer.losses)) == pytest.approx(expected, rel=1e-5)
 
 
-@pytest.mark.parametrize("flavour", FLAVOURS)
-def test_one_training_step_updates_every_trainable_weight(flavour):
-    keras_module, RNNPool2D = flavour
+def test_one_training_step_updates_every_trainable_weight(framework):
+    keras_module, RNNPool2D = framework
     layer = RNNPool2D(3, 2, 2, zeta_init=0.5, nu_init=-0.5)
     x = np.random.default_rng(2).normal(size=(2, 4, 4, 2)).astype(np.float32)
     layer(x)
@@ -190,9 +178,8 @@ def test_one_training_step_updates_every_trainable_weight(flavour):
         assert grad is not None and float(tf.reduce_max(tf.abs(grad))) > 0, weight.name
 
 
-@pytest.mark.parametrize("flavour", FLAVOURS)
-def test_madds_per_patch_and_per_image_follow_the_paper(flavour):
-    _, RNNPool2D = flavour
+def test_madds_per_patch_and_per_image_follow_the_paper(framework):
+    _, RNNPool2D = framework
     layer = RNNPool2D(8, 8, 6, strides=4)
     layer.build((None, 112, 112, 8))
     assert layer.madds_per_patch() == 12288  # the paper's VWW figure

@@ -30,11 +30,8 @@ def _assert_same_layer(restored, original, layer_class):
     assert layer.get_config() == original.get_layer("rnnpool").get_config()
 
 
-@pytest.mark.parametrize("keras_module, layer_class", [
-    (tf_keras, rnnpool_keras.RNNPool2D), (keras, keras3.RNNPool2D)],
-    ids=["tf_keras", "keras3"])
-def test_keras_format_round_trip_gives_identical_outputs(tmp_path, images,
-                                                         keras_module, layer_class):
+def test_keras_format_round_trip_gives_identical_outputs(tmp_path, images, framework):
+    keras_module, layer_class = framework
     model = _model(keras_module, layer_class)
     path = str(tmp_path / "model.keras")
     model.save(path)

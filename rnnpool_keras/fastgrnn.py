@@ -25,13 +25,18 @@ def matmul(x, matrix):
     return tf.tensordot(x, matrix, axes=[[x.shape.rank - 1], [0]])
 
 
+def input_projection(x, cell):
+    """x @ W + b_gate [..., units]: the state-independent part of the gate
+    pre-activation, computed once for every step before the recurrence."""
+    return matmul(x, cell.kernel) + cell.gate_bias
+
+
 def final_states(projected_sequences, cell, gate_activation, update_activation):
     """Runs the cell over several independent batches of sequences from h0 = 0.
 
     Args:
       projected_sequences: list of time-major tensors [T_i, M_i, units] holding
-        x_t @ W, already projected (the input projection does not depend on the
-        state, so callers compute it once for every step).
+        `input_projection` of each step's input.
       cell: CellWeights.
     Returns:
       list of final states [M_i, units], in the order of the inputs.
@@ -40,9 +45,12 @@ def final_states(projected_sequences, cell, gate_activation, update_activation):
     """
     gate = activations.get(gate_activation)
     update = activations.get(update_activation)
-    # sigmoid(zeta), sigmoid(nu) are per-cell constants: compute them once per call.
+    # Per-call constants. The update pre-activation is the gate one plus
+    # (b_update - b_gate), and z*h + (sz*(1 - z) + snu)*c is regrouped as
+    # z*(h - sz*c) + (sz + snu)*c: fewer element-wise ops in the hot loop.
     zeta = tf.math.sigmoid(cell.zeta)
-    nu = tf.math.sigmoid(cell.nu)
+    zeta_plus_nu = zeta + tf.math.sigmoid(cell.nu)
+    update_offset = cell.update_bias - cell.gate_bias
 
     by_length = collections.defaultdict(list)
     for index, sequence in enumerate(projected_sequences):
@@ -53,10 +61,10 @@ def final_states(projected_sequences, cell, gate_activation, update_activation):
         batch = tf.concat([projected_sequences[i] for i in indices], axis=1)
         state = tf.zeros_like(batch[0])
         for t in range(length):
-            pre = batch[t] + matmul(state, cell.recurrent_kernel)
-            z = gate(pre + cell.gate_bias)
-            c = update(pre + cell.update_bias)
-            state = z * state + (zeta * (1.0 - z) + nu) * c
+            gate_pre = batch[t] + matmul(state, cell.recurrent_kernel)
+            z = gate(gate_pre)
+            c = update(gate_pre + update_offset)
+            state = z * (state - zeta * c) + zeta_plus_nu * c
         sizes = [tf.shape(projected_sequences[i])[1] for i in indices]
         for i, part in zip(indices, tf.split(state, tf.stack(sizes), axis=0)):
             results[i] = part

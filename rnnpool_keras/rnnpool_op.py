@@ -50,6 +50,7 @@ def rnnpool(x, rnn1, rnn2, pool, strides, padding, gate_activation,
     if padding == "same":
         # Zero pixels project to zero, so padding after the projection is exact.
         projected = _pad_same(projected, pool, strides)
+    projected += rnn1.gate_bias
     patches = extract_patches(projected, pool, strides)  # [B, H', W', r, c, h1]
     out_shape = tf.shape(patches)[:3]
     h1 = patches.shape[-1]
@@ -64,8 +65,8 @@ def rnnpool(x, rnn1, rnn2, pool, strides, padding, gate_activation,
     col_states = tf.reshape(col_states, [-1, c, h1])  # [N, c, h1]
 
     # RNN2, one set of weights, both directions over both summary sequences.
-    rows2 = tf.transpose(fastgrnn.matmul(row_states, rnn2.kernel), [1, 0, 2])
-    cols2 = tf.transpose(fastgrnn.matmul(col_states, rnn2.kernel), [1, 0, 2])
+    rows2 = tf.transpose(fastgrnn.input_projection(row_states, rnn2), [1, 0, 2])
+    cols2 = tf.transpose(fastgrnn.input_projection(col_states, rnn2), [1, 0, 2])
     sweeps = [rows2, tf.reverse(rows2, [0]), cols2, tf.reverse(cols2, [0])]
     summary = tf.concat(
         fastgrnn.final_states(sweeps, rnn2, gate_activation, update_activation),

@@ -87,8 +87,17 @@ def _cell_weights(params, prefix):
     return W, U, bg, bu, zeta, nu
 
 
-def fastgrnn_sequence(xs, weights, gate, update):
-    """Run one FastGRNN over the sequence xs [T, in] from h0 = 0; final state [h]."""
+def _record(ranges, key, values):
+    if ranges is not None:
+        ranges[key] = max(ranges.get(key, 0.0), float(np.max(np.abs(values))))
+
+
+def fastgrnn_sequence(xs, weights, gate, update, ranges=None, prefix=""):
+    """Run one FastGRNN over the sequence xs [T, in] from h0 = 0; final state [h].
+
+    `ranges`, if a dict, collects the largest |pre-activation| (gate or update)
+    under prefix + "pre" and the largest |state| under prefix + "state".
+    """
     W, U, bg, bu, zeta, nu = weights
     h = np.zeros(W.shape[1], dtype=np.float64)
     s_zeta = float(sigmoid(zeta))
@@ -98,11 +107,17 @@ def fastgrnn_sequence(xs, weights, gate, update):
         z = gate(pre + bg)
         c = update(pre + bu)
         h = z * h + (s_zeta * (1.0 - z) + s_nu) * c
+        _record(ranges, prefix + "pre", np.concatenate([pre + bg, pre + bu]))
+        _record(ranges, prefix + "state", h)
     return h
 
 
-def rnnpool_patch(patch, params, gate_activation="sigmoid", update_activation="tanh"):
-    """RNNPool of one HWC patch [r, c, k] -> [4 * h2] = concat(a, b, c', d)."""
+def rnnpool_patch(patch, params, gate_activation="sigmoid", update_activation="tanh",
+                  ranges=None):
+    """RNNPool of one HWC patch [r, c, k] -> [4 * h2] = concat(a, b, c', d).
+
+    `ranges`: see fastgrnn_sequence; keys rnn1_pre, rnn1_state, rnn2_pre, rnn2_state.
+    """
     patch = np.asarray(patch, dtype=np.float64)
     gate = ACTIVATIONS[gate_activation]
     update = ACTIVATIONS[update_activation]
@@ -110,13 +125,15 @@ def rnnpool_patch(patch, params, gate_activation="sigmoid", update_activation="t
     w2 = _cell_weights(params, "rnn2_")
     r, c, _ = patch.shape
 
-    rows = [fastgrnn_sequence(patch[i, :, :], w1, gate, update) for i in range(r)]
-    cols = [fastgrnn_sequence(patch[:, j, :], w1, gate, update) for j in range(c)]
+    rows = [fastgrnn_sequence(patch[i, :, :], w1, gate, update, ranges, "rnn1_")
+            for i in range(r)]
+    cols = [fastgrnn_sequence(patch[:, j, :], w1, gate, update, ranges, "rnn1_")
+            for j in range(c)]
 
-    a = fastgrnn_sequence(rows, w2, gate, update)
-    b = fastgrnn_sequence(rows[::-1], w2, gate, update)
-    c_fwd = fastgrnn_sequence(cols, w2, gate, update)
-    d = fastgrnn_sequence(cols[::-1], w2, gate, update)
+    a = fastgrnn_sequence(rows, w2, gate, update, ranges, "rnn2_")
+    b = fastgrnn_sequence(rows[::-1], w2, gate, update, ranges, "rnn2_")
+    c_fwd = fastgrnn_sequence(cols, w2, gate, update, ranges, "rnn2_")
+    d = fastgrnn_sequence(cols[::-1], w2, gate, update, ranges, "rnn2_")
     return np.concatenate([a, b, c_fwd, d])
 
 
@@ -149,11 +166,13 @@ def same_padding(n, window, stride):
 
 def rnnpool_reference(x, params, pool_size, strides=None, padding="valid",
                       data_format="channels_last", gate_activation="sigmoid",
-                      update_activation="tanh"):
+                      update_activation="tanh", ranges=None):
     """RNNPool over a batch of feature maps, in float64.
 
     x: [B, H, W, k] (channels_last) or [B, k, H, W] (channels_first).
     Returns [B, H', W', 4*h2] (channels_last) or [B, 4*h2, H', W'] (channels_first).
+    ranges: optional dict filled with the largest |pre-activation| and |state| of
+    each cell (see rnnpool_patch), e.g. to calibrate an int8 test case.
     """
     if data_format is None:
         data_format = "channels_last"
@@ -181,7 +200,7 @@ def rnnpool_reference(x, params, pool_size, strides=None, padding="valid",
                 patch = x[n, i * sr:i * sr + r, j * sc:j * sc + c, :]
                 assert patch.shape[:2] == (r, c)
                 out[n, i, j] = rnnpool_patch(patch, params, gate_activation,
-                                             update_activation)
+                                             update_activation, ranges)
     if data_format == "channels_first":
         out = np.transpose(out, (0, 3, 1, 2))
     return out

@@ -9,6 +9,9 @@ import collections
 import tensorflow as tf
 
 from rnnpool_keras import activations
+from rnnpool_keras.quantization import simulation as simulation_lib
+
+_FLOAT = simulation_lib.Float()
 
 # The weights of one FastGRNN cell as tensors. `kernel` / `recurrent_kernel`
 # are full matrices or (left, right) pairs for the low-rank form W = left @ right.
@@ -31,18 +34,23 @@ def input_projection(x, cell):
     return matmul(x, cell.kernel) + cell.gate_bias
 
 
-def final_states(projected_sequences, cell, gate_activation, update_activation):
+def final_states(projected_sequences, cell, gate_activation, update_activation,
+                 simulation=None):
     """Runs the cell over several independent batches of sequences from h0 = 0.
 
     Args:
       projected_sequences: list of time-major tensors [T_i, M_i, units] holding
         `input_projection` of each step's input.
       cell: CellWeights.
+      simulation: a `quantization.simulation` object bound to this cell, applied
+        where the int8 kernel rounds; None for plain float.
     Returns:
       list of final states [M_i, units], in the order of the inputs.
     Sequences of equal length are concatenated and swept together, so the
     number of sequential steps is the number of distinct lengths' total.
     """
+    if simulation is None:
+        simulation = _FLOAT
     gate = activations.get(gate_activation)
     update = activations.get(update_activation)
     # Per-call constants. The update pre-activation is the gate one plus
@@ -62,9 +70,11 @@ def final_states(projected_sequences, cell, gate_activation, update_activation):
         state = tf.zeros_like(batch[0])
         for t in range(length):
             gate_pre = batch[t] + matmul(state, cell.recurrent_kernel)
-            z = gate(gate_pre)
-            c = update(gate_pre + update_offset)
-            state = z * (state - zeta * c) + zeta_plus_nu * c
+            update_pre = simulation.preactivation(gate_pre + update_offset)
+            gate_pre = simulation.preactivation(gate_pre)
+            z = simulation.activation_output(gate_activation, gate(gate_pre))
+            c = simulation.activation_output(update_activation, update(update_pre))
+            state = simulation.state(z * (state - zeta * c) + zeta_plus_nu * c)
         sizes = [tf.shape(projected_sequences[i])[1] for i in indices]
         for i, part in zip(indices, tf.split(state, tf.stack(sizes), axis=0)):
             results[i] = part

@@ -8,6 +8,7 @@ from rnnpool_keras import cost
 from rnnpool_keras import fastgrnn
 from rnnpool_keras import patch_geometry
 from rnnpool_keras import rnnpool_op
+from rnnpool_keras.quantization import simulation
 
 import tensorflow as tf
 
@@ -19,6 +20,9 @@ _MATRICES = (
     ("rnn2_recurrent_kernel", "rnn2_recurrent_rank"),
 )
 RANK_ARGUMENTS = tuple(rank for _, rank in _MATRICES)
+# The int16 points of the int8 kernel whose ranges the layer tracks
+# (docs/int8_rnnpool.md, section 7), as "<cell>_<kind>".
+RANGE_NAMES = ("rnn1_preactivation", "rnn1_state", "rnn2_preactivation", "rnn2_state")
 
 
 def _weight_options(keras):
@@ -121,6 +125,9 @@ def define_rnnpool2d(keras):
             self._channel_axis = -1 if self.data_format == "channels_last" else 1
             self.input_channels = None
             self._spatial_input_shape = (None, None)
+            # Set by RNNPoolQuantizeConfig (QAT) and by calibration respectively.
+            self.int8_simulation = False
+            self.recording_ranges = False
 
         # -- shapes -----------------------------------------------------------
 
@@ -211,6 +218,12 @@ def define_rnnpool2d(keras):
             self._spatial_input_shape = self._spatial(shape)
             self._add_cell("rnn1", self.input_channels, self.rnn1_units)
             self._add_cell("rnn2", self.rnn1_units, self.rnn2_units)
+            # Largest |pre-activation| / |state| per cell, 0 until calibrated or
+            # trained with quantisation; the int8 converter reads them.
+            for name in RANGE_NAMES:
+                setattr(self, name + "_range", self.add_weight(
+                    name=name + "_range", shape=(), initializer="zeros",
+                    trainable=False))
             self.input_spec = keras.layers.InputSpec(
                 ndim=4, axes={self._channel_axis: self.input_channels})
             self.built = True
@@ -230,14 +243,25 @@ def define_rnnpool2d(keras):
                 zeta=getattr(self, prefix + "_zeta"),
                 nu=getattr(self, prefix + "_nu"))
 
-        def call(self, inputs):
+        def _simulation(self):
+            """The int16-point behaviour of this call (quantization.simulation)."""
+            ranges = {name: getattr(self, name + "_range") for name in RANGE_NAMES}
+            if self.int8_simulation:
+                return simulation.Int8Simulation(ranges)
+            if self.recording_ranges:
+                return simulation.RangeRecorder(ranges)
+            return simulation.Float()
+
+        def call(self, inputs, training=None):
             x = inputs
             if self.data_format == "channels_first":
                 x = tf.transpose(x, [0, 2, 3, 1])
+            points = self._simulation()
             y = rnnpool_op.rnnpool(
                 x, self._cell_weights("rnn1"), self._cell_weights("rnn2"),
                 self.pool_size, self.strides, self.padding,
-                self.gate_activation, self.update_activation)
+                self.gate_activation, self.update_activation, points)
+            points.finish(training)
             if self.data_format == "channels_first":
                 y = tf.transpose(y, [0, 3, 1, 2])
             return y

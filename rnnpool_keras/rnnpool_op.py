@@ -9,6 +9,7 @@ once), and every row, column, patch and RNN2 sweep is swept in one batch.
 import tensorflow as tf
 
 from rnnpool_keras import fastgrnn
+from rnnpool_keras.quantization import simulation as simulation_lib
 
 
 def _pad_same(x, pool, strides):
@@ -34,7 +35,7 @@ def extract_patches(x, pool, strides):
 
 
 def rnnpool(x, rnn1, rnn2, pool, strides, padding, gate_activation,
-            update_activation):
+            update_activation, simulation=None):
     """RNNPool of an NHWC map.
 
     Args:
@@ -42,6 +43,8 @@ def rnnpool(x, rnn1, rnn2, pool, strides, padding, gate_activation,
       rnn1: fastgrnn.CellWeights of RNN1 (k -> h1).
       rnn2: fastgrnn.CellWeights of RNN2 (h1 -> h2).
       pool: (r, c) patch size; strides: (sr, sc); padding: "valid" or "same".
+      simulation: None, or a `quantization.simulation` object (int8 simulation
+        or range recording at the kernel's int16 points).
     Returns:
       [B, H', W', 4 * h2]: per patch concat(rows fwd, rows bwd, cols fwd, cols bwd).
     """
@@ -59,8 +62,10 @@ def rnnpool(x, rnn1, rnn2, pool, strides, padding, gate_activation,
     # RNN1 along rows (time = column index) and along columns (time = row index).
     row_inputs = tf.reshape(tf.transpose(patches, [2, 0, 1, 3]), [c, -1, h1])
     col_inputs = tf.reshape(tf.transpose(patches, [1, 0, 2, 3]), [r, -1, h1])
+    simulation = simulation or simulation_lib.Float()
     row_states, col_states = fastgrnn.final_states(
-        [row_inputs, col_inputs], rnn1, gate_activation, update_activation)
+        [row_inputs, col_inputs], rnn1, gate_activation, update_activation,
+        simulation.cell("rnn1"))
     row_states = tf.reshape(row_states, [-1, r, h1])  # [N, r, h1]
     col_states = tf.reshape(col_states, [-1, c, h1])  # [N, c, h1]
 
@@ -69,6 +74,7 @@ def rnnpool(x, rnn1, rnn2, pool, strides, padding, gate_activation,
     cols2 = tf.transpose(fastgrnn.input_projection(col_states, rnn2), [1, 0, 2])
     sweeps = [rows2, tf.reverse(rows2, [0]), cols2, tf.reverse(cols2, [0])]
     summary = tf.concat(
-        fastgrnn.final_states(sweeps, rnn2, gate_activation, update_activation),
+        fastgrnn.final_states(sweeps, rnn2, gate_activation, update_activation,
+                              simulation.cell("rnn2")),
         axis=-1)  # [N, 4 * h2]
     return tf.reshape(summary, tf.concat([out_shape, [summary.shape[-1]]], 0))

@@ -4,6 +4,8 @@ Primitives against hand-derived values; the whole operator against the float64
 reference run on the same (int8-grid) weights and input, where the only
 differences left are the int16 roundings the spec adds (spec section 6).
 """
+import zlib
+
 import numpy as np
 import pytest
 
@@ -106,7 +108,7 @@ GEOMETRIES = [((3, 4), (2, 3), "same", (2, 9, 10)), ((6, 6), (4, 4), "valid", (1
 @pytest.mark.parametrize("pool, strides, padding, shape", GEOMETRIES)
 def test_integer_operator_is_within_half_an_lsb_of_float_on_grid_values(
         gate, update, pool, strides, padding, shape):
-    rng = np.random.default_rng(hash((gate, update, pool, padding)) % 2 ** 32)
+    rng = np.random.default_rng(zlib.crc32(repr((gate, update, pool, padding)).encode()))
     k, h1, h2 = 5, 6, 4
     params = random_float_params(rng, k, h1, h2)
     x = rng.normal(size=shape + (k,))
@@ -133,8 +135,10 @@ def test_integer_operator_is_within_half_an_lsb_of_float_on_grid_values(
     error_lsb = np.abs((y_q.astype(np.float64) - 3) * quantized.output_scale - expected) \
         / quantized.output_scale
     assert y_q.shape == expected.shape
-    assert error_lsb.max() <= 0.6  # 0.5 of output rounding + the int16 roundings
-    assert np.mean(np.abs(expected) > quantized.output_scale) > 0.3  # a real signal
+    assert error_lsb.max() <= 0.6, error_lsb.max()  # 0.5 output rounding + int16 roundings
+    # Guards the case itself against a dead (mostly zero) output; relu updates
+    # legitimately zero many values, so the bar is a fifth.
+    assert np.mean(np.abs(expected) > quantized.output_scale) > 0.2
 
 
 def _vww_case(rng, x_q, state_max=8.0):

@@ -38,9 +38,12 @@ def test_build_creates_the_documented_weights(framework, ranks):
     _, RNNPool2D = framework
     layer = RNNPool2D(5, 4, 3, **ranks)
     layer.build((None, 9, 9, 3))
-    got = {_short_name(w): tuple(w.shape) for w in layer.weights}
-    assert got == _expected_weight_shapes(3, 5, 4, ranks)
-    assert len(layer.trainable_weights) == len(got)
+    trainable = {_short_name(w): tuple(w.shape) for w in layer.trainable_weights}
+    assert trainable == _expected_weight_shapes(3, 5, 4, ranks)
+    # The int8 ranges (docs/int8_rnnpool.md, section 7): scalars, 0 until calibrated.
+    ranges = {_short_name(w): float(np.asarray(w)) for w in layer.non_trainable_weights}
+    assert ranges == {"rnn1_preactivation_range": 0.0, "rnn1_state_range": 0.0,
+                      "rnn2_preactivation_range": 0.0, "rnn2_state_range": 0.0}
 
 
 def test_default_initialisation_is_the_authors(framework):
@@ -66,7 +69,10 @@ def test_freeze_zeta_nu_makes_them_non_trainable(framework):
     layer = RNNPool2D(3, 2, 2, freeze_zeta_nu=True, zeta_init=1.5, nu_init=-0.5)
     layer.build((None, 4, 4, 2))
     names = {_short_name(w) for w in layer.non_trainable_weights}
-    assert names == {"rnn1_zeta", "rnn1_nu", "rnn2_zeta", "rnn2_nu"}
+    assert names - {"rnn1_zeta", "rnn1_nu", "rnn2_zeta", "rnn2_nu"} == {
+        "rnn1_preactivation_range", "rnn1_state_range", "rnn2_preactivation_range",
+        "rnn2_state_range"}
+    assert {"rnn1_zeta", "rnn1_nu", "rnn2_zeta", "rnn2_nu"} <= names
     assert float(np.asarray(layer.rnn2_zeta)) == 1.5
     assert float(np.asarray(layer.rnn2_nu)) == -0.5
 

@@ -171,9 +171,9 @@ def test_low_rank_exposes_left_right_factors_and_sets_full_matrix_attribute_to_n
         assert tuple(getattr(layer, prefix + "update_bias").shape) == (h,)
         assert tuple(getattr(layer, prefix + "zeta").shape) == ()
         assert tuple(getattr(layer, prefix + "nu").shape) == ()
-    # Every layer weight is one of the named attributes, and vice versa.
+    # Every trainable weight is one of the named attributes, and vice versa.
     named = {id(v) for v in layer_variables(layer).values()}
-    assert named == {id(v) for v in layer.weights}
+    assert named == {id(v) for v in layer.trainable_weights}
     assert len(named) == 12 + len(ranks)  # each factorised matrix: 1 weight -> 2
 
 

@@ -1,0 +1,128 @@
+"""What happens at the int16 points of the int8 kernel, in float (spec 1, 4.3).
+
+RNNPool2D passes one of these to the recurrence for each call:
+- `Float`: nothing (the float layer);
+- `RangeRecorder`: records the largest |pre-activation| and |state| of each
+  cell (post-training calibration);
+- `Int8Simulation`: also fake-quantises pre-activations and states to int16
+  and gate / update outputs to Q15, where the kernel rounds (QAT).
+Each tracked range is a layer weight `<cell>_preactivation_range` /
+`<cell>_state_range` (0 until calibrated), which the converter reads.
+"""
+import tensorflow as tf
+
+# Used before a range has been observed (in QAT's first batch): the pre-activation
+# range of saturating activations and a state range that fits the default |h| <= 1.
+DEFAULT_RANGES = {"preactivation": 8.0, "state": 2.0}
+Q15_STEP = 2.0 ** -15
+
+
+class Float:
+    """No simulation: the identity at every point."""
+
+    def cell(self, name):
+        return self
+
+    def preactivation(self, x):
+        return x
+
+    def activation_output(self, activation, x):
+        return x
+
+    def state(self, x):
+        return x
+
+    def finish(self, training):
+        pass
+
+
+class RangeRecorder(Float):
+    """Collects each call's largest magnitudes, and folds them into the ranges."""
+
+    def __init__(self, ranges, decay=None):
+        """ranges: {"rnn1_preactivation": variable, ...}; decay: None keeps the
+        running maximum (calibration), a float keeps an exponential moving
+        average of the per-call maxima (QAT, as tfmot's MovingAverageQuantizer)."""
+        self._ranges = ranges
+        self._decay = decay
+        self._observed = {key: [] for key in ranges}
+        self._cell = None
+
+    def cell(self, name):
+        view = type(self).__new__(type(self))
+        view.__dict__.update(self.__dict__)
+        view._cell = name
+        return view
+
+    def _observe(self, kind, x):
+        key = f"{self._cell}_{kind}"
+        self._observed[key].append(tf.reduce_max(tf.abs(tf.cast(x, tf.float32))))
+        return key
+
+    def preactivation(self, x):
+        self._observe("preactivation", x)
+        return x
+
+    def state(self, x):
+        self._observe("state", x)
+        return x
+
+    def finish(self, training):
+        """Folds this call's maxima into the range weights: always when
+        calibrating, and only in training when averaging (QAT)."""
+        if self._decay is None or training is True:
+            self._fold()
+        elif tf.is_tensor(training):
+            tf.cond(tf.cast(training, tf.bool), self._fold, tf.no_op)
+
+    def _fold(self):
+        updates = []
+        for key, maxima in self._observed.items():
+            if not maxima:
+                continue
+            observed = tf.reduce_max(tf.stack(maxima))
+            variable = self._ranges[key]
+            if self._decay is None:
+                updated = tf.maximum(variable, observed)
+            else:  # the first observation initialises the average
+                updated = tf.where(variable > 0,
+                                   self._decay * variable + (1 - self._decay) * observed,
+                                   observed)
+            updates.append(variable.assign(updated))
+        return tf.group(updates)
+
+
+def fake_quant_symmetric16(x, max_abs):
+    """Rounds x to the int16 grid of scale max_abs / 32767 (spec 1), clamping."""
+    return tf.quantization.fake_quant_with_min_max_vars(
+        x, -max_abs, max_abs, num_bits=16, narrow_range=True)
+
+
+def fake_quant_q15(x):
+    """Rounds x to Q15, the grid of the integer activations' outputs (spec 4.4)."""
+    return tf.quantization.fake_quant_with_min_max_args(
+        x, min=-1.0, max=1.0 - Q15_STEP, num_bits=16)
+
+
+class Int8Simulation(RangeRecorder):
+    """QAT: records ranges (moving average) and fake-quantises with them."""
+
+    def __init__(self, ranges, decay=0.999):
+        super().__init__(ranges, decay)
+
+    def _range(self, kind):
+        variable = self._ranges[f"{self._cell}_{kind}"]
+        value = tf.cast(variable, tf.float32)
+        return tf.where(value > 0, value, DEFAULT_RANGES[kind])
+
+    def preactivation(self, x):
+        self._observe("preactivation", x)
+        return fake_quant_symmetric16(x, self._range("preactivation"))
+
+    def activation_output(self, activation, x):
+        # relu keeps the pre-activation's int16 grid; the others output Q15.
+        return x if activation == "relu" else fake_quant_q15(x)
+
+    def state(self, x):
+        self._observe("state", x)
+        return fake_quant_symmetric16(x, self._range("state"))

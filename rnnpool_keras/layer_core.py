@@ -192,7 +192,7 @@ def define_rnnpool2d(keras):
                 setattr(self, name + "_left", add(name + "_left", (rows, rank)))
                 setattr(self, name + "_right", add(name + "_right", (rank, cols)))
 
-        def _add_cell(self, prefix, inputs, units):
+        def _add_cell_matrices(self, prefix, inputs, units):
             self._add_matrix(prefix + "_kernel", getattr(self, prefix + "_kernel_rank"),
                              inputs, units, self.kernel_initializer,
                              self.kernel_regularizer, self.kernel_constraint)
@@ -200,6 +200,8 @@ def define_rnnpool2d(keras):
                              getattr(self, prefix + "_recurrent_rank"), units, units,
                              self.recurrent_initializer, self.recurrent_regularizer,
                              self.recurrent_constraint)
+
+        def _add_cell_vectors(self, prefix, units):
             for bias in ("gate_bias", "update_bias"):
                 setattr(self, f"{prefix}_{bias}", self.add_weight(
                     name=f"{prefix}_{bias}", shape=(units,),
@@ -216,8 +218,13 @@ def define_rnnpool2d(keras):
             shape = self._check_input_shape(input_shape)
             self.input_channels = shape[self._channel_axis]
             self._spatial_input_shape = self._spatial(shape)
-            self._add_cell("rnn1", self.input_channels, self.rnn1_units)
-            self._add_cell("rnn2", self.rnn1_units, self.rnn2_units)
+            # The four matrices first: tfmot's wrapper, rebuilt when a QAT model
+            # loads, lists its quantised weights first, and saved weights are
+            # matched by position.
+            self._add_cell_matrices("rnn1", self.input_channels, self.rnn1_units)
+            self._add_cell_matrices("rnn2", self.rnn1_units, self.rnn2_units)
+            self._add_cell_vectors("rnn1", self.rnn1_units)
+            self._add_cell_vectors("rnn2", self.rnn2_units)
             # Largest |pre-activation| / |state| per cell, 0 until calibrated or
             # trained with quantisation; the int8 converter reads them.
             for name in RANGE_NAMES:
@@ -246,10 +253,10 @@ def define_rnnpool2d(keras):
         def _simulation(self):
             """The int16-point behaviour of this call (quantization.simulation)."""
             ranges = {name: getattr(self, name + "_range") for name in RANGE_NAMES}
+            if self.recording_ranges:  # calibration sees float values, even under QAT
+                return simulation.RangeRecorder(ranges)
             if self.int8_simulation:
                 return simulation.Int8Simulation(ranges)
-            if self.recording_ranges:
-                return simulation.RangeRecorder(ranges)
             return simulation.Float()
 
         def call(self, inputs, training=None):

@@ -68,22 +68,26 @@ def test_multiply_by_quantized_multiplier_saturates_its_left_shift():
 @pytest.mark.parametrize("name, function", [
     ("sigmoid", lambda v: 1 / (1 + np.exp(-v))), ("tanh", np.tanh)])
 @pytest.mark.parametrize("pre_max", [1.0, 8.0, 40.0])
-def test_tables_follow_the_function_within_the_interpolation_bound(name, function, pre_max):
+def test_table_activations_follow_the_function_for_any_input_scale(name, function, pre_max):
     scale = pre_max / fp.INT16_MAX
-    table = ia.make_table(name, scale)
+    table = ia.make_table(name)
     assert table.shape == (513,) and table.dtype == np.int16
     x = np.arange(fp.INT16_MIN, fp.INT16_MAX + 1, 7)
-    got = ia.table_lookup(x, table) / fp.ONE_Q15
-    step = 128 * scale  # input span of one interval; |f''| <= 0.77 for tanh, 0.1 sigmoid
-    bound = 0.77 * step ** 2 / 8 + 2.0 / fp.ONE_Q15
+    got = ia.apply(name, x, table, ia.activation_multiplier(name, scale)) / fp.ONE_Q15
+    # Interpolation over 1/32-wide intervals (|f''| <= 0.77), the Q3.12 input
+    # rounding (slope <= 1), saturation beyond |x| = 8 (sigmoid(8) = 1 - 3.4e-4)
+    # and the output rounding.
+    bound = 0.77 / 32 ** 2 / 8 + 2.0 ** -13 + 3.4e-4 + 2.0 / fp.ONE_Q15
     assert np.max(np.abs(got - function(x * scale))) <= bound
 
 
 def test_table_lookup_hits_table_points_exactly():
-    table = ia.make_table("sigmoid", 8.0 / fp.INT16_MAX)
+    table = ia.make_table("sigmoid")
     assert ia.table_lookup(0, table) == 16384                  # sigmoid(0) = 1/2
     assert ia.table_lookup(fp.INT16_MIN, table) == table[0]
     assert ia.table_lookup(fp.INT16_MIN + 128 * 100, table) == table[100]
+    # T[i] = sigmoid((-32768 + 128 i) / 4096): T[288] is sigmoid(1).
+    assert table[288] == round(32768 / (1 + np.exp(-1.0)))
 
 
 def test_quant_activations_are_exact_on_a_power_of_two_scale():

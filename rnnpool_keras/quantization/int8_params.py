@@ -100,7 +100,7 @@ def quantize_cell(kernel, recurrent_kernel, gate_bias, update_bias, zeta, nu,
 
     def table(name):
         if name in integer_activations.TABLE_ACTIVATIONS:
-            return integer_activations.make_table(name, pre_scale)
+            return integer_activations.make_table(name)
         return None
 
     return QuantizedCell(

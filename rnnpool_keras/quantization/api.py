@@ -1,0 +1,161 @@
+"""The user-facing quantisation API: quantize_model, quantize_scope, calibrate.
+
+Import cost note: tensorflow_model_optimization switches TF to tf_keras when
+imported (TF_USE_LEGACY_KERAS=1), so this module is only loaded on first use.
+"""
+import numpy as np
+import tensorflow as tf
+import tf_keras
+import tensorflow_model_optimization as tfmot
+
+from rnnpool_keras.layer import RNNPool2D
+from rnnpool_keras.layer_core import RANGE_NAMES
+from rnnpool_keras.quantization import integer_activations
+from rnnpool_keras.quantization.quantize_config import RNNPoolQuantizeConfig
+
+_RANK_ARGUMENTS = ("rnn1_kernel_rank", "rnn1_recurrent_rank",
+                   "rnn2_kernel_rank", "rnn2_recurrent_rank")
+
+
+def quantize_scope():
+    """Scope in which saved QAT models with RNNPool2D load:
+
+        with rnnpool_keras.quantize_scope():
+            model = tf_keras.models.load_model(path)
+    """
+    return tfmot.quantization.keras.quantize_scope(
+        {"RNNPool2D": RNNPool2D, "RNNPoolQuantizeConfig": RNNPoolQuantizeConfig})
+
+
+def _check_int8_compatible(layer):
+    problems = [f"`{name}`={getattr(layer, name)} (int8 needs full-rank matrices: "
+                "train without it, or fold W_left @ W_right into a full-rank layer)"
+                for name in _RANK_ARGUMENTS if getattr(layer, name) is not None]
+    if layer.gate_activation not in integer_activations.GATE_ACTIVATIONS:
+        problems.append(f"`gate_activation`={layer.gate_activation!r} (int8 supports "
+                        f"{list(integer_activations.GATE_ACTIVATIONS)})")
+    if problems:
+        raise ValueError(f"RNNPool2D layer {layer.name!r} cannot be quantized to int8: "
+                         + "; ".join(problems))
+
+
+def quantize_model(model):
+    """A tfmot quantization-aware-training copy of a tf_keras model with RNNPool2D.
+
+    RNNPool2D layers get `RNNPoolQuantizeConfig`; every other layer gets
+    tfmot's default 8-bit scheme. The returned model shares no variables with
+    `model` (tfmot copies the weights), trains like any Keras model, and saves /
+    loads under `quantize_scope()`.
+
+    Args:
+      model: a built `tf_keras.Sequential` or functional `tf_keras.Model`.
+    Raises:
+      TypeError: `model` is not a tf_keras Sequential / functional model.
+      ValueError: an RNNPool2D layer has no int8 form (low rank, relu gate).
+    """
+    if not isinstance(model, tf_keras.Model):
+        raise TypeError(
+            "quantize_model expects a tf_keras (Keras 2) Sequential or functional "
+            f"model, got {type(model).__module__}.{type(model).__name__}; tfmot "
+            "needs tf_keras: build the model with tf_keras and rnnpool_keras.RNNPool2D")
+    if not (isinstance(model, tf_keras.Sequential) or model._is_graph_network):
+        raise TypeError("quantize_model expects a Sequential or functional tf_keras "
+                        f"model; {type(model).__name__} is a subclassed model")
+    if not model.built:
+        raise ValueError("quantize_model needs a built model (give it an input shape)")
+    for layer in model.layers:
+        if isinstance(layer, RNNPool2D):
+            _check_int8_compatible(layer)
+
+    def annotate(layer):
+        if isinstance(layer, RNNPool2D):
+            return tfmot.quantization.keras.quantize_annotate_layer(
+                layer, quantize_config=RNNPoolQuantizeConfig())
+        return layer
+
+    annotated = tf_keras.models.clone_model(model, clone_function=annotate)
+    annotated.set_weights(model.get_weights())
+    annotated = tfmot.quantization.keras.quantize_annotate_model(annotated)
+    with quantize_scope():
+        return tfmot.quantization.keras.quantize_apply(annotated)
+
+
+class _RecordRange:
+    """Stands in for a tfmot activation quantizer during calibration: widens
+    its min / max variables to cover what it sees, and passes values through."""
+
+    def __call__(self, inputs, training, weights, **kwargs):
+        weights["min_var"].assign(tf.minimum(weights["min_var"], tf.reduce_min(inputs)))
+        weights["max_var"].assign(tf.maximum(weights["max_var"], tf.reduce_max(inputs)))
+        return inputs
+
+
+def _quantizer_slots(model):
+    """(owner, attribute) of every activation quantizer in a QAT model."""
+    slots = []
+    for layer in model.layers:
+        if isinstance(layer, tfmot.quantization.keras.QuantizeWrapperV2):
+            if layer._output_quantizers:
+                slots.append((layer, "_output_quantizers", layer._output_quantizer_vars))
+            for activation in layer._quantize_activations:
+                for name in ("_pre_activation_vars", "_post_activation_vars"):
+                    if hasattr(activation, name):
+                        slots.append((activation, "quantizer", getattr(activation, name)))
+        elif type(layer).__name__ == "QuantizeLayer" and layer.quantizer is not None:
+            slots.append((layer, "quantizer", layer.quantizer_vars))
+    return slots
+
+
+def calibrate(qat_model, representative_data, batch_size=32):
+    """Post-training calibration: sets every range of a quantize_model() model
+    from float runs over `representative_data`, as QAT would have tracked them.
+
+    Weight ranges come from the weights. Then the model runs on the data with
+    int8 weights in place (as the deployed model computes) and float
+    activations: activation and output ranges become the min / max seen, and
+    RNNPool2D's int16 ranges the largest magnitudes seen (docs/int8_rnnpool.md, 7).
+
+    Args:
+      qat_model: the result of `quantize_model`.
+      representative_data: an array [N, ...] of model inputs, or an iterable of
+        input batches.
+    """
+    wrappers = [layer for layer in qat_model.layers
+                if isinstance(layer, tfmot.quantization.keras.QuantizeWrapperV2)]
+    if not wrappers:
+        raise ValueError("calibrate expects a model returned by quantize_model")
+    for wrapper in wrappers:
+        for weight, quantizer, variables in wrapper._weight_vars:
+            quantizer(weight, True, variables)  # LastValue: ranges from the weights
+    slots = _quantizer_slots(qat_model)
+    originals = []
+    rnnpools = [w.layer for w in wrappers if isinstance(w.layer, RNNPool2D)]
+    try:
+        for owner, attribute, variables in slots:
+            variables["min_var"].assign(0.0)
+            variables["max_var"].assign(0.0)
+            original = getattr(owner, attribute)
+            originals.append((owner, attribute, original))
+            setattr(owner, attribute,
+                    [_RecordRange()] if isinstance(original, list) else _RecordRange())
+        for layer in rnnpools:
+            for name in RANGE_NAMES:
+                getattr(layer, name + "_range").assign(0.0)
+            layer.recording_ranges = True
+        if isinstance(representative_data, np.ndarray):
+            batches = (representative_data[i:i + batch_size]
+                       for i in range(0, len(representative_data), batch_size))
+        else:
+            batches = representative_data
+        seen = 0
+        for batch in batches:
+            qat_model(batch, training=False)
+            seen += 1
+        if not seen:
+            raise ValueError("calibrate got no representative data")
+    finally:
+        for owner, attribute, original in originals:
+            setattr(owner, attribute, original)
+        for layer in rnnpools:
+            layer.recording_ranges = False
+    return qat_model

@@ -9,7 +9,7 @@ def main(argv=None):
         prog="rnnpool", description="RNNPool for Keras, TFLite and TFLM.")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
-        "demo", help="train a tiny RNNPool CNN on synthetic data, end to end")
+        "demo", help="train a tiny RNNPool CNN on synthetic data, QAT, int8 check")
     demo.add_argument("--epochs", type=int, default=5)
     args = parser.parse_args(argv)
     if args.epochs < 1:
@@ -17,7 +17,8 @@ def main(argv=None):
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from rnnpool_keras import demo as demo_module  # TF loads slowly: only now
-    demo_module.run(epochs=args.epochs)
+    model, _ = demo_module.run(epochs=args.epochs)
+    demo_module.run_quantized(model)
     return 0
 
 

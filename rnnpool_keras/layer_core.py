@@ -184,13 +184,18 @@ def define_rnnpool2d(keras):
                     name=weight_name, shape=shape, initializer=fresh,
                     regularizer=regularizer, constraint=constraint)
             if rank is None:
-                setattr(self, name, add(name, (rows, cols)))
-                setattr(self, name + "_left", None)
-                setattr(self, name + "_right", None)
+                created = {name: add(name, (rows, cols)),
+                           name + "_left": None, name + "_right": None}
             else:
-                setattr(self, name, None)
-                setattr(self, name + "_left", add(name + "_left", (rows, rank)))
-                setattr(self, name + "_right", add(name + "_right", (rank, cols)))
+                created = {name: None, name + "_left": add(name + "_left", (rows, rank)),
+                           name + "_right": add(name + "_right", (rank, cols))}
+            for attribute, variable in created.items():
+                setattr(self, attribute, variable)
+            # Untracked references (object.__setattr__ bypasses Keras tracking):
+            # QAT replaces the attributes above with fake-quantised tensors.
+            if "_matrix_variables" not in self.__dict__:
+                object.__setattr__(self, "_matrix_variables", {})
+            self._matrix_variables.update(created)
 
         def _add_cell_matrices(self, prefix, inputs, units):
             self._add_matrix(prefix + "_kernel", getattr(self, prefix + "_kernel_rank"),
@@ -234,6 +239,12 @@ def define_rnnpool2d(keras):
             self.input_spec = keras.layers.InputSpec(
                 ndim=4, axes={self._channel_axis: self.input_channels})
             self.built = True
+
+        def matrix_variable(self, name):
+            """The variable behind a matrix attribute (e.g. "rnn1_kernel", or
+            "rnn1_kernel_left"), None if that form is not used. Unlike the
+            attribute, this is the float variable even inside a QAT model."""
+            return self._matrix_variables[name]
 
         def _cell_weights(self, prefix):
             """The current weights of one cell, read afresh on every call."""

@@ -1,4 +1,5 @@
-"""A tiny RNNPool CNN learns the synthetic quadrant task (the demo's model)."""
+"""The demo (README's main job): a tiny RNNPool CNN learns the synthetic quadrant
+task, survives QAT, and its int8 RNNPool layer matches the QAT simulation."""
 import numpy as np
 
 from rnnpool_keras import demo, synthetic
@@ -11,8 +12,11 @@ def test_synthetic_labels_follow_the_bright_square():
         assert int(np.argmax([q.mean() for q in quadrants])) == label
 
 
-def test_tiny_rnnpool_cnn_loss_falls_tenfold_and_beats_chance():
+def test_demo_learns_then_keeps_its_accuracy_and_layer_in_int8():
     # Chance-level loss is ln 4 = 1.39; the model must get well below a tenth of it.
-    _, result = demo.run(epochs=5, train_count=1024, test_count=256, seed=0)
+    model, result = demo.run(epochs=5, train_count=1024, test_count=256, seed=0)
     assert result["final_loss"] < result["initial_loss"] / 10
     assert result["test_accuracy"] > 0.9
+    _, quantized = demo.run_quantized(model, epochs=1, train_count=512, test_count=256)
+    assert quantized["qat_accuracy"] >= quantized["float_accuracy"] - 0.05
+    assert quantized["max_lsb_difference"] <= 2

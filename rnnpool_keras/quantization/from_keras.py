@@ -22,11 +22,11 @@ def asymmetric_int8(minimum, maximum):
 
 
 def _full_matrix(layer, name):
-    full = getattr(layer, name)
+    full = layer.matrix_variable(name)
     if full is not None:
         return np.asarray(full, np.float64)
-    return (np.asarray(getattr(layer, name + "_left"), np.float64)
-            @ np.asarray(getattr(layer, name + "_right"), np.float64))
+    return (np.asarray(layer.matrix_variable(name + "_left"), np.float64)
+            @ np.asarray(layer.matrix_variable(name + "_right"), np.float64))
 
 
 def layer_ranges(layer):
@@ -68,3 +68,22 @@ def int8_params_of_layer(layer, input_scale, input_zero_point, output_scale,
         pool_size=tuple(layer.pool_size), strides=tuple(layer.strides),
         padding=layer.padding, gate_activation=layer.gate_activation,
         update_activation=layer.update_activation)
+
+
+def output_range(qat_layer):
+    """(min, max) of the int8 tensor that a layer of a QAT model outputs.
+
+    That is the range of the quantizer tfmot put last in the layer: a
+    QuantizeLayer's own, a wrapper's output quantizer, or the one after its
+    activation (e.g. Conv2D + ReLU).
+    """
+    variables = getattr(qat_layer, "quantizer_vars", None)  # QuantizeLayer
+    if variables is None and getattr(qat_layer, "_output_quantizers", None):
+        variables = qat_layer._output_quantizer_vars
+    if variables is None:
+        for activation in getattr(qat_layer, "_quantize_activations", []):
+            variables = getattr(activation, "_post_activation_vars", None) or variables
+    if variables is None:
+        raise ValueError(f"layer {qat_layer.name!r} has no output quantizer: is it "
+                         "part of a model returned by quantize_model?")
+    return float(np.asarray(variables["min_var"])), float(np.asarray(variables["max_var"]))

@@ -1,5 +1,11 @@
 """Installs rnnpool_keras (Keras layer, QAT), converters and the TFLM kernels."""
+from pybind11.setup_helpers import Pybind11Extension, build_ext
 from setuptools import find_packages, setup
+
+# The C++ kernel core is compiled as its own static library so it gets the
+# flags of a microcontroller build (no exceptions, no RTTI); only the pybind11
+# binding, which needs both, is compiled with the defaults.
+CORE_FLAGS = ["-std=c++17", "-O2", "-fno-exceptions", "-fno-rtti", "-fPIC"]
 
 setup(
     name="rnnpool-keras",
@@ -9,6 +15,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
     packages=find_packages(include=["rnnpool_keras*", "converters*", "tflm_kernels*"]),
+    # The C++ core ships with the package, for TFLM builds and the fuzz harness.
+    package_data={"tflm_kernels": ["*.h", "*.cc", "*.inc", "fuzz/*.cc", "fuzz/*.md"]},
     install_requires=[
         "tensorflow>=2.16",
         "tf-keras",
@@ -16,7 +24,20 @@ setup(
         "numpy",
     ],
     extras_require={"test": ["pytest", "tflite-micro"]},
-    # The C++ kernel core is added here as an extension by the kernels work.
-    ext_modules=[],
+    libraries=[("rnnpool_core", {
+        "sources": ["tflm_kernels/rnnpool_core.cc"],
+        "cflags": CORE_FLAGS,
+        "obj_deps": {"": ["tflm_kernels/rnnpool_core.h",
+                          "tflm_kernels/rnnpool_tables.inc"]},
+    })],
+    ext_modules=[Pybind11Extension(
+        "tflm_kernels._rnnpool_core",
+        ["tflm_kernels/python_bindings.cc"],
+        include_dirs=["tflm_kernels"],
+        depends=["tflm_kernels/rnnpool_core.h", "tflm_kernels/rnnpool_tables.inc"],
+        cxx_std=17,
+        extra_compile_args=["-O2"],
+    )],
+    cmdclass={"build_ext": build_ext},
     entry_points={"console_scripts": ["rnnpool=rnnpool_keras.cli:main"]},
 )

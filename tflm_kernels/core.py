@@ -1,0 +1,213 @@
+"""Python face of the C++ RNNPool kernel core (tflm_kernels/rnnpool_core.{h,cc}).
+
+The same call shapes as the NumPy references, so tests can compare directly:
+
+- `rnnpool_int8(x, params)`: int8 NHWC map and an
+  `rnnpool_keras.quantization.int8_params.QuantizedRNNPool`, bit-exact with
+  `int8_reference.rnnpool_int8(x, params)` (docs/int8_rnnpool.md).
+- `rnnpool_float(x, params, pool_size, strides, padding, gate_activation,
+  update_activation)`: float32, `params` keyed like tests/numpy_reference.py
+  (rnn1_kernel, rnn1_recurrent_kernel, rnn1_gate_bias, rnn1_update_bias,
+  rnn1_zeta, rnn1_nu, rnn2_...; full-rank matrices only, raw zeta / nu).
+- `*_patch(image, ..., top, left)`: one patch of one HWC image whose top-left
+  corner is (top, left); rows / columns outside the image are padding.
+- `scratch_bytes_*`: the scratch the C++ kernel needs (the caller of the C++
+  API supplies it; these wrappers allocate it).
+
+The multipliers of spec section 3 are computed in Python by
+`int8_params.cell_constants`, exactly as the NumPy oracle computes them.
+"""
+import math
+
+import numpy as np
+
+from tflm_kernels import _rnnpool_core as _core
+
+ACTIVATIONS = ("sigmoid", "tanh", "quantSigm", "quantTanh", "relu")  # C++ enum order
+PADDINGS = ("valid", "same")
+
+quantize_multiplier = _core.quantize_multiplier
+output_size = _core.output_size
+
+
+def _pair(value):
+    if isinstance(value, (int, np.integer)):
+        return int(value), int(value)
+    first, second = value
+    return int(first), int(second)
+
+
+def _activation_code(name):
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; expected one of {list(ACTIVATIONS)}")
+    return ACTIVATIONS.index(name)
+
+
+def _padding_code(padding):
+    if padding not in PADDINGS:
+        raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+    return PADDINGS.index(padding)
+
+
+# ---------------------------------------------------------------------------
+# int8
+# ---------------------------------------------------------------------------
+def _int8_cell_dict(cell, constants):
+    def table(values):
+        return None if values is None else np.ascontiguousarray(values, dtype=np.int16)
+
+    return {
+        "kernel": np.ascontiguousarray(cell.kernel, dtype=np.int8),
+        "recurrent_kernel": np.ascontiguousarray(cell.recurrent_kernel, dtype=np.int8),
+        "gate_bias": np.ascontiguousarray(cell.gate_bias, dtype=np.int32).reshape(-1),
+        "update_bias": np.ascontiguousarray(cell.update_bias, dtype=np.int32).reshape(-1),
+        "zeta_q14": int(cell.zeta_q14),
+        "nu_q14": int(cell.nu_q14),
+        "gate_table": table(cell.gate_table),
+        "update_table": table(cell.update_table),
+        "input_multiplier": tuple(constants.input_multiplier),
+        "recurrent_multiplier": tuple(constants.recurrent_multiplier),
+        "update_multiplier": tuple(constants.update_multiplier),
+        "gate_activation_multiplier": constants.gate_activation_multiplier,
+        "update_activation_multiplier": constants.update_activation_multiplier,
+    }
+
+
+def int8_kernel_params(params):
+    """The dict the C++ binding takes, from a QuantizedRNNPool (Prepare's work).
+
+    RNN1's input scale is the input scale, RNN2's is RNN1's state scale, and the
+    output multiplier is quantize_multiplier(rnn2.state_scale / output_scale),
+    as in int8_reference.rnnpool_int8.
+    """
+    from rnnpool_keras.quantization import fixed_point, int8_params
+
+    gate, update = params.gate_activation, params.update_activation
+    rnn1 = int8_params.cell_constants(params.rnn1, params.input_scale, gate, update)
+    rnn2 = int8_params.cell_constants(params.rnn2, params.rnn1.state_scale, gate, update)
+    return {
+        "pool_size": _pair(params.pool_size),
+        "strides": _pair(params.strides),
+        "padding": _padding_code(params.padding),
+        "gate_activation": _activation_code(gate),
+        "update_activation": _activation_code(update),
+        "rnn1": _int8_cell_dict(params.rnn1, rnn1),
+        "rnn2": _int8_cell_dict(params.rnn2, rnn2),
+        "input_zero_point": int(params.input_zero_point),
+        "output_zero_point": int(params.output_zero_point),
+        "output_multiplier": fixed_point.quantize_multiplier(
+            params.rnn2.state_scale / params.output_scale),
+    }
+
+
+def _as_kernel_params_int8(params):
+    return params if isinstance(params, dict) else int8_kernel_params(params)
+
+
+def rnnpool_int8(x, params):
+    """int8 RNNPool of an int8 NHWC map [B, H, W, k] -> int8 [B, H', W', 4*h2].
+
+    `params`: a QuantizedRNNPool, or the dict from `int8_kernel_params`
+    (to skip recomputing the multipliers on repeated calls).
+    """
+    x = np.asarray(x)
+    if x.dtype != np.int8 or x.ndim != 4:
+        raise ValueError(f"x must be an int8 NHWC array, got {x.dtype} {x.shape}")
+    return _core.rnnpool_int8(_as_kernel_params_int8(params), np.ascontiguousarray(x))
+
+
+def rnnpool_int8_patch(image, params, top=0, left=0):
+    """One int8 patch summary [4*h2] of an int8 HWC image, corner (top, left)."""
+    image = np.asarray(image)
+    if image.dtype != np.int8 or image.ndim != 3:
+        raise ValueError(f"image must be an int8 HWC array, got {image.dtype} {image.shape}")
+    return _core.rnnpool_int8_patch(_as_kernel_params_int8(params),
+                                    np.ascontiguousarray(image), int(top), int(left))
+
+
+def validate_int8(params):
+    """(status code, message) of the C++ ValidateInt8Params; code 0 is ok."""
+    return _core.validate_int8(_as_kernel_params_int8(params))
+
+
+def scratch_bytes_int8(params):
+    """Scratch bytes of the int8 kernel for a QuantizedRNNPool (or its dict)."""
+    return _core.scratch_bytes_int8(_as_kernel_params_int8(params))
+
+
+# ---------------------------------------------------------------------------
+# float
+# ---------------------------------------------------------------------------
+def _sigmoid(raw):
+    raw = float(np.asarray(raw, dtype=np.float64).reshape(()))
+    if raw >= 0:
+        return 1.0 / (1.0 + math.exp(-raw))
+    e = math.exp(raw)
+    return e / (1.0 + e)
+
+
+def _float_cell_dict(params, prefix):
+    for name in ("kernel", "recurrent_kernel"):
+        if params.get(prefix + name) is None:
+            raise ValueError(f"{prefix}{name} missing: the C++ kernel takes full-rank "
+                             f"matrices only (fold {prefix}{name}_left @ _right first)")
+
+    def array(name, flat=False):
+        value = np.asarray(params[prefix + name], dtype=np.float32)
+        return np.ascontiguousarray(value.reshape(-1) if flat else value)
+
+    return {
+        "kernel": array("kernel"),
+        "recurrent_kernel": array("recurrent_kernel"),
+        "gate_bias": array("gate_bias", flat=True),
+        "update_bias": array("update_bias", flat=True),
+        "zeta_sigmoid": _sigmoid(params[prefix + "zeta"]),
+        "nu_sigmoid": _sigmoid(params[prefix + "nu"]),
+    }
+
+
+def float_kernel_params(params, pool_size, strides=None, padding="valid",
+                        gate_activation="sigmoid", update_activation="tanh"):
+    """The dict the C++ binding takes, from numpy_reference-style float params."""
+    pool = _pair(pool_size)
+    return {
+        "pool_size": pool,
+        "strides": _pair(strides) if strides is not None else pool,
+        "padding": _padding_code(padding),
+        "gate_activation": _activation_code(gate_activation),
+        "update_activation": _activation_code(update_activation),
+        "rnn1": _float_cell_dict(params, "rnn1_"),
+        "rnn2": _float_cell_dict(params, "rnn2_"),
+    }
+
+
+def rnnpool_float(x, params, pool_size, strides=None, padding="valid",
+                  gate_activation="sigmoid", update_activation="tanh"):
+    """float32 RNNPool of an NHWC map [B, H, W, k] -> [B, H', W', 4*h2]."""
+    kernel_params = float_kernel_params(params, pool_size, strides, padding,
+                                        gate_activation, update_activation)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if x.ndim != 4:
+        raise ValueError(f"x must be NHWC, got shape {x.shape}")
+    return _core.rnnpool_float(kernel_params, x)
+
+
+def rnnpool_float_patch(image, params, pool_size, top=0, left=0,
+                        gate_activation="sigmoid", update_activation="tanh"):
+    """One float32 patch summary [4*h2] of an HWC image, corner (top, left)."""
+    kernel_params = float_kernel_params(params, pool_size, None, "valid",
+                                        gate_activation, update_activation)
+    image = np.ascontiguousarray(image, dtype=np.float32)
+    return _core.rnnpool_float_patch(kernel_params, image, int(top), int(left))
+
+
+def scratch_bytes_float(in_channels, rnn1_units, rnn2_units, pool_size):
+    """Scratch bytes of the float kernel."""
+    pool = _pair(pool_size)
+    dummy = {
+        "pool_size": pool, "strides": (1, 1), "padding": 0,
+        "gate_activation": 0, "update_activation": 1,
+        "rnn1": {"kernel": np.zeros((in_channels, rnn1_units), np.float32)},
+        "rnn2": {"kernel": np.zeros((rnn1_units, rnn2_units), np.float32)},
+    }
+    return _core.scratch_bytes_float(dummy)

@@ -1,0 +1,415 @@
+// pybind11 module tflm_kernels._rnnpool_core: NumPy access to the C++ core.
+//
+// The Python-friendly wrappers (QuantizedRNNPool, float params dicts) are in
+// tflm_kernels/core.py; this file only converts dicts of arrays into the
+// core's structs, checks array shapes, supplies scratch and calls the core.
+// Unlike the core, this file uses exceptions (pybind11 needs them).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "rnnpool_core.h"
+
+namespace py = pybind11;
+using rnnpool::Activation;
+using rnnpool::Multiplier;
+using rnnpool::Padding;
+using rnnpool::RnnPoolShape;
+using rnnpool::Status;
+
+namespace {
+
+template <typename T>
+using CArray = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+// Keeps the converted arrays alive while the core reads them.
+struct Holder {
+  std::vector<py::object> keep;
+
+  template <typename T>
+  const T* Array(const py::dict& d, const char* key, std::vector<py::ssize_t> shape) {
+    if (!d.contains(key)) throw py::key_error(std::string("missing ") + key);
+    CArray<T> a = py::cast<CArray<T>>(d[key]);
+    std::vector<py::ssize_t> got(a.shape(), a.shape() + a.ndim());
+    if (got != shape) {
+      std::string msg = std::string(key) + " has shape (";
+      for (auto g : got) msg += std::to_string(g) + ",";
+      msg += ") expected (";
+      for (auto s : shape) msg += std::to_string(s) + ",";
+      throw py::value_error(msg + ")");
+    }
+    keep.push_back(a);
+    return a.data();
+  }
+
+  template <typename T>
+  const T* OptionalArray(const py::dict& d, const char* key, std::vector<py::ssize_t> shape) {
+    if (!d.contains(key) || d[key].is_none()) return nullptr;
+    return Array<T>(d, key, std::move(shape));
+  }
+};
+
+Multiplier GetMultiplier(const py::dict& d, const char* key) {
+  if (!d.contains(key) || d[key].is_none()) return Multiplier{0, 0};
+  auto pair = py::cast<std::tuple<int64_t, int64_t>>(d[key]);
+  const int64_t q = std::get<0>(pair), shift = std::get<1>(pair);
+  if (q < INT32_MIN || q > INT32_MAX || shift < INT32_MIN || shift > INT32_MAX) {
+    throw py::value_error(std::string(key) + " does not fit int32");
+  }
+  return Multiplier{static_cast<int32_t>(q), static_cast<int32_t>(shift)};
+}
+
+int32_t GetInt(const py::dict& d, const char* key) {
+  if (!d.contains(key)) throw py::key_error(std::string("missing ") + key);
+  return py::cast<int32_t>(d[key]);
+}
+
+std::pair<int32_t, int32_t> GetPair(const py::dict& d, const char* key) {
+  if (!d.contains(key)) throw py::key_error(std::string("missing ") + key);
+  auto p = py::cast<std::pair<int32_t, int32_t>>(d[key]);
+  return p;
+}
+
+int32_t MatrixDim(const py::dict& cell, const char* key, int axis) {
+  py::array a = py::cast<py::array>(cell[key]);
+  if (a.ndim() != 2) throw py::value_error(std::string(key) + " must be 2-D");
+  return static_cast<int32_t>(a.shape(axis));
+}
+
+// Shape from {"pool_size", "strides", "padding", "gate_activation",
+// "update_activation"} plus the matrices' shapes.
+RnnPoolShape ParseShape(const py::dict& d) {
+  py::dict rnn1 = d["rnn1"], rnn2 = d["rnn2"];
+  RnnPoolShape s{};
+  s.in_channels = MatrixDim(rnn1, "kernel", 0);
+  s.rnn1_units = MatrixDim(rnn1, "kernel", 1);
+  s.rnn2_units = MatrixDim(rnn2, "kernel", 1);
+  if (MatrixDim(rnn2, "kernel", 0) != s.rnn1_units) {
+    throw py::value_error("rnn2 kernel must have rnn1_units inputs");
+  }
+  std::tie(s.pool_h, s.pool_w) = GetPair(d, "pool_size");
+  std::tie(s.stride_h, s.stride_w) = GetPair(d, "strides");
+  s.padding = static_cast<Padding>(GetInt(d, "padding"));
+  s.gate_activation = static_cast<Activation>(GetInt(d, "gate_activation"));
+  s.update_activation = static_cast<Activation>(GetInt(d, "update_activation"));
+  return s;
+}
+
+void Check(Status status) {
+  if (status != Status::kOk) throw py::value_error(rnnpool::StatusMessage(status));
+}
+
+// ---------------------------------------------------------------------------
+// Parameters.
+// ---------------------------------------------------------------------------
+struct FloatOp {
+  Holder holder;
+  rnnpool::RnnPoolFloatParams params{};
+};
+
+void ParseFloatCell(Holder& h, const py::dict& d, int32_t in, int32_t units,
+                    rnnpool::FloatCell* cell) {
+  cell->kernel = h.Array<float>(d, "kernel", {in, units});
+  cell->recurrent_kernel = h.Array<float>(d, "recurrent_kernel", {units, units});
+  cell->gate_bias = h.Array<float>(d, "gate_bias", {units});
+  cell->update_bias = h.Array<float>(d, "update_bias", {units});
+  cell->zeta_sigmoid = py::cast<float>(d["zeta_sigmoid"]);
+  cell->nu_sigmoid = py::cast<float>(d["nu_sigmoid"]);
+}
+
+void ParseFloat(const py::dict& d, FloatOp* op) {
+  op->params.shape = ParseShape(d);
+  const RnnPoolShape& s = op->params.shape;
+  Check(rnnpool::ValidateShape(s));
+  ParseFloatCell(op->holder, d["rnn1"], s.in_channels, s.rnn1_units, &op->params.rnn1);
+  ParseFloatCell(op->holder, d["rnn2"], s.rnn1_units, s.rnn2_units, &op->params.rnn2);
+  Check(rnnpool::ValidateFloatParams(op->params));
+}
+
+struct Int8Op {
+  Holder holder;
+  rnnpool::RnnPoolInt8Params params{};
+};
+
+void ParseInt8Cell(Holder& h, const py::dict& d, int32_t in, int32_t units,
+                   rnnpool::Int8Cell* cell) {
+  cell->kernel = h.Array<int8_t>(d, "kernel", {in, units});
+  cell->recurrent_kernel = h.Array<int8_t>(d, "recurrent_kernel", {units, units});
+  cell->gate_bias = h.Array<int32_t>(d, "gate_bias", {units});
+  cell->update_bias = h.Array<int32_t>(d, "update_bias", {units});
+  cell->zeta_q14 = GetInt(d, "zeta_q14");
+  cell->nu_q14 = GetInt(d, "nu_q14");
+  cell->gate_table = h.OptionalArray<int16_t>(d, "gate_table", {rnnpool::kTableSize});
+  cell->update_table = h.OptionalArray<int16_t>(d, "update_table", {rnnpool::kTableSize});
+  cell->input_multiplier = GetMultiplier(d, "input_multiplier");
+  cell->recurrent_multiplier = GetMultiplier(d, "recurrent_multiplier");
+  cell->update_multiplier = GetMultiplier(d, "update_multiplier");
+  cell->gate_activation_multiplier = GetMultiplier(d, "gate_activation_multiplier");
+  cell->update_activation_multiplier = GetMultiplier(d, "update_activation_multiplier");
+}
+
+void ParseInt8(const py::dict& d, Int8Op* op) {
+  op->params.shape = ParseShape(d);
+  const RnnPoolShape& s = op->params.shape;
+  Check(rnnpool::ValidateShape(s));
+  ParseInt8Cell(op->holder, d["rnn1"], s.in_channels, s.rnn1_units, &op->params.rnn1);
+  ParseInt8Cell(op->holder, d["rnn2"], s.rnn1_units, s.rnn2_units, &op->params.rnn2);
+  op->params.input_zero_point = GetInt(d, "input_zero_point");
+  op->params.output_zero_point = GetInt(d, "output_zero_point");
+  op->params.output_multiplier = GetMultiplier(d, "output_multiplier");
+  Check(rnnpool::ValidateInt8Params(op->params));
+}
+
+// ---------------------------------------------------------------------------
+// Kernels.
+// ---------------------------------------------------------------------------
+template <typename T>
+CArray<T> CheckMap(const py::array& x_in, int32_t channels) {
+  CArray<T> x = py::cast<CArray<T>>(x_in);
+  if (x.ndim() != 4) throw py::value_error("x must be NHWC (4-D)");
+  if (x.shape(3) != channels) {
+    throw py::value_error("x has " + std::to_string(x.shape(3)) + " channels, the op expects " +
+                          std::to_string(channels));
+  }
+  for (int i = 0; i < 3; ++i) {
+    if (x.shape(i) > INT32_MAX) throw py::value_error("x too large");
+  }
+  return x;
+}
+
+template <typename T>
+CArray<T> CheckImage(const py::array& x_in, int32_t channels) {
+  CArray<T> x = py::cast<CArray<T>>(x_in);
+  if (x.ndim() != 3) throw py::value_error("image must be HWC (3-D)");
+  if (x.shape(2) != channels) throw py::value_error("image has the wrong channel count");
+  return x;
+}
+
+template <typename T, typename Op, typename Fn>
+py::array_t<T> RunMap(const Op& op, const py::array& x_in, Fn fn, size_t scratch_bytes) {
+  const RnnPoolShape& s = op.params.shape;
+  CArray<T> x = CheckMap<T>(x_in, s.in_channels);
+  const int32_t b = static_cast<int32_t>(x.shape(0)), hh = static_cast<int32_t>(x.shape(1)),
+                ww = static_cast<int32_t>(x.shape(2));
+  const int32_t oh = rnnpool::OutputSize(hh, s.pool_h, s.stride_h, s.padding);
+  const int32_t ow = rnnpool::OutputSize(ww, s.pool_w, s.stride_w, s.padding);
+  py::array_t<T> y({static_cast<py::ssize_t>(b), static_cast<py::ssize_t>(oh),
+                    static_cast<py::ssize_t>(ow), static_cast<py::ssize_t>(4 * s.rnn2_units)});
+  std::vector<uint32_t> scratch((scratch_bytes + 3) / 4);
+  T* out = y.mutable_data();
+  const T* in = x.data();
+  {
+    py::gil_scoped_release release;
+    fn(op.params, in, b, hh, ww, out, scratch.data());
+  }
+  return y;
+}
+
+template <typename T, typename Op, typename Fn>
+py::array_t<T> RunPatch(const Op& op, const py::array& image_in, int32_t top, int32_t left,
+                        Fn fn, size_t scratch_bytes) {
+  const RnnPoolShape& s = op.params.shape;
+  CArray<T> image = CheckImage<T>(image_in, s.in_channels);
+  if (image.shape(0) > INT32_MAX || image.shape(1) > INT32_MAX) {
+    throw py::value_error("image too large");
+  }
+  py::array_t<T> y(static_cast<py::ssize_t>(4 * s.rnn2_units));
+  std::vector<uint32_t> scratch((scratch_bytes + 3) / 4);
+  fn(op.params, image.data(), static_cast<int32_t>(image.shape(0)),
+     static_cast<int32_t>(image.shape(1)), top, left, y.mutable_data(), scratch.data());
+  return y;
+}
+
+// ---------------------------------------------------------------------------
+// Vectorised fixed-point primitives (for tests against fixed_point.py).
+// ---------------------------------------------------------------------------
+py::array_t<int64_t> Srdhm(const CArray<int64_t>& a, const CArray<int64_t>& b) {
+  if (a.size() != b.size()) throw py::value_error("size mismatch");
+  py::array_t<int64_t> out(a.size());
+  for (py::ssize_t i = 0; i < a.size(); ++i) {
+    out.mutable_data()[i] = rnnpool::SaturatingRoundingDoublingHighMul(
+        static_cast<int32_t>(a.data()[i]), static_cast<int32_t>(b.data()[i]));
+  }
+  return out;
+}
+
+py::array_t<int64_t> Rdbpot(const CArray<int64_t>& x, const CArray<int64_t>& n) {
+  if (x.size() != n.size()) throw py::value_error("size mismatch");
+  py::array_t<int64_t> out(x.size());
+  for (py::ssize_t i = 0; i < x.size(); ++i) {
+    if (n.data()[i] < 0 || n.data()[i] > 31) throw py::value_error("exponent not in [0, 31]");
+    out.mutable_data()[i] = rnnpool::RoundingDivideByPOT(static_cast<int32_t>(x.data()[i]),
+                                                         static_cast<int>(n.data()[i]));
+  }
+  return out;
+}
+
+py::array_t<int64_t> Mbqm(const CArray<int64_t>& x, const CArray<int64_t>& q,
+                          const CArray<int64_t>& shift) {
+  if (x.size() != q.size() || x.size() != shift.size()) throw py::value_error("size mismatch");
+  py::array_t<int64_t> out(x.size());
+  for (py::ssize_t i = 0; i < x.size(); ++i) {
+    if (shift.data()[i] < -31 || shift.data()[i] > 30) {
+      throw py::value_error("shift not in [-31, 30]");
+    }
+    out.mutable_data()[i] = rnnpool::MultiplyByQuantizedMultiplier(
+        static_cast<int32_t>(x.data()[i]), static_cast<int32_t>(q.data()[i]),
+        static_cast<int>(shift.data()[i]));
+  }
+  return out;
+}
+
+// The kernels' one-rounding form of MBQM (rnnpool::detail::Requantize, or
+// Requantize16 for int16 inputs), element-wise, for tests.
+py::array_t<int64_t> RequantizeArray(const CArray<int64_t>& x, int64_t q, int64_t shift,
+                                     bool int16_input) {
+  if (q < 0 || q > INT32_MAX || shift < -31 || shift > 30) {
+    throw py::value_error("multiplier outside what ValidateInt8Params accepts");
+  }
+  const rnnpool::detail::Requant m = rnnpool::detail::MakeRequant(
+      Multiplier{static_cast<int32_t>(q), static_cast<int32_t>(shift)});
+  py::array_t<int64_t> out(x.size());
+  for (py::ssize_t i = 0; i < x.size(); ++i) {
+    const int64_t v = x.data()[i];
+    if (int16_input && (v < INT16_MIN || v > INT16_MAX)) throw py::value_error("not int16");
+    out.mutable_data()[i] = int16_input
+                                ? rnnpool::detail::Requantize16(static_cast<int32_t>(v), m)
+                                : rnnpool::detail::Requantize(static_cast<int32_t>(v), m);
+  }
+  return out;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_rnnpool_core, m) {
+  m.doc() = "C++ core of the RNNPool kernels (float and int8); see tflm_kernels/core.py";
+
+  m.attr("MAX_INPUT_CHANNELS") = rnnpool::kMaxInputChannels;
+  m.attr("MAX_UNITS") = rnnpool::kMaxUnits;
+  m.attr("MAX_POOL") = rnnpool::kMaxPool;
+
+  m.def("quantize_multiplier", [](double value) {
+    int32_t q = 0;
+    int shift = 0;
+    Check(rnnpool::QuantizeMultiplier(value, &q, &shift));
+    return py::make_tuple(q, shift);
+  }, "Spec 2.1: (q, shift) of a real multiplier; ValueError if not in (0, 2^30).");
+  m.def("srdhm", &Srdhm, "SaturatingRoundingDoublingHighMul, element-wise (int32 values).");
+  m.def("rdbpot", &Rdbpot, "RoundingDivideByPOT, element-wise (int32 values).");
+  m.def("mbqm", &Mbqm, "MultiplyByQuantizedMultiplier, element-wise (int32 values).");
+  m.def("requantize", &RequantizeArray, py::arg("x"), py::arg("q"), py::arg("shift"),
+        py::arg("int16_input") = false,
+        "The kernels' one-rounding MBQM (detail::Requantize / Requantize16).");
+  m.def("status_message", [](int32_t code) {
+    return std::string(rnnpool::StatusMessage(static_cast<Status>(code)));
+  });
+
+  m.def("activation_int16", [](int32_t activation, const CArray<int16_t>& x,
+                               py::object table, std::tuple<int32_t, int32_t> multiplier) {
+    std::vector<int16_t> values(x.data(), x.data() + x.size());
+    const int16_t* t = nullptr;
+    CArray<int16_t> table_array;
+    const auto act = static_cast<Activation>(activation);
+    if (act == Activation::kSigmoid || act == Activation::kTanh) {
+      table_array = py::cast<CArray<int16_t>>(table);
+      if (table_array.size() != rnnpool::kTableSize) throw py::value_error("table must have 513");
+      t = table_array.data();
+    }
+    rnnpool::ActivationInt16(act, t, Multiplier{std::get<0>(multiplier), std::get<1>(multiplier)},
+                             values.data(), static_cast<int32_t>(values.size()));
+    py::array_t<int16_t> out(static_cast<py::ssize_t>(values.size()));
+    std::memcpy(out.mutable_data(), values.data(), values.size() * sizeof(int16_t));
+    return out;
+  }, py::arg("activation"), py::arg("x"), py::arg("table") = py::none(),
+     py::arg("multiplier") = std::make_tuple(0, 0));
+
+  m.def("cell_multipliers", [](double input_scale, double kernel_scale, double recurrent_scale,
+                               double pre_scale, double state_scale, int32_t gate,
+                               int32_t update) {
+    rnnpool::Int8Cell cell{};
+    Check(rnnpool::ComputeCellMultipliers(input_scale, kernel_scale, recurrent_scale, pre_scale,
+                                          state_scale, static_cast<Activation>(gate),
+                                          static_cast<Activation>(update), &cell));
+    auto t = [](const Multiplier& mm) { return py::make_tuple(mm.q, mm.shift); };
+    py::dict d;
+    d["input_multiplier"] = t(cell.input_multiplier);
+    d["recurrent_multiplier"] = t(cell.recurrent_multiplier);
+    d["update_multiplier"] = t(cell.update_multiplier);
+    d["gate_activation_multiplier"] = t(cell.gate_activation_multiplier);
+    d["update_activation_multiplier"] = t(cell.update_activation_multiplier);
+    return d;
+  }, "ComputeCellMultipliers (the C++ twin of int8_params.cell_constants).");
+
+  m.def("builtin_table", [](int32_t activation) -> py::object {
+    const int16_t* table = rnnpool::BuiltinTable(activation);
+    if (table == nullptr) return py::none();
+    py::array_t<int16_t> out(rnnpool::kTableSize);
+    std::memcpy(out.mutable_data(), table, rnnpool::kTableSize * sizeof(int16_t));
+    return std::move(out);
+  }, "The sigmoid (0) / tanh (1) table compiled into the core, or None.");
+
+  m.def("output_size", [](int32_t n, int32_t window, int32_t stride, int32_t padding) {
+    return rnnpool::OutputSize(n, window, stride, static_cast<Padding>(padding));
+  });
+
+  m.def("scratch_bytes_float", [](const py::dict& d) {
+    const RnnPoolShape s = ParseShape(d);
+    Check(rnnpool::ValidateShape(s));
+    return rnnpool::RnnPoolFloatScratchBytes(s);
+  });
+  m.def("scratch_bytes_int8", [](const py::dict& d) {
+    const RnnPoolShape s = ParseShape(d);
+    Check(rnnpool::ValidateShape(s));
+    return rnnpool::RnnPoolInt8ScratchBytes(s);
+  });
+
+  m.def("validate_int8", [](const py::dict& d) {
+    Int8Op op;
+    op.params.shape = ParseShape(d);
+    const RnnPoolShape& s = op.params.shape;
+    // Shape problems first (array shapes cannot be checked against bad sizes).
+    Status status = rnnpool::ValidateShape(s);
+    if (status == Status::kOk) {
+      ParseInt8Cell(op.holder, d["rnn1"], s.in_channels, s.rnn1_units, &op.params.rnn1);
+      ParseInt8Cell(op.holder, d["rnn2"], s.rnn1_units, s.rnn2_units, &op.params.rnn2);
+      op.params.input_zero_point = GetInt(d, "input_zero_point");
+      op.params.output_zero_point = GetInt(d, "output_zero_point");
+      op.params.output_multiplier = GetMultiplier(d, "output_multiplier");
+      status = rnnpool::ValidateInt8Params(op.params);
+    }
+    return py::make_tuple(static_cast<int32_t>(status), rnnpool::StatusMessage(status));
+  }, "(status code, message) of ValidateInt8Params; 0 is ok.");
+
+  m.def("rnnpool_float", [](const py::dict& d, const py::array& x) {
+    FloatOp op;
+    ParseFloat(d, &op);
+    return RunMap<float>(op, x, rnnpool::RnnPoolFloat,
+                         rnnpool::RnnPoolFloatScratchBytes(op.params.shape));
+  });
+  m.def("rnnpool_float_patch", [](const py::dict& d, const py::array& image, int32_t top,
+                                  int32_t left) {
+    FloatOp op;
+    ParseFloat(d, &op);
+    return RunPatch<float>(op, image, top, left, rnnpool::RnnPoolPatchFloat,
+                           rnnpool::RnnPoolFloatScratchBytes(op.params.shape));
+  });
+  m.def("rnnpool_int8", [](const py::dict& d, const py::array& x) {
+    Int8Op op;
+    ParseInt8(d, &op);
+    return RunMap<int8_t>(op, x, rnnpool::RnnPoolInt8,
+                          rnnpool::RnnPoolInt8ScratchBytes(op.params.shape));
+  });
+  m.def("rnnpool_int8_patch", [](const py::dict& d, const py::array& image, int32_t top,
+                                 int32_t left) {
+    Int8Op op;
+    ParseInt8(d, &op);
+    return RunPatch<int8_t>(op, image, top, left, rnnpool::RnnPoolPatchInt8,
+                            rnnpool::RnnPoolInt8ScratchBytes(op.params.shape));
+  });
+}

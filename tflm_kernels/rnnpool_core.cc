@@ -1,0 +1,780 @@
+/* RNNPool kernel core: see rnnpool_core.h. Spec = docs/int8_rnnpool.md. */
+#include "rnnpool_core.h"
+
+#include <cmath>
+#include <initializer_list>
+
+namespace rnnpool {
+namespace {
+
+using detail::Requant;
+using detail::MakeRequant;
+using detail::Requantize;
+using detail::Requantize16;
+
+// ---------------------------------------------------------------------------
+// Small helpers.
+// ---------------------------------------------------------------------------
+inline int32_t Max32(int32_t a, int32_t b) { return a > b ? a : b; }
+
+// sat16 (spec 2.4). One compare in the common, unsaturated case.
+// (The offset is added in unsigned arithmetic, which wraps instead of overflowing.)
+inline int32_t Sat16(int64_t x) {
+  if (static_cast<uint64_t>(x) + 32768u > 65535u) return x < 0 ? INT16_MIN : INT16_MAX;
+  return static_cast<int32_t>(x);
+}
+inline int32_t Sat16(int32_t x) {
+  if (static_cast<uint32_t>(x) + 32768u > 65535u) return x < 0 ? INT16_MIN : INT16_MAX;
+  return x;
+}
+inline int32_t Clamp32(int32_t x, int32_t lo, int32_t hi) {
+  return x < lo ? lo : (x > hi ? hi : x);
+}
+
+inline size_t RoundUp16(size_t bytes) { return (bytes + 15) & ~static_cast<size_t>(15); }
+
+bool IsKnownActivation(Activation a) {
+  switch (a) {
+    case Activation::kSigmoid:
+    case Activation::kTanh:
+    case Activation::kQuantSigm:
+    case Activation::kQuantTanh:
+    case Activation::kRelu:
+      return true;
+  }
+  return false;
+}
+
+bool IsTableActivation(Activation a) {
+  return a == Activation::kSigmoid || a == Activation::kTanh;
+}
+
+// Activations that requantise their input by an activation multiplier M_a:
+// all but relu (sigmoid / tanh to the table's Q3.12, quantSigm / quantTanh to
+// Q14 / Q15).
+bool HasActivationMultiplier(Activation a) { return a != Activation::kRelu; }
+
+// Scratch layout of the header comment, in elements of T (projections,
+// accumulators) and S (states, activations). `activation_buffers`: the float
+// path keeps one step's gate and update values; the int8 path fuses them.
+template <typename T, typename S>
+struct Workspace {
+  T* proj1;     // [r*c*h1]
+  T* proj2;     // [max(r,c)*h2]
+  T* acc;       // [max(h1,h2)]
+  S* states1;   // [(r+c)*h1]
+  S* state2;    // [h2]
+  S* gate;      // [max(h1,h2)] (float only)
+  S* update;    // [max(h1,h2)] (float only)
+};
+
+// Byte offsets of the buffers; the last one is the total size.
+template <typename T, typename S>
+void WorkspaceOffsets(const RnnPoolShape& s, bool activation_buffers, size_t offsets[8]) {
+  const size_t r = static_cast<size_t>(s.pool_h), c = static_cast<size_t>(s.pool_w);
+  const size_t h1 = static_cast<size_t>(s.rnn1_units), h2 = static_cast<size_t>(s.rnn2_units);
+  const size_t rc_max = r > c ? r : c;
+  const size_t h_max = h1 > h2 ? h1 : h2;
+  const size_t sizes[7] = {
+      r * c * h1 * sizeof(T), rc_max * h2 * sizeof(T), h_max * sizeof(T),
+      (r + c) * h1 * sizeof(S), h2 * sizeof(S),
+      activation_buffers ? h_max * sizeof(S) : 0, activation_buffers ? h_max * sizeof(S) : 0};
+  offsets[0] = 0;
+  for (int i = 0; i < 7; ++i) offsets[i + 1] = offsets[i] + RoundUp16(sizes[i]);
+}
+
+template <typename T, typename S>
+size_t WorkspaceBytes(const RnnPoolShape& s, bool activation_buffers) {
+  size_t offsets[8];
+  WorkspaceOffsets<T, S>(s, activation_buffers, offsets);
+  return offsets[7];
+}
+
+template <typename T, typename S>
+Workspace<T, S> CarveWorkspace(const RnnPoolShape& s, void* scratch, bool activation_buffers) {
+  size_t offsets[8];
+  WorkspaceOffsets<T, S>(s, activation_buffers, offsets);
+  char* p = static_cast<char*>(scratch);
+  Workspace<T, S> w;
+  w.proj1 = reinterpret_cast<T*>(p + offsets[0]);
+  w.proj2 = reinterpret_cast<T*>(p + offsets[1]);
+  w.acc = reinterpret_cast<T*>(p + offsets[2]);
+  w.states1 = reinterpret_cast<S*>(p + offsets[3]);
+  w.state2 = reinterpret_cast<S*>(p + offsets[4]);
+  w.gate = activation_buffers ? reinterpret_cast<S*>(p + offsets[5]) : nullptr;
+  w.update = activation_buffers ? reinterpret_cast<S*>(p + offsets[6]) : nullptr;
+  return w;
+}
+
+// ===========================================================================
+// Shared: blocked vector-matrix products, out[o] = sum_j (v[j] + offset) * M[j][o].
+// M is row-major [in][units]. Eight (then four, then one) outputs are
+// accumulated in registers while j runs, so each multiply-add is one load of
+// M, one multiply and one add; the summation order over j is the plain one.
+// ===========================================================================
+template <typename Acc, typename In, typename W>
+inline void MatVecBlock8(const In* v, int32_t in, Acc offset, const W* m, int32_t units,
+                         Acc* out) {
+  Acc a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+  for (int32_t j = 0; j < in; ++j, m += units) {
+    const Acc vj = static_cast<Acc>(v[j]) + offset;
+    a0 += vj * m[0];
+    a1 += vj * m[1];
+    a2 += vj * m[2];
+    a3 += vj * m[3];
+    a4 += vj * m[4];
+    a5 += vj * m[5];
+    a6 += vj * m[6];
+    a7 += vj * m[7];
+  }
+  out[0] = a0;
+  out[1] = a1;
+  out[2] = a2;
+  out[3] = a3;
+  out[4] = a4;
+  out[5] = a5;
+  out[6] = a6;
+  out[7] = a7;
+}
+
+template <typename Acc, typename In, typename W>
+inline void MatVecBlock4(const In* v, int32_t in, Acc offset, const W* m, int32_t units,
+                         Acc* out) {
+  Acc a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  for (int32_t j = 0; j < in; ++j, m += units) {
+    const Acc vj = static_cast<Acc>(v[j]) + offset;
+    a0 += vj * m[0];
+    a1 += vj * m[1];
+    a2 += vj * m[2];
+    a3 += vj * m[3];
+  }
+  out[0] = a0;
+  out[1] = a1;
+  out[2] = a2;
+  out[3] = a3;
+}
+
+template <typename Acc, typename In, typename W>
+void MatVec(const In* v, int32_t in, Acc offset, const W* matrix, int32_t units, Acc* out) {
+  int32_t o = 0;
+  for (; o + 8 <= units; o += 8) MatVecBlock8(v, in, offset, matrix + o, units, out + o);
+  if (o + 4 <= units) {
+    MatVecBlock4(v, in, offset, matrix + o, units, out + o);
+    o += 4;
+  }
+  for (; o < units; ++o) {
+    Acc a = 0;
+    const W* m = matrix + o;
+    for (int32_t j = 0; j < in; ++j, m += units) a += (static_cast<Acc>(v[j]) + offset) * *m;
+    out[o] = a;
+  }
+}
+
+// ===========================================================================
+// int8 path (spec 4). Integer arithmetic only.
+// ===========================================================================
+
+// RDBPOT by a constant exponent n >= 1 (spec 2.3): (x + 2^(n-1) - [x < 0]) >> n,
+// the same rounding as the mask form. Callers guarantee x + 2^(n-1) <= INT32_MAX.
+template <int kExponent>
+inline int32_t RoundingDivideByPOTConst(int32_t x) {
+  return (x + (1 << (kExponent - 1)) + (x >> 31)) >> kExponent;
+}
+
+// The activation families of spec 4.4 (sigmoid and tanh differ only by table).
+enum class Kind { kTable, kQuantSigm, kQuantTanh, kRelu };
+
+Kind KindOf(Activation a) {
+  switch (a) {
+    case Activation::kSigmoid:
+    case Activation::kTanh:
+      return Kind::kTable;
+    case Activation::kQuantSigm:
+      return Kind::kQuantSigm;
+    case Activation::kQuantTanh:
+      return Kind::kQuantTanh;
+    case Activation::kRelu:
+      return Kind::kRelu;
+  }
+  return Kind::kTable;
+}
+
+template <Kind kKind>
+inline int32_t Activate(int32_t x, const int16_t* table, const Requant& m) {
+  if (kKind == Kind::kTable) {
+    // The input requantised to the table's Q3.12 (s_pre * 2^12), saturated.
+    const int32_t q3_12 = Sat16(Requantize16(x, m));
+    const int32_t offset = q3_12 + 32768;               // 0..65535
+    const int32_t index = offset >> kTableStepBits;     // 0..511
+    const int32_t fraction = offset & ((1 << kTableStepBits) - 1);
+    const int32_t low = table[index];
+    // |T[i+1] - T[i]| <= 65535, fraction <= 127: < 2^23.
+    return low + RoundingDivideByPOTConst<kTableStepBits>((table[index + 1] - low) * fraction);
+  } else if (kKind == Kind::kQuantTanh) {
+    return Sat16(Requantize16(x, m));
+  } else if (kKind == Kind::kQuantSigm) {
+    // clamp(v + 2^14, 0, 32767); pre-clamping v keeps the sum in int32 and
+    // does not change the result.
+    return Clamp32(Clamp32(Requantize16(x, m), -65536, 65536) + kOneQ14, 0, INT16_MAX);
+  } else {
+    return x > 0 ? x : 0;  // relu: keeps the scale s_pre
+  }
+}
+
+// One cell, with its multipliers in Requant form.
+struct Int8CellCtx {
+  const int8_t* recurrent_kernel;
+  const int32_t* gate_bias;
+  const int32_t* update_bias;
+  const int16_t* gate_table;
+  const int16_t* update_table;
+  int32_t zeta;
+  int32_t nu;
+  Requant recurrent;
+  Requant update;
+  Requant gate_activation;
+  Requant update_activation;
+};
+
+Int8CellCtx MakeCellCtx(const Int8Cell& cell) {
+  Int8CellCtx c;
+  c.recurrent_kernel = cell.recurrent_kernel;
+  c.gate_bias = cell.gate_bias;
+  c.update_bias = cell.update_bias;
+  c.gate_table = cell.gate_table;
+  c.update_table = cell.update_table;
+  c.zeta = cell.zeta_q14;
+  c.nu = cell.nu_q14;
+  c.recurrent = MakeRequant(cell.recurrent_multiplier);
+  c.update = MakeRequant(cell.update_multiplier);
+  c.gate_activation = MakeRequant(cell.gate_activation_multiplier);
+  c.update_activation = MakeRequant(cell.update_activation_multiplier);
+  return c;
+}
+
+// Spec 4.3 for unit o. kFirst: the state is all zero (t = 0), so gh = MBQM(0)
+// = 0 and z * h = 0 are known without computing them.
+template <Kind kGate, Kind kUpdate, bool kFirst>
+inline int16_t StepUnit(const Int8CellCtx& c, int32_t o, int32_t gx, int32_t acc, int32_t h) {
+  const int32_t gh = kFirst ? 0 : Requantize(acc, c.recurrent);
+  // The first exact 64-bit sum: |gx + gh + b| < 3 * 2^31, saturated to int16.
+  const int64_t pre = static_cast<int64_t>(gx) + gh;
+  const int32_t z = Activate<kGate>(Sat16(pre + c.gate_bias[o]), c.gate_table, c.gate_activation);
+  const int32_t u =
+      Activate<kUpdate>(Sat16(pre + c.update_bias[o]), c.update_table, c.update_activation);
+  // Q14 coefficient in [0, 3 * 2^14]; zeta * (2^15 - z) <= 2^30, |coef * u| < 2^31.
+  const int32_t coef = RoundingDivideByPOTConst<15>(c.zeta * (kOneQ15 - z)) + c.nu;
+  const int32_t kept = kFirst ? 0 : RoundingDivideByPOTConst<15>(z * h);  // |z h| <= 2^30
+  const int32_t updated = Requantize(coef * u, c.update);
+  // The second exact 64-bit sum, saturated to int16.
+  return static_cast<int16_t>(Sat16(static_cast<int64_t>(kept) + updated));
+}
+
+// Runs a cell from h = 0 over `steps` projected inputs, the one of step t at
+// gx + t * step_stride (a negative stride runs a sequence backwards); leaves
+// the final state in h. acc: `units` int32 of scratch.
+template <Kind kGate, Kind kUpdate>
+void SweepInt8(const Int8CellCtx& c, int32_t units, const int32_t* gx, int32_t steps,
+               ptrdiff_t step_stride, int16_t* h, int32_t* acc) {
+  for (int32_t o = 0; o < units; ++o) h[o] = StepUnit<kGate, kUpdate, true>(c, o, gx[o], 0, 0);
+  for (int32_t t = 1; t < steps; ++t) {
+    gx += step_stride;
+    MatVec<int32_t>(h, units, 0, c.recurrent_kernel, units, acc);  // |acc| <= 2^30
+    for (int32_t o = 0; o < units; ++o) {
+      h[o] = StepUnit<kGate, kUpdate, false>(c, o, gx[o], acc[o], h[o]);
+    }
+  }
+}
+
+using SweepInt8Fn = void (*)(const Int8CellCtx&, int32_t, const int32_t*, int32_t, ptrdiff_t,
+                             int16_t*, int32_t*);
+
+template <Kind kGate>
+SweepInt8Fn SelectSweep(Kind update) {
+  switch (update) {
+    case Kind::kTable:
+      return SweepInt8<kGate, Kind::kTable>;
+    case Kind::kQuantSigm:
+      return SweepInt8<kGate, Kind::kQuantSigm>;
+    case Kind::kQuantTanh:
+      return SweepInt8<kGate, Kind::kQuantTanh>;
+    case Kind::kRelu:
+      break;
+  }
+  return SweepInt8<kGate, Kind::kRelu>;
+}
+
+// One instantiation per (gate, update) family pair: 3 x 4 = 12 (a relu gate
+// is rejected by ValidateInt8Params; it would run as a table gate here).
+SweepInt8Fn SelectSweep(Kind gate, Kind update) {
+  switch (gate) {
+    case Kind::kQuantSigm:
+      return SelectSweep<Kind::kQuantSigm>(update);
+    case Kind::kQuantTanh:
+      return SelectSweep<Kind::kQuantTanh>(update);
+    default:
+      return SelectSweep<Kind::kTable>(update);
+  }
+}
+
+// Spec 4.5 for one RNN2 final state: sat8(MBQM(h, M_y) + zp_y). Pre-clamping
+// keeps the sum in int32 without changing the result.
+void WriteOutputInt8(const Requant& my, int32_t zp, const int16_t* h, int32_t n, int8_t* out) {
+  for (int32_t o = 0; o < n; ++o) {
+    const int32_t v = Clamp32(Requantize16(h[o], my), -65536, 65536);
+    out[o] = static_cast<int8_t>(Clamp32(v + zp, -128, 127));
+  }
+}
+
+}  // namespace
+
+// Spec 4.4, in place (the kernels inline the same Activate<>).
+void ActivationInt16(Activation activation, const int16_t* table,
+                     const Multiplier& multiplier, int16_t* values, int32_t n) {
+  const Requant m = MakeRequant(multiplier);
+  for (int32_t i = 0; i < n; ++i) {
+    int32_t v = values[i];
+    switch (KindOf(activation)) {
+      case Kind::kTable:
+        v = Activate<Kind::kTable>(v, table, m);
+        break;
+      case Kind::kQuantSigm:
+        v = Activate<Kind::kQuantSigm>(v, table, m);
+        break;
+      case Kind::kQuantTanh:
+        v = Activate<Kind::kQuantTanh>(v, table, m);
+        break;
+      case Kind::kRelu:
+        v = Activate<Kind::kRelu>(v, table, m);
+        break;
+    }
+    values[i] = static_cast<int16_t>(v);
+  }
+}
+
+void RnnPoolPatchInt8(const RnnPoolInt8Params& params, const int8_t* image,
+                      int32_t height, int32_t width, int32_t top, int32_t left,
+                      int8_t* output, void* scratch) {
+  const RnnPoolShape& s = params.shape;
+  const int32_t k = s.in_channels, h1 = s.rnn1_units, h2 = s.rnn2_units;
+  const int32_t r = s.pool_h, c = s.pool_w;
+  const Workspace<int32_t, int16_t> w = CarveWorkspace<int32_t, int16_t>(s, scratch, false);
+  const SweepInt8Fn sweep = SelectSweep(KindOf(s.gate_activation), KindOf(s.update_activation));
+  const Int8CellCtx cell1 = MakeCellCtx(params.rnn1);
+  const Int8CellCtx cell2 = MakeCellCtx(params.rnn2);
+  const Requant mx1 = MakeRequant(params.rnn1.input_multiplier);
+  const Requant mx2 = MakeRequant(params.rnn2.input_multiplier);
+  const Requant my = MakeRequant(params.output_multiplier);
+  const int32_t zp_x = params.input_zero_point;
+
+  // 1. RNN1 input projection of every pixel, once (spec 4.2):
+  //    MBQM(sum_j (X[j] - zp_x) W[j][o], M_x), |acc| <= 1024 * 255 * 127 < 2^25.
+  //    Padded pixels hold zp_x: their projection is MBQM(0) = 0.
+  for (int32_t i = 0; i < r; ++i) {
+    const int32_t y = top + i;
+    for (int32_t j = 0; j < c; ++j) {
+      const int32_t x = left + j;
+      int32_t* g = w.proj1 + (static_cast<size_t>(i) * c + j) * h1;
+      if (y < 0 || y >= height || x < 0 || x >= width) {
+        for (int32_t o = 0; o < h1; ++o) g[o] = 0;
+        continue;
+      }
+      const int8_t* pixel = image + (static_cast<size_t>(y) * width + x) * k;
+      MatVec<int32_t>(pixel, k, -zp_x, params.rnn1.kernel, h1, g);
+      for (int32_t o = 0; o < h1; ++o) g[o] = Requantize(g[o], mx1);
+    }
+  }
+  // 2. RNN1 along every row (time = column), then every column (time = row),
+  //    both reading the projections of step 1.
+  for (int32_t i = 0; i < r; ++i) {
+    sweep(cell1, h1, w.proj1 + static_cast<size_t>(i) * c * h1, c, h1,
+          w.states1 + static_cast<size_t>(i) * h1, w.acc);
+  }
+  for (int32_t j = 0; j < c; ++j) {
+    sweep(cell1, h1, w.proj1 + static_cast<size_t>(j) * h1, r, static_cast<ptrdiff_t>(c) * h1,
+          w.states1 + static_cast<size_t>(r + j) * h1, w.acc);
+  }
+  // 3. RNN2 over the row summaries, forward and backward, then over the
+  //    column summaries (spec 4.5 order). Each summary is projected once
+  //    (spec 4.2, |acc| <= 256 * 32768 * 127 < 2^30) for both directions.
+  const int32_t counts[2] = {r, c};
+  for (int32_t pass = 0; pass < 2; ++pass) {
+    const int32_t count = counts[pass];
+    const int16_t* summaries = w.states1 + (pass == 0 ? 0 : static_cast<size_t>(r) * h1);
+    for (int32_t t = 0; t < count; ++t) {
+      int32_t* g = w.proj2 + static_cast<size_t>(t) * h2;
+      MatVec<int32_t>(summaries + static_cast<size_t>(t) * h1, h1, 0, params.rnn2.kernel, h2, g);
+      for (int32_t o = 0; o < h2; ++o) g[o] = Requantize(g[o], mx2);
+    }
+    int8_t* out = output + static_cast<size_t>(pass) * 2 * h2;
+    sweep(cell2, h2, w.proj2, count, h2, w.state2, w.acc);
+    WriteOutputInt8(my, params.output_zero_point, w.state2, h2, out);
+    sweep(cell2, h2, w.proj2 + static_cast<size_t>(count - 1) * h2, count, -h2, w.state2, w.acc);
+    WriteOutputInt8(my, params.output_zero_point, w.state2, h2, out + h2);
+  }
+}
+
+// ===========================================================================
+// float path (RNNPOOL.md): same structure, float32 arithmetic.
+// ===========================================================================
+namespace {
+
+void ActivationFloat(Activation activation, float* values, int32_t n) {
+  switch (activation) {
+    case Activation::kSigmoid:
+      for (int32_t i = 0; i < n; ++i) values[i] = 1.0f / (1.0f + std::exp(-values[i]));
+      break;
+    case Activation::kTanh:
+      for (int32_t i = 0; i < n; ++i) values[i] = std::tanh(values[i]);
+      break;
+    case Activation::kQuantSigm:
+      for (int32_t i = 0; i < n; ++i) {
+        const float v = (values[i] + 1.0f) * 0.5f;
+        values[i] = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
+      }
+      break;
+    case Activation::kQuantTanh:
+      for (int32_t i = 0; i < n; ++i) {
+        const float v = values[i];
+        values[i] = v < -1.0f ? -1.0f : (v > 1.0f ? 1.0f : v);
+      }
+      break;
+    case Activation::kRelu:
+      for (int32_t i = 0; i < n; ++i) {
+        if (values[i] < 0.0f) values[i] = 0.0f;
+      }
+      break;
+  }
+}
+
+// Runs a float cell from h = 0 over `steps` projected inputs (layout as
+// SweepInt8): h' = z h + (sigmoid(zeta) (1 - z) + sigmoid(nu)) c.
+void SweepFloat(const FloatCell& cell, const RnnPoolShape& shape, int32_t units,
+                const float* gx, int32_t steps, ptrdiff_t step_stride, float* h,
+                const Workspace<float, float>& w) {
+  float* gate = w.gate;
+  float* update = w.update;
+  const float zeta = cell.zeta_sigmoid, nu = cell.nu_sigmoid;
+  for (int32_t t = 0; t < steps; ++t, gx += step_stride) {
+    if (t == 0) {  // h = 0: h @ U = 0
+      for (int32_t o = 0; o < units; ++o) {
+        gate[o] = gx[o] + cell.gate_bias[o];
+        update[o] = gx[o] + cell.update_bias[o];
+      }
+    } else {
+      MatVec<float>(h, units, 0.0f, cell.recurrent_kernel, units, w.acc);
+      for (int32_t o = 0; o < units; ++o) {
+        const float pre = gx[o] + w.acc[o];
+        gate[o] = pre + cell.gate_bias[o];
+        update[o] = pre + cell.update_bias[o];
+      }
+    }
+    ActivationFloat(shape.gate_activation, gate, units);
+    ActivationFloat(shape.update_activation, update, units);
+    for (int32_t o = 0; o < units; ++o) {
+      const float z = gate[o];
+      const float kept = t == 0 ? 0.0f : z * h[o];
+      h[o] = kept + (zeta * (1.0f - z) + nu) * update[o];
+    }
+  }
+}
+
+}  // namespace
+
+void RnnPoolPatchFloat(const RnnPoolFloatParams& params, const float* image,
+                       int32_t height, int32_t width, int32_t top, int32_t left,
+                       float* output, void* scratch) {
+  const RnnPoolShape& s = params.shape;
+  const int32_t k = s.in_channels, h1 = s.rnn1_units, h2 = s.rnn2_units;
+  const int32_t r = s.pool_h, c = s.pool_w;
+  const Workspace<float, float> w = CarveWorkspace<float, float>(s, scratch, true);
+
+  // 1. x @ W of every pixel, once; padded pixels (0.0) project to 0.
+  for (int32_t i = 0; i < r; ++i) {
+    const int32_t y = top + i;
+    for (int32_t j = 0; j < c; ++j) {
+      const int32_t x = left + j;
+      float* g = w.proj1 + (static_cast<size_t>(i) * c + j) * h1;
+      if (y < 0 || y >= height || x < 0 || x >= width) {
+        for (int32_t o = 0; o < h1; ++o) g[o] = 0.0f;
+        continue;
+      }
+      MatVec<float>(image + (static_cast<size_t>(y) * width + x) * k, k, 0.0f,
+                    params.rnn1.kernel, h1, g);
+    }
+  }
+  // 2. RNN1 along rows, then columns.
+  for (int32_t i = 0; i < r; ++i) {
+    SweepFloat(params.rnn1, s, h1, w.proj1 + static_cast<size_t>(i) * c * h1, c, h1,
+               w.states1 + static_cast<size_t>(i) * h1, w);
+  }
+  for (int32_t j = 0; j < c; ++j) {
+    SweepFloat(params.rnn1, s, h1, w.proj1 + static_cast<size_t>(j) * h1, r,
+               static_cast<ptrdiff_t>(c) * h1, w.states1 + static_cast<size_t>(r + j) * h1, w);
+  }
+  // 3. RNN2 forward / backward over rows, then columns; states go to the output.
+  const int32_t counts[2] = {r, c};
+  for (int32_t pass = 0; pass < 2; ++pass) {
+    const int32_t count = counts[pass];
+    const float* summaries = w.states1 + (pass == 0 ? 0 : static_cast<size_t>(r) * h1);
+    for (int32_t t = 0; t < count; ++t) {
+      MatVec<float>(summaries + static_cast<size_t>(t) * h1, h1, 0.0f, params.rnn2.kernel, h2,
+                    w.proj2 + static_cast<size_t>(t) * h2);
+    }
+    float* out = output + static_cast<size_t>(pass) * 2 * h2;
+    SweepFloat(params.rnn2, s, h2, w.proj2, count, h2, out, w);
+    SweepFloat(params.rnn2, s, h2, w.proj2 + static_cast<size_t>(count - 1) * h2, count, -h2,
+               out + h2, w);
+  }
+}
+
+// ===========================================================================
+// Whole maps, geometry, scratch, validation, Prepare-time helpers.
+// ===========================================================================
+namespace {
+#include "rnnpool_tables.inc"
+}  // namespace
+
+const int16_t* BuiltinTable(int32_t activation) {
+  if (activation == static_cast<int32_t>(Activation::kSigmoid)) return kSigmoidTable;
+  if (activation == static_cast<int32_t>(Activation::kTanh)) return kTanhTable;
+  return nullptr;
+}
+
+int32_t OutputSize(int32_t n, int32_t window, int32_t stride, Padding padding) {
+  if (padding == Padding::kValid) return n < window ? 0 : (n - window) / stride + 1;
+  return n <= 0 ? 0 : (n - 1) / stride + 1;  // ceil(n / stride)
+}
+
+int32_t PaddingBefore(int32_t n, int32_t window, int32_t stride, Padding padding) {
+  if (padding == Padding::kValid) return 0;
+  const int32_t out = OutputSize(n, window, stride, padding);
+  const int32_t total = Max32((out - 1) * stride + window - n, 0);
+  return total / 2;
+}
+
+namespace {
+
+template <typename Elem, typename Params, typename PatchFn>
+void WholeMap(const Params& params, const Elem* input, int32_t batch, int32_t height,
+              int32_t width, Elem* output, void* scratch, PatchFn patch) {
+  const RnnPoolShape& s = params.shape;
+  const int32_t out_h = OutputSize(height, s.pool_h, s.stride_h, s.padding);
+  const int32_t out_w = OutputSize(width, s.pool_w, s.stride_w, s.padding);
+  const int32_t pad_top = PaddingBefore(height, s.pool_h, s.stride_h, s.padding);
+  const int32_t pad_left = PaddingBefore(width, s.pool_w, s.stride_w, s.padding);
+  const size_t out_channels = 4 * static_cast<size_t>(s.rnn2_units);
+  const size_t image_size = static_cast<size_t>(height) * width * s.in_channels;
+  for (int32_t b = 0; b < batch; ++b) {
+    const Elem* image = input + static_cast<size_t>(b) * image_size;
+    for (int32_t oy = 0; oy < out_h; ++oy) {
+      for (int32_t ox = 0; ox < out_w; ++ox) {
+        Elem* out = output +
+                    ((static_cast<size_t>(b) * out_h + oy) * out_w + ox) * out_channels;
+        patch(params, image, height, width, oy * s.stride_h - pad_top,
+              ox * s.stride_w - pad_left, out, scratch);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void RnnPoolFloat(const RnnPoolFloatParams& params, const float* input, int32_t batch,
+                  int32_t height, int32_t width, float* output, void* scratch) {
+  WholeMap(params, input, batch, height, width, output, scratch, RnnPoolPatchFloat);
+}
+
+void RnnPoolInt8(const RnnPoolInt8Params& params, const int8_t* input, int32_t batch,
+                 int32_t height, int32_t width, int8_t* output, void* scratch) {
+  WholeMap(params, input, batch, height, width, output, scratch, RnnPoolPatchInt8);
+}
+
+size_t RnnPoolFloatScratchBytes(const RnnPoolShape& shape) {
+  return WorkspaceBytes<float, float>(shape, true);
+}
+
+size_t RnnPoolInt8ScratchBytes(const RnnPoolShape& shape) {
+  return WorkspaceBytes<int32_t, int16_t>(shape, false);
+}
+
+const char* StatusMessage(Status status) {
+  switch (status) {
+    case Status::kOk:
+      return "ok";
+    case Status::kBadInputChannels:
+      return "input channels k must be in [1, 1024]";
+    case Status::kBadUnits:
+      return "rnn1_units and rnn2_units must be in [1, 256]";
+    case Status::kBadPool:
+      return "pool rows and columns must be in [1, 64]";
+    case Status::kBadStride:
+      return "strides must be >= 1";
+    case Status::kBadPadding:
+      return "padding must be valid or same";
+    case Status::kBadActivation:
+      return "unknown gate or update activation";
+    case Status::kReluGate:
+      return "the int8 gate activation may not be relu";
+    case Status::kNullPointer:
+      return "a weight, bias or activation table pointer is null";
+    case Status::kBadZetaNu:
+      return "zeta_q14 and nu_q14 must be in [0, 16384]";
+    case Status::kBadMultiplier:
+      return "a quantized multiplier is out of range (q in {0} or [2^30, 2^31), "
+             "shift in [-31, 30])";
+    case Status::kBadZeroPoint:
+      return "zero points must be in [-128, 127]";
+    case Status::kBadMultiplierValue:
+      return "a real multiplier must be positive, finite and below 2^30";
+  }
+  return "unknown status";
+}
+
+Status ValidateShape(const RnnPoolShape& s) {
+  if (s.in_channels < 1 || s.in_channels > kMaxInputChannels) return Status::kBadInputChannels;
+  if (s.rnn1_units < 1 || s.rnn1_units > kMaxUnits || s.rnn2_units < 1 ||
+      s.rnn2_units > kMaxUnits) {
+    return Status::kBadUnits;
+  }
+  if (s.pool_h < 1 || s.pool_h > kMaxPool || s.pool_w < 1 || s.pool_w > kMaxPool) {
+    return Status::kBadPool;
+  }
+  if (s.stride_h < 1 || s.stride_w < 1) return Status::kBadStride;
+  if (s.padding != Padding::kValid && s.padding != Padding::kSame) return Status::kBadPadding;
+  if (!IsKnownActivation(s.gate_activation) || !IsKnownActivation(s.update_activation)) {
+    return Status::kBadActivation;
+  }
+  return Status::kOk;
+}
+
+Status ValidateFloatParams(const RnnPoolFloatParams& params) {
+  const Status status = ValidateShape(params.shape);
+  if (status != Status::kOk) return status;
+  for (const FloatCell* cell : {&params.rnn1, &params.rnn2}) {
+    if (cell->kernel == nullptr || cell->recurrent_kernel == nullptr ||
+        cell->gate_bias == nullptr || cell->update_bias == nullptr) {
+      return Status::kNullPointer;
+    }
+  }
+  return Status::kOk;
+}
+
+namespace {
+
+bool MultiplierOk(const Multiplier& m) {
+  if (m.shift < -31 || m.shift > 30) return false;
+  return m.q == 0 || m.q >= (int32_t{1} << 30);  // q < 2^31 by type
+}
+
+Status ValidateInt8Cell(const Int8Cell& cell, const RnnPoolShape& s) {
+  if (cell.kernel == nullptr || cell.recurrent_kernel == nullptr ||
+      cell.gate_bias == nullptr || cell.update_bias == nullptr) {
+    return Status::kNullPointer;
+  }
+  if ((IsTableActivation(s.gate_activation) && cell.gate_table == nullptr) ||
+      (IsTableActivation(s.update_activation) && cell.update_table == nullptr)) {
+    return Status::kNullPointer;
+  }
+  if (cell.zeta_q14 < 0 || cell.zeta_q14 > kOneQ14 || cell.nu_q14 < 0 ||
+      cell.nu_q14 > kOneQ14) {
+    return Status::kBadZetaNu;
+  }
+  if (!MultiplierOk(cell.input_multiplier) || !MultiplierOk(cell.recurrent_multiplier) ||
+      !MultiplierOk(cell.update_multiplier)) {
+    return Status::kBadMultiplier;
+  }
+  if ((HasActivationMultiplier(s.gate_activation) &&
+       !MultiplierOk(cell.gate_activation_multiplier)) ||
+      (HasActivationMultiplier(s.update_activation) &&
+       !MultiplierOk(cell.update_activation_multiplier))) {
+    return Status::kBadMultiplier;
+  }
+  return Status::kOk;
+}
+
+}  // namespace
+
+Status ValidateInt8Params(const RnnPoolInt8Params& params) {
+  Status status = ValidateShape(params.shape);
+  if (status != Status::kOk) return status;
+  if (params.shape.gate_activation == Activation::kRelu) return Status::kReluGate;
+  status = ValidateInt8Cell(params.rnn1, params.shape);
+  if (status != Status::kOk) return status;
+  status = ValidateInt8Cell(params.rnn2, params.shape);
+  if (status != Status::kOk) return status;
+  if (params.input_zero_point < -128 || params.input_zero_point > 127 ||
+      params.output_zero_point < -128 || params.output_zero_point > 127) {
+    return Status::kBadZeroPoint;
+  }
+  if (!MultiplierOk(params.output_multiplier)) return Status::kBadMultiplier;
+  return Status::kOk;
+}
+
+Status QuantizeMultiplier(double real_multiplier, int32_t* q, int* shift) {
+  if (!(real_multiplier > 0.0) || !std::isfinite(real_multiplier)) {
+    return Status::kBadMultiplierValue;
+  }
+  int exponent = 0;
+  const double fraction = std::frexp(real_multiplier, &exponent);  // [0.5, 1)
+  int64_t q_fixed = static_cast<int64_t>(std::round(fraction * static_cast<double>(int64_t{1} << 31)));
+  if (q_fixed == (int64_t{1} << 31)) {
+    q_fixed /= 2;
+    ++exponent;
+  }
+  if (exponent < -31) {  // below 2^-32: flushes to zero, as in TFLite
+    *q = 0;
+    *shift = 0;
+    return Status::kOk;
+  }
+  if (exponent > 30) return Status::kBadMultiplierValue;
+  *q = static_cast<int32_t>(q_fixed);
+  *shift = exponent;
+  return Status::kOk;
+}
+
+Status ComputeCellMultipliers(double input_scale, double kernel_scale, double recurrent_scale,
+                              double preactivation_scale, double state_scale,
+                              Activation gate_activation, Activation update_activation,
+                              Int8Cell* cell) {
+  // Same expressions, in the same order, as int8_params.cell_constants, so the
+  // doubles (and hence the multipliers) are identical.
+  const double pre = preactivation_scale;
+  const double c_scale = update_activation == Activation::kRelu ? pre : 1.0 / kOneQ15;
+  struct Item {
+    double value;
+    Multiplier* out;
+  };
+  const Item items[3] = {
+      {input_scale * kernel_scale / pre, &cell->input_multiplier},
+      {state_scale * recurrent_scale / pre, &cell->recurrent_multiplier},
+      {c_scale / kOneQ14 / state_scale, &cell->update_multiplier},
+  };
+  for (const Item& item : items) {
+    int shift = 0;
+    const Status status = QuantizeMultiplier(item.value, &item.out->q, &shift);
+    if (status != Status::kOk) return status;
+    item.out->shift = shift;
+  }
+  const Activation acts[2] = {gate_activation, update_activation};
+  Multiplier* outs[2] = {&cell->gate_activation_multiplier,
+                         &cell->update_activation_multiplier};
+  for (int i = 0; i < 2; ++i) {
+    outs[i]->q = 0;
+    outs[i]->shift = 0;
+    if (!HasActivationMultiplier(acts[i])) continue;
+    // integer_activations.activation_multiplier: s_pre * 2^12 (table input
+    // Q3.12), 2^15 (quantTanh) or 2^14 (quantSigm).
+    const double factor = IsTableActivation(acts[i])
+                              ? static_cast<double>(1 << kTableInputFractionBits)
+                              : (acts[i] == Activation::kQuantTanh ? kOneQ15 : kOneQ14);
+    const double value = pre * factor;
+    int shift = 0;
+    const Status status = QuantizeMultiplier(value, &outs[i]->q, &shift);
+    if (status != Status::kOk) return status;
+    outs[i]->shift = shift;
+  }
+  return Status::kOk;
+}
+
+}  // namespace rnnpool

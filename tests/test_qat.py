@@ -25,10 +25,11 @@ def _single_layer_model(input_shape, seed=0, weight_scale=0.5, **layer_args):
     return model
 
 
-def _qat_against_integer_reference(model, x):
-    """(QAT output in output LSBs, integer reference output, float output, params)."""
+def _qat_against_integer_reference(model, x, calibration=None):
+    """(QAT output in output LSBs, integer reference output, float output, params),
+    after calibrating on `calibration` (default: x itself)."""
     qat = rnnpool_keras.quantize_model(model)
-    rnnpool_keras.calibrate(qat, x)
+    rnnpool_keras.calibrate(qat, x if calibration is None else calibration)
     input_quantizer = qat.layers[1].quantizer_vars
     wrapper = qat.get_layer("quant_rnnpool")
     s_in, zp_in = from_keras.asymmetric_int8(input_quantizer["min_var"],
@@ -82,18 +83,8 @@ def test_qat_agrees_with_the_integer_reference_on_edge_cases(case):
         x = np.zeros_like(x)
     elif case == "saturating":
         x = np.sign(x) * 50.0  # far outside the calibrated input range
-    qat = rnnpool_keras.quantize_model(model)
-    rnnpool_keras.calibrate(qat, calibration)
-    input_quantizer = qat.layers[1].quantizer_vars
-    wrapper = qat.get_layer("quant_rnnpool")
-    s_in, zp_in = from_keras.asymmetric_int8(input_quantizer["min_var"],
-                                             input_quantizer["max_var"])
-    s_out, zp_out = from_keras.asymmetric_int8(wrapper._output_quantizer_vars["min_var"],
-                                               wrapper._output_quantizer_vars["max_var"])
-    x_q = np.clip(np.round(x / s_in) + zp_in, -128, 127).astype(np.int8)
-    params = from_keras.int8_params_of_layer(wrapper.layer, s_in, zp_in, s_out, zp_out)
-    _assert_agreement(np.round(np.asarray(qat(x)) / s_out) + zp_out,
-                      int8_reference.rnnpool_int8(x_q, params))
+    simulated, integer, _, _ = _qat_against_integer_reference(model, x, calibration)
+    _assert_agreement(simulated, integer)
 
 
 @pytest.mark.parametrize("shape, args", [

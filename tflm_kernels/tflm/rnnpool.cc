@@ -581,48 +581,53 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
   return PrepareImpl(context, data, tensors);  // ~TempTensors deallocates
 }
 
+// Points one cell's weight pointers at its four constant inputs, which follow
+// each other from `kernel_index` on: kernel, recurrent kernel, gate and update bias.
+static_assert(kRnn1RecurrentTensor == kRnn1KernelTensor + 1 &&
+                  kRnn1GateBiasTensor == kRnn1KernelTensor + 2 &&
+                  kRnn1UpdateBiasTensor == kRnn1KernelTensor + 3 &&
+                  kRnn2RecurrentTensor == kRnn2KernelTensor + 1 &&
+                  kRnn2GateBiasTensor == kRnn2KernelTensor + 2 &&
+                  kRnn2UpdateBiasTensor == kRnn2KernelTensor + 3,
+              "BindCellWeights reads a cell's four inputs in contract order");
+
+template <typename W, typename B, typename Cell>
+void BindCellWeights(TfLiteContext* context, TfLiteNode* node, int kernel_index,
+                     Cell* cell) {
+  cell->kernel = micro::GetTensorData<W>(micro::GetEvalInput(context, node, kernel_index));
+  cell->recurrent_kernel =
+      micro::GetTensorData<W>(micro::GetEvalInput(context, node, kernel_index + 1));
+  cell->gate_bias =
+      micro::GetTensorData<B>(micro::GetEvalInput(context, node, kernel_index + 2));
+  cell->update_bias =
+      micro::GetTensorData<B>(micro::GetEvalInput(context, node, kernel_index + 3));
+}
+
+// One Eval for both types: T is the input / output / weight type, B the bias
+// type; `params` is Prepare's precomputed copy, completed with the weights.
+template <typename T, typename B, typename Params>
+void EvalTyped(TfLiteContext* context, TfLiteNode* node, Params params, void* scratch,
+               void (*run)(const Params&, const T*, int32_t, int32_t, int32_t, T*,
+                           void*)) {
+  BindCellWeights<T, B>(context, node, kRnn1KernelTensor, &params.rnn1);
+  BindCellWeights<T, B>(context, node, kRnn2KernelTensor, &params.rnn2);
+  const TfLiteEvalTensor* input = micro::GetEvalInput(context, node, kInputTensor);
+  TfLiteEvalTensor* output = micro::GetEvalOutput(context, node, kOutputTensor);
+  run(params, micro::GetTensorData<T>(input), input->dims->data[0],
+      input->dims->data[1], input->dims->data[2], micro::GetTensorData<T>(output),
+      scratch);
+}
+
 TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
   const OpDataRnnPool& data = *static_cast<const OpDataRnnPool*>(node->user_data);
-  const TfLiteEvalTensor* input = micro::GetEvalInput(context, node, kInputTensor);
-  const TfLiteEvalTensor* w1 = micro::GetEvalInput(context, node, kRnn1KernelTensor);
-  const TfLiteEvalTensor* u1 = micro::GetEvalInput(context, node, kRnn1RecurrentTensor);
-  const TfLiteEvalTensor* bg1 = micro::GetEvalInput(context, node, kRnn1GateBiasTensor);
-  const TfLiteEvalTensor* bu1 = micro::GetEvalInput(context, node, kRnn1UpdateBiasTensor);
-  const TfLiteEvalTensor* w2 = micro::GetEvalInput(context, node, kRnn2KernelTensor);
-  const TfLiteEvalTensor* u2 = micro::GetEvalInput(context, node, kRnn2RecurrentTensor);
-  const TfLiteEvalTensor* bg2 = micro::GetEvalInput(context, node, kRnn2GateBiasTensor);
-  const TfLiteEvalTensor* bu2 = micro::GetEvalInput(context, node, kRnn2UpdateBiasTensor);
-  TfLiteEvalTensor* output = micro::GetEvalOutput(context, node, kOutputTensor);
   void* scratch = context->GetScratchBuffer(context, data.scratch_index);
   TFLITE_DCHECK(scratch != nullptr);
-  const int32_t batch = input->dims->data[0];
-  const int32_t height = input->dims->data[1];
-  const int32_t width = input->dims->data[2];
-
   if (data.is_int8) {
-    rnnpool::RnnPoolInt8Params p = data.int8_params;
-    p.rnn1.kernel = micro::GetTensorData<int8_t>(w1);
-    p.rnn1.recurrent_kernel = micro::GetTensorData<int8_t>(u1);
-    p.rnn1.gate_bias = micro::GetTensorData<int32_t>(bg1);
-    p.rnn1.update_bias = micro::GetTensorData<int32_t>(bu1);
-    p.rnn2.kernel = micro::GetTensorData<int8_t>(w2);
-    p.rnn2.recurrent_kernel = micro::GetTensorData<int8_t>(u2);
-    p.rnn2.gate_bias = micro::GetTensorData<int32_t>(bg2);
-    p.rnn2.update_bias = micro::GetTensorData<int32_t>(bu2);
-    rnnpool::RnnPoolInt8(p, micro::GetTensorData<int8_t>(input), batch, height,
-                         width, micro::GetTensorData<int8_t>(output), scratch);
+    EvalTyped<int8_t, int32_t>(context, node, data.int8_params, scratch,
+                               rnnpool::RnnPoolInt8);
   } else {
-    rnnpool::RnnPoolFloatParams p = data.float_params;
-    p.rnn1.kernel = micro::GetTensorData<float>(w1);
-    p.rnn1.recurrent_kernel = micro::GetTensorData<float>(u1);
-    p.rnn1.gate_bias = micro::GetTensorData<float>(bg1);
-    p.rnn1.update_bias = micro::GetTensorData<float>(bu1);
-    p.rnn2.kernel = micro::GetTensorData<float>(w2);
-    p.rnn2.recurrent_kernel = micro::GetTensorData<float>(u2);
-    p.rnn2.gate_bias = micro::GetTensorData<float>(bg2);
-    p.rnn2.update_bias = micro::GetTensorData<float>(bu2);
-    rnnpool::RnnPoolFloat(p, micro::GetTensorData<float>(input), batch, height,
-                          width, micro::GetTensorData<float>(output), scratch);
+    EvalTyped<float, float>(context, node, data.float_params, scratch,
+                            rnnpool::RnnPoolFloat);
   }
   return kTfLiteOk;
 }

@@ -9,9 +9,6 @@ import collections
 import tensorflow as tf
 
 from rnnpool_keras import activations
-from rnnpool_keras.quantization import simulation as simulation_lib
-
-_FLOAT = simulation_lib.Float()
 
 # The weights of one FastGRNN cell as tensors. `kernel` / `recurrent_kernel`
 # are full matrices or (left, right) pairs for the low-rank form W = left @ right.
@@ -35,7 +32,7 @@ def input_projection(x, cell):
 
 
 def final_states(projected_sequences, cell, gate_activation, update_activation,
-                 simulation=None):
+                 simulation):
     """Runs the cell over several independent batches of sequences from h0 = 0.
 
     Args:
@@ -43,14 +40,12 @@ def final_states(projected_sequences, cell, gate_activation, update_activation,
         `input_projection` of each step's input.
       cell: CellWeights.
       simulation: a `quantization.simulation` object bound to this cell, applied
-        where the int8 kernel rounds; None for plain float.
+        where the int8 kernel rounds (`simulation.Float()` for plain float).
     Returns:
       list of final states [M_i, units], in the order of the inputs.
     Sequences of equal length are concatenated and swept together, so the
     number of sequential steps is the number of distinct lengths' total.
     """
-    if simulation is None:
-        simulation = _FLOAT
     gate = activations.get(gate_activation)
     update = activations.get(update_activation)
     # Per-call constants. The update pre-activation is the gate one plus

@@ -1,1 +1,16 @@
-"""Tools that move RNNPool models between frameworks and towards the device."""
+"""Keras -> TFLite conversion with RNNPool as one custom op, and tools around it.
+
+- `convert(model, quantize=None, representative_data=None)`: .tflite bytes.
+- `run_tflite(model_bytes, *inputs)`: runs a converted model on the host.
+- `export_c_array(model_bytes, name)`: the .h / .cc pair for a firmware build.
+"""
+
+
+def __getattr__(name):
+    # TensorFlow loads slowly: import the conversion code on first use.
+    import importlib
+    modules = {"convert": "converters.conversion", "run_tflite": "converters.host_runner",
+               "export_c_array": "converters.c_array"}
+    if name in modules:
+        return getattr(importlib.import_module(modules[name]), name)
+    raise AttributeError(f"module 'converters' has no attribute {name!r}")

@@ -6,6 +6,7 @@ maths lives in `rnnpool_op`, so the two flavours cannot drift apart.
 from rnnpool_keras import arguments
 from rnnpool_keras import cost
 from rnnpool_keras import fastgrnn
+from rnnpool_keras import graph_override
 from rnnpool_keras import patch_geometry
 from rnnpool_keras import rnnpool_op
 from rnnpool_keras.quantization import simulation
@@ -274,12 +275,16 @@ def define_rnnpool2d(keras):
             x = inputs
             if self.data_format == "channels_first":
                 x = tf.transpose(x, [0, 2, 3, 1])
-            points = self._simulation()
-            y = rnnpool_op.rnnpool(
-                x, self._cell_weights("rnn1"), self._cell_weights("rnn2"),
-                self.pool_size, self.strides, self.padding,
-                self.gate_activation, self.update_activation, points)
-            points.finish(training)
+            build = graph_override.current()
+            if build is not None:  # a converter is tracing (graph_override)
+                y = build(self, x)
+            else:
+                points = self._simulation()
+                y = rnnpool_op.rnnpool(
+                    x, self._cell_weights("rnn1"), self._cell_weights("rnn2"),
+                    self.pool_size, self.strides, self.padding,
+                    self.gate_activation, self.update_activation, points)
+                points.finish(training)
             if self.data_format == "channels_first":
                 y = tf.transpose(y, [0, 3, 1, 2])
             return y

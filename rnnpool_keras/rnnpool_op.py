@@ -9,6 +9,7 @@ once), and every row, column, patch and RNN2 sweep is swept in one batch.
 import tensorflow as tf
 
 from rnnpool_keras import fastgrnn
+from rnnpool_keras import patch_geometry
 from rnnpool_keras.quantization import simulation as simulation_lib
 
 
@@ -77,4 +78,10 @@ def rnnpool(x, rnn1, rnn2, pool, strides, padding, gate_activation,
         fastgrnn.final_states(sweeps, rnn2, gate_activation, update_activation,
                               simulation.cell("rnn2")),
         axis=-1)  # [N, 4 * h2]
-    return tf.reshape(summary, tf.concat([out_shape, [summary.shape[-1]]], 0))
+    spatial = [patch_geometry.output_length(n, p, s, padding)
+               for n, p, s in zip(x.shape[1:3], pool, strides)]
+    if None in spatial:
+        return tf.reshape(summary, tf.concat([out_shape, [summary.shape[-1]]], 0))
+    # Static sizes where the input's are known: the TFLite converter sizes
+    # tensors from the graph, not from Python's static shapes.
+    return tf.reshape(summary, [-1] + spatial + [summary.shape[-1]])

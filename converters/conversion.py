@@ -1,0 +1,111 @@
+"""converters.convert: a Keras model with RNNPool2D layers -> .tflite bytes.
+
+Float: the stock TFLite converter traces the model with each RNNPool2D built
+as a fusable composite (converters.composite), so each becomes one CUSTOM
+"RNNPool" op; its options are then written per docs/rnnpool_custom_op.md.
+int8: the same on a QAT model (trained with rnnpool_keras.quantize_model, or
+calibrated from representative data), with full-integer quantisation of the
+builtins; then each RNNPool op is made int8 (converters.int8_custom_op).
+"""
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+from converters import composite
+from converters import custom_op
+from converters import int8_custom_op
+from converters import tflite_model
+from rnnpool_keras import graph_override
+
+QUANTIZE_CHOICES = (None, "int8")
+
+
+def _is_qat_model(model):
+    return any(type(layer).__name__ == "QuantizeWrapperV2" for layer in model.submodules)
+
+
+def _int8_ready_model(model, representative_data):
+    """The QAT model whose ranges the int8 model uses."""
+    if _is_qat_model(model):
+        if representative_data is not None:
+            raise ValueError("representative_data is for a float model; this is a QAT "
+                             "model (from quantize_model) and carries its own ranges: "
+                             "pass representative_data=None")
+        return model
+    if representative_data is None:
+        raise ValueError("quantize='int8' of a float model needs representative_data "
+                         "(an array [N, ...] of typical inputs) for post-training "
+                         "calibration, or a QAT model from rnnpool_keras.quantize_model")
+    import rnnpool_keras  # loads tfmot: only for int8
+
+    qat = rnnpool_keras.quantize_model(model)
+    return rnnpool_keras.calibrate(qat, representative_data)
+
+
+def _check_arguments(model, quantize, representative_data):
+    if not isinstance(model, tf_keras.Model):
+        raise TypeError("convert expects a tf_keras (Keras 2) model, got "
+                        f"{type(model).__module__}.{type(model).__name__}; build it with "
+                        "tf_keras and rnnpool_keras.RNNPool2D")
+    if quantize not in QUANTIZE_CHOICES:
+        raise ValueError(f"quantize must be None (float) or 'int8', got {quantize!r}")
+    if quantize is None and _is_qat_model(model):
+        raise ValueError("model is a QAT model (from quantize_model): convert it with "
+                         "quantize='int8', or convert the float model it came from")
+    if quantize is None and representative_data is not None:
+        raise ValueError("representative_data is only used with quantize='int8'")
+
+
+def _rnnpool_layer(layer):
+    """The RNNPool2D inside a tfmot wrapper, or the layer itself."""
+    return getattr(layer, "layer", layer)
+
+
+def convert(model, quantize=None, representative_data=None):
+    """Converts a tf_keras model with RNNPool2D layers to TFLite flatbuffer bytes.
+
+    Every RNNPool2D becomes one CUSTOM op "RNNPool" (docs/rnnpool_custom_op.md);
+    everything else converts as the stock TFLite converter converts it, with no
+    Flex ops. Run the result on the host with `converters.run_tflite`, on a
+    device with TFLM and `tflite::Register_RNNPOOL()`.
+
+    Args:
+      model: a built tf_keras model (float, or QAT from rnnpool_keras.quantize_model).
+      quantize: None for a float32 model; "int8" for a full-integer model (int8
+        input and output, int8 RNNPool ops with int8 weights and int32 biases).
+      representative_data: for quantize="int8" of a float model, an array
+        [N, ...] (or iterable of batches) of typical inputs to calibrate on.
+    Returns:
+      The .tflite model as bytes.
+    """
+    _check_arguments(model, quantize, representative_data)
+    source = model if quantize is None else _int8_ready_model(model, representative_data)
+    builder = composite.CompositeBuilder()
+    with graph_override.override(builder):
+        converter = tf.lite.TFLiteConverter.from_keras_model(source)
+        converter.allow_custom_ops = True
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantize == "int8":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+        model_bytes = converter.convert()
+    return _finish_custom_ops(model_bytes, builder.layers, quantize)
+
+
+def _finish_custom_ops(model_bytes, layers, quantize):
+    """Writes each RNNPool op's contract options (and int8 form)."""
+    tflite = tflite_model.load(model_bytes)
+    subgraph = tflite.subgraphs[0]
+    rnnpool_ops = [op for op in subgraph.operators
+                   if tflite_model.op_name(tflite, op) == custom_op.CUSTOM_CODE]
+    for op in rnnpool_ops:
+        index = custom_op.decode_layer_index(op.customOptions)
+        layer = _rnnpool_layer(layers[index])
+        if quantize == "int8":
+            int8_custom_op.quantize_rnnpool_op(tflite, subgraph, op, layer)
+        else:
+            op.customOptions = np.frombuffer(
+                custom_op.encode(custom_op.float_options(layer)), np.uint8)
+    tflite_model.prune(tflite)
+    return tflite_model.save(tflite)

@@ -18,6 +18,7 @@ from converters import tflite_model
 from rnnpool_keras import graph_override
 
 QUANTIZE_CHOICES = (None, "int8")
+LOWERINGS = ("custom", "builtin")
 
 
 def _is_qat_model(model):
@@ -42,7 +43,10 @@ def _int8_ready_model(model, representative_data):
     return rnnpool_keras.calibrate(qat, representative_data)
 
 
-def _check_arguments(model, quantize, representative_data):
+def _check_arguments(model, quantize, representative_data, lowering):
+    if lowering not in LOWERINGS:
+        raise ValueError(f"lowering must be 'custom' (one RNNPool custom op per layer) or "
+                         f"'builtin' (builtin TFLite ops only), got {lowering!r}")
     if not isinstance(model, tf_keras.Model):
         raise TypeError("convert expects a tf_keras (Keras 2) model, got "
                         f"{type(model).__module__}.{type(model).__name__}; build it with "
@@ -61,7 +65,7 @@ def _rnnpool_layer(layer):
     return getattr(layer, "layer", layer)
 
 
-def convert(model, quantize=None, representative_data=None):
+def convert(model, quantize=None, representative_data=None, lowering="custom"):
     """Converts a tf_keras model with RNNPool2D layers to TFLite flatbuffer bytes.
 
     Every RNNPool2D becomes one CUSTOM op "RNNPool" (docs/rnnpool_custom_op.md);
@@ -75,10 +79,17 @@ def convert(model, quantize=None, representative_data=None):
         input and output, int8 RNNPool ops with int8 weights and int32 biases).
       representative_data: for quantize="int8" of a float model, an array
         [N, ...] (or iterable of batches) of typical inputs to calibrate on.
+      lowering: "custom" (default) for the RNNPool custom op; "builtin" to
+        express RNNPool in builtin TFLite ops only, for runtimes to which no
+        custom kernel can be added (larger and slower: see README).
     Returns:
       The .tflite model as bytes.
     """
-    _check_arguments(model, quantize, representative_data)
+    _check_arguments(model, quantize, representative_data, lowering)
+    if lowering == "builtin":
+        from converters import builtin_lowering
+
+        return builtin_lowering.convert_builtin(model, quantize, representative_data)
     source = model if quantize is None else _int8_ready_model(model, representative_data)
     builder = composite.CompositeBuilder()
     with graph_override.override(builder):

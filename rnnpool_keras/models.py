@@ -9,11 +9,12 @@
 
 The layers are those the TFLite converter turns into builtins (Conv2D,
 DepthwiseConv2D, BatchNormalization, ReLU(6), Add, ZeroPadding2D, Cropping2D,
-Concatenate, GlobalAveragePooling2D, Reshape, Dense) plus RNNPool2D. Layer names
-are fixed by position, so two builds share names and weights load by name.
-Padding follows the authors' PyTorch code (symmetric zero padding of strided
-convolutions; edge replication after RNNPool), so EdgeML weights give the same
-outputs here as in PyTorch.
+Concatenate, GlobalAveragePooling2D, Flatten, Reshape, Dropout, Dense) plus
+RNNPool2D. Layer names depend only on position, so builds at any input size
+share them and weights load by name. Padding and BatchNorm epsilon follow the
+authors' PyTorch code (symmetric zero padding of strided convolutions, edge
+replication after RNNPool), so weights trained there can be carried over layer
+by layer.
 """
 import tf_keras as keras
 
@@ -51,8 +52,9 @@ def _conv_bn(x, filters, kernel_size, strides, name, relu=True, depthwise=False)
     else:
         x = keras.layers.Conv2D(filters, kernel_size, strides, padding,
                                 use_bias=False, name=name)(x)
-    # BatchNorm after every convolution; the TFLite converter folds it away.
-    x = keras.layers.BatchNormalization(name=name + "_bn")(x)
+    # BatchNorm after every convolution (the TFLite converter folds it away),
+    # with PyTorch's epsilon so the authors' trained statistics mean the same.
+    x = keras.layers.BatchNormalization(epsilon=1e-5, name=name + "_bn")(x)
     if relu:
         x = keras.layers.ReLU(6.0, name=name + "_relu")(x)
     return x
@@ -98,24 +100,23 @@ def _replicate_bottom_right(x, name):
     return keras.layers.Concatenate(axis=2, name=name + "_columns")([x, last_column])
 
 
-def _rnnpool_stem(x, stem_channels, units, pool_size, gate_activation,
-                  update_activation):
+def _rnnpool_stem(x, stem_channels, units, pool_size, activations):
     """Stride-2 3x3 conv, then RNNPool (stride 4, valid) and edge replication."""
     x = _conv_bn(x, stem_channels, 3, 2, "stem_conv")
     x = RNNPool2D(units, units, pool_size=pool_size, strides=4, padding="valid",
-                  gate_activation=gate_activation,
-                  update_activation=update_activation, name="rnnpool")(x)
+                  name="rnnpool", **activations)(x)
     return _replicate_bottom_right(x, "rnnpool_replicate")
 
 
-def _classifier(x, num_classes, last_rnnpool):
-    """Pools the final map to a vector and maps it to `num_classes` logits."""
-    if last_rnnpool:
+def _classifier(x, num_classes, last_rnnpool_activations=None):
+    """Pools the final map to a vector (by RNNPool if given its activations)
+    and maps it to `num_classes` logits."""
+    if last_rnnpool_activations is not None:
         # Paper F.1.2: one RNNPool patch over the whole map, h1 = h2 = channels / 4,
         # so the pooled vector keeps the channel count of average pooling.
         units = x.shape[-1] // 4
         x = RNNPool2D(units, units, pool_size=(x.shape[1], x.shape[2]),
-                      name="last_rnnpool")(x)
+                      name="last_rnnpool", **last_rnnpool_activations)(x)
         x = keras.layers.Flatten(name="last_rnnpool_flatten")(x)
     else:
         x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
@@ -152,16 +153,17 @@ def vww_mobilenetv2(input_shape=(224, 224, 3), num_classes=2, name="vww_mobilene
     Cost at 224x224x3, 2 classes, as measured: 48,322,480 MAdds (`count_madds`);
     286,946 trainable parameters (PyTorch's count), 299,074 with BatchNorm's
     moving statistics (`count_params`). The paper reports 53.2M MAdds and 296K
-    parameters (Table 2, p. 6). The builder's blocks reproduce Keras'
-    MobileNetV2(alpha=0.35) exactly, whose 59.3M MAdds match MobileNetV2's own
-    59M, so the 4.9M gap is in the paper's counting, which is not published.
+    parameters (Table 2, p. 6). With a 16-channel stem and 1280-channel head
+    these blocks are Keras' MobileNetV2(alpha=0.35) layer for layer, counted
+    at MobileNetV2's published 59M, so the 4.9M gap comes from how the paper
+    counted, which it does not spell out.
     """
     _check_input_shape(input_shape, 1, "vww_mobilenetv2")
     inputs = keras.Input(input_shape, name="image")
     x = _conv_bn(inputs, _VWW_STEM_CHANNELS, 3, 2, "stem_conv")
     x = _stages(x, _VWW_STAGES, "block")
     x = _conv_bn(x, _VWW_LAST_CHANNELS, 1, 1, "last_conv")
-    outputs = _classifier(x, num_classes, last_rnnpool=False)
+    outputs = _classifier(x, num_classes)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -185,8 +187,9 @@ def vww_mobilenetv2_rnnpool(input_shape=(224, 224, 3), num_classes=2,
       last_rnnpool: if True, an RNNPool over the whole final map (h1 = h2 = 80)
         replaces average pooling, as in the authors' `model_mobilenet_2rnnpool.py`
         (Table 2 "RNNPoolLayer + Last layer RNNPool").
-      gate_activation, update_activation: the RNNPool non-linearities; the
-        paper's quantised VWW models use "quantSigm" and "quantTanh".
+      gate_activation, update_activation: the non-linearities of every RNNPool;
+        the paper's quantised VWW models use "quantSigm" and "quantTanh"
+        (Appendix G), the authors' released code sigmoid and tanh.
       name: the model's name.
 
     Returns:
@@ -205,12 +208,13 @@ def vww_mobilenetv2_rnnpool(input_shape=(224, 224, 3), num_classes=2,
       MAdds and 45K parameters, more than the paper's +0.2M and +4K.
     """
     _check_input_shape(input_shape, 11, "vww_mobilenetv2_rnnpool")  # stem output >= 6
+    activations = {"gate_activation": gate_activation,
+                   "update_activation": update_activation}
     inputs = keras.Input(input_shape, name="image")
-    x = _rnnpool_stem(inputs, _VWW_STEM_CHANNELS, 8, 6, gate_activation,
-                      update_activation)
+    x = _rnnpool_stem(inputs, _VWW_STEM_CHANNELS, 8, 6, activations)
     x = _stages(x, _VWW_RNNPOOL_STAGES, "block")
     x = _conv_bn(x, _VWW_LAST_CHANNELS, 1, 1, "last_conv")
-    outputs = _classifier(x, num_classes, last_rnnpool)
+    outputs = _classifier(x, num_classes, activations if last_rnnpool else None)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -255,7 +259,8 @@ def rnnpool_face_m4(input_shape=(240, 320, 1), num_classes=2, rnn_units=16,
     """
     _check_input_shape(input_shape, 15, "rnnpool_face_m4")  # stem output >= 8
     inputs = keras.Input(input_shape, name="image")
-    x = _rnnpool_stem(inputs, 4, rnn_units, 8, gate_activation, update_activation)
+    x = _rnnpool_stem(inputs, 4, rnn_units, 8, {"gate_activation": gate_activation,
+                                                "update_activation": update_activation})
     class_logits, box_offsets = [], []
     for index, (expansion, filters, strides) in enumerate(_FACE_M4_BLOCKS):
         x = _inverted_residual(x, expansion, filters, strides, f"block_{index}")

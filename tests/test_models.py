@@ -77,11 +77,16 @@ def test_count_madds_refuses_a_layer_it_cannot_count():
         models.count_madds(model)
 
 
-def test_count_madds_gives_mobilenetv2s_own_figure_for_keras_mobilenetv2():
+@pytest.fixture(scope="module")
+def keras_mobilenetv2_035():
+    return keras.applications.MobileNetV2(alpha=0.35, weights=None)
+
+
+def test_count_madds_gives_mobilenetv2s_own_figure_for_keras_mobilenetv2(
+        keras_mobilenetv2_035):
     # The paper counts "MAdds as in MobileNetV2" (p. 2); MobileNetV2 at width
     # 0.35, 224x224 is published as 59M MAdds (rounded to 1M, hence 2%).
-    model = keras.applications.MobileNetV2(alpha=0.35, weights=None)
-    assert _close_to(models.count_madds(model), 59e6, tolerance=0.02)
+    assert _close_to(models.count_madds(keras_mobilenetv2_035), 59e6, tolerance=0.02)
 
 
 # -- Visual Wake Words -------------------------------------------------------------
@@ -90,6 +95,17 @@ def test_vww_baseline_parameters_match_the_paper(vww_baseline):
     assert vww_baseline.output_shape == (None, 2)
     # Table 2 (p. 6), "Base Network", MobileNetV2-0.35x: 296K.
     assert _close_to(_trainable_params(vww_baseline), 296e3)
+
+
+def test_vww_baseline_is_keras_mobilenetv2_with_a_smaller_stem_and_head(
+        keras_mobilenetv2_035, monkeypatch):
+    # With MobileNetV2's own 16-channel stem and 1280-channel head (and 1000
+    # classes) the builder gives Keras' MobileNetV2-0.35 layer for layer.
+    monkeypatch.setattr(models, "_VWW_STEM_CHANNELS", 16)
+    monkeypatch.setattr(models, "_VWW_LAST_CHANNELS", 1280)
+    model = models.vww_mobilenetv2(num_classes=1000)
+    assert model.count_params() == keras_mobilenetv2_035.count_params()
+    assert models.count_madds(model) == models.count_madds(keras_mobilenetv2_035)
 
 
 @pytest.mark.xfail(strict=True, reason=(
@@ -188,34 +204,13 @@ def test_face_m4_madds_match_the_paper(face_m4):
 
 # -- every builder -----------------------------------------------------------------
 
+# builder, a small input, the module fixture holding its default-size build.
 BUILDERS = {
-    "vww_mobilenetv2": (models.vww_mobilenetv2, (64, 64, 3)),
-    "vww_mobilenetv2_rnnpool": (models.vww_mobilenetv2_rnnpool, (64, 64, 3)),
-    "rnnpool_face_m4": (models.rnnpool_face_m4, (64, 96, 1)),
+    "vww_mobilenetv2": (models.vww_mobilenetv2, (64, 64, 3), "vww_baseline"),
+    "vww_mobilenetv2_rnnpool": (models.vww_mobilenetv2_rnnpool, (64, 64, 3),
+                                "vww_rnnpool"),
+    "rnnpool_face_m4": (models.rnnpool_face_m4, (64, 96, 1), "face_m4"),
 }
-
-
-@pytest.mark.parametrize("builder_name", sorted(BUILDERS))
-def test_builds_at_a_small_input_with_the_requested_classes(builder_name):
-    builder, input_shape = BUILDERS[builder_name]
-    model = builder(input_shape, num_classes=3, name="small")
-    assert model.name == "small"
-    image = np.zeros((2,) + input_shape, "float32")
-    outputs = model(image)
-    if builder_name == "rnnpool_face_m4":
-        # stem 32x48, RNNPool 7x11 padded to 8x12: 2 * 96 + 2 * 24 locations.
-        assert [o.shape for o in outputs] == [(2, 240, 3), (2, 240, 4)]
-    else:
-        assert outputs.shape == (2, 3)
-
-
-@pytest.mark.parametrize("builder_name", sorted(BUILDERS))
-def test_layer_names_are_the_same_in_every_build(builder_name):
-    builder, input_shape = BUILDERS[builder_name]
-    first, second = builder(input_shape), builder(input_shape)
-    assert [l.name for l in first.layers] == [l.name for l in second.layers]
-
-
 # Layers the TFLite converter turns into builtin ops (Dropout disappears).
 TFLITE_BUILTIN_LAYERS = {
     "InputLayer", "Conv2D", "DepthwiseConv2D", "BatchNormalization", "ReLU", "Add",
@@ -225,10 +220,23 @@ TFLITE_BUILTIN_LAYERS = {
 
 
 @pytest.mark.parametrize("builder_name", sorted(BUILDERS))
-def test_uses_only_tflite_builtin_layers_and_rnnpool(builder_name):
-    builder, input_shape = BUILDERS[builder_name]
-    kinds = {type(l).__name__ for l in builder(input_shape).layers}
-    assert kinds <= TFLITE_BUILTIN_LAYERS | {"RNNPool2D"}
+def test_small_build_has_the_default_builds_layer_names_and_requested_classes(
+        builder_name, request):
+    builder, input_shape, default_fixture = BUILDERS[builder_name]
+    model = builder(input_shape, num_classes=3, name="small")
+    assert model.name == "small"
+    outputs = model(np.zeros((2,) + input_shape, "float32"))
+    if builder_name == "rnnpool_face_m4":
+        # stem 32x48, RNNPool 7x11 padded to 8x12: 2 * 96 + 2 * 24 locations.
+        assert [o.shape for o in outputs] == [(2, 240, 3), (2, 240, 4)]
+    else:
+        assert outputs.shape == (2, 3)
+    # Names depend on position only, so weights saved at one size load by name
+    # at another.
+    default = request.getfixturevalue(default_fixture)
+    assert [l.name for l in model.layers] == [l.name for l in default.layers]
+    assert {type(l).__name__ for l in model.layers} <= (
+        TFLITE_BUILTIN_LAYERS | {"RNNPool2D"})
 
 
 @pytest.mark.parametrize("builder, input_shape", [

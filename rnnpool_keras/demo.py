@@ -1,10 +1,11 @@
 """The main job, end to end: a tiny RNNPool CNN trained on synthetic data,
-then quantization-aware training and the int8 RNNPool layer checked against
-its QAT simulation.
+quantization-aware training, conversion to a full-int8 .tflite with the RNNPool
+custom op, that model run on the host through TFLM's kernels and ours, and the
+C array a firmware build includes.
 
-Run with `rnnpool demo`. Later stages of the pipeline (TFLite conversion, the
-device kernels, the memory report) extend this script as they land.
+Run with `rnnpool demo`.
 """
+import os
 import time
 
 import numpy as np
@@ -92,3 +93,49 @@ def run_quantized(model, epochs=1, train_count=1024, test_count=256, seed=0):
           f"LSB over {difference.size:,} values")
     return qat, {"float_accuracy": float_accuracy, "qat_accuracy": qat_accuracy,
                  "max_lsb_difference": int(difference.max())}
+
+
+def deploy(qat, output_dir, test_count=256, seed=0):
+    """int8 .tflite of `qat`, its accuracy on the host, and its C array."""
+    from converters import convert, export_c_array, run_tflite, tflite_model
+
+    x_test, y_test = synthetic.quadrant_images(test_count, seed=seed + 1)
+    print("Converting the QAT model to a full-int8 TFLite model")
+    start = time.time()
+    model_bytes = convert(qat, quantize="int8")
+    print(f"  {len(model_bytes):,} bytes, ops {tflite_model.op_names(model_bytes)} "
+          f"({time.time() - start:.1f} s)")
+    print(f"Running it on the host (TFLM reference kernels + our RNNPool kernel), "
+          f"{test_count} test images")
+    start = time.time()
+    int8_logits = run_tflite(model_bytes, x_test)[0]
+    int8_accuracy = float(np.mean(int8_logits.argmax(1) == y_test))
+    qat_agreement = float(np.mean(int8_logits.argmax(1)
+                                  == np.asarray(qat(x_test)).argmax(1)))
+    print(f"  int8 TFLite test accuracy {int8_accuracy:.1%}; same class as QAT on "
+          f"{qat_agreement:.1%} of images ({time.time() - start:.1f} s)")
+    os.makedirs(output_dir, exist_ok=True)
+    model_path = os.path.join(output_dir, "rnnpool_demo_int8.tflite")
+    with open(model_path, "wb") as file:
+        file.write(model_bytes)
+    files = export_c_array(model_bytes, "rnnpool_demo_int8")
+    for name, text in ((files.header_name, files.header), (files.source_name, files.source)):
+        with open(os.path.join(output_dir, name), "w") as file:
+            file.write(text)
+    print(f"Wrote {model_path} and its C array {files.header_name} / {files.source_name} "
+          f"in {output_dir}")
+    return model_bytes, {"int8_accuracy": int8_accuracy, "qat_agreement": qat_agreement,
+                         "model_bytes": len(model_bytes)}
+
+
+def main(epochs=5, output_dir="rnnpool_demo"):
+    """`rnnpool demo`: train, QAT, int8 conversion, host run, C array."""
+    model, float_results = run(epochs=epochs)
+    qat, qat_results = run_quantized(model)
+    _, int8_results = deploy(qat, output_dir)
+    print("Summary: test accuracy float {:.1%}, QAT {:.1%}, int8 TFLite {:.1%}; "
+          "int8 model {:,} bytes".format(qat_results["float_accuracy"],
+                                         qat_results["qat_accuracy"],
+                                         int8_results["int8_accuracy"],
+                                         int8_results["model_bytes"]))
+    return {**float_results, **qat_results, **int8_results}

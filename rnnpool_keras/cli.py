@@ -123,9 +123,14 @@ def _c_name(path):
 
 
 def _demo(args):
+    from rnnpool_keras import datasets
     from rnnpool_keras import demo as demo_module  # TF loads slowly: only now
 
-    demo_module.main(epochs=args.epochs, output_dir=args.output_dir)
+    if args.data == "fashion-mnist" and not datasets.fashion_mnist_available():
+        raise CommandError(f"Fashion-MNIST not found in {datasets.DEFAULT_ROOT}: "
+                           "`apt-get install dataset-fashion-mnist`, or --data synthetic")
+    demo_module.main(epochs=args.epochs, output_dir=args.output_dir, source=args.data,
+                     train_count=args.train_count)
 
 
 def _parser():
@@ -134,8 +139,14 @@ def _parser():
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser(
-        "demo", help="train a tiny RNNPool CNN, QAT, convert to int8, run it on the host")
-    demo.add_argument("--epochs", type=int, default=5, help="float training epochs")
+        "demo", help="train a small RNNPool CNN on Fashion-MNIST, QAT, convert to int8, "
+        "run it on the host, memory report, C array")
+    demo.add_argument("--epochs", type=int, default=3, help="float training epochs")
+    demo.add_argument("--data", choices=("auto", "fashion-mnist", "synthetic"),
+                      default="auto", help="auto: Fashion-MNIST if installed, else "
+                      "synthetic images")
+    demo.add_argument("--train-count", type=int, default=10000,
+                      help="training images to use")
     demo.add_argument("--output-dir", default="rnnpool_demo",
                       help="where the .tflite model and its C array go")
     demo.set_defaults(run=_demo)
@@ -162,8 +173,8 @@ def _parser():
 def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command == "demo" and args.epochs < 1:
-        parser.error("--epochs must be >= 1")
+    if args.command == "demo" and (args.epochs < 1 or args.train_count < 1):
+        parser.error("--epochs and --train-count must be >= 1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         args.run(args)

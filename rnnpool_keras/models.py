@@ -218,6 +218,55 @@ def vww_mobilenetv2_rnnpool(input_shape=(224, 224, 3), num_classes=2,
     return keras.Model(inputs, outputs, name=name)
 
 
+# -- small models for Fashion-MNIST (bench/bench_accuracy.py, `rnnpool demo`) ------
+
+# After the stem (stride 2), the baseline brings the map down 4x more with
+# MobileNetV2 blocks, the RNNPool model with one RNNPool; both then share the tail.
+_SMALL_BASELINE_STAGES = ((1, 8, 1, 1), (6, 16, 2, 2), (6, 32, 2, 2))
+_SMALL_TAIL_STAGES = ((6, 32, 1, 1), (6, 48, 2, 2))
+_SMALL_LAST_CHANNELS = 128
+
+
+def small_mobilenetv2(input_shape=(64, 64, 1), num_classes=10,
+                      name="small_mobilenetv2"):
+    """A small MobileNetV2 (the strided-convolution baseline of the RNNPool one).
+
+    3x3 stride-2 conv to 8 channels, inverted residuals (8 ch; 16 ch stride 2
+    x2; 32 ch stride 2 x2) to 1/8 of the input, then the tail shared with
+    `small_mobilenetv2_rnnpool`: 32 ch, 48 ch stride 2 x2, a 1x1 conv to 128,
+    average pooling, dense logits.
+    """
+    _check_input_shape(input_shape, 1, "small_mobilenetv2")
+    inputs = keras.Input(input_shape, name="image")
+    x = _conv_bn(inputs, 8, 3, 2, "stem_conv")
+    x = _stages(x, _SMALL_BASELINE_STAGES, "head_block")
+    return _small_tail(inputs, x, num_classes, name)
+
+
+def small_mobilenetv2_rnnpool(input_shape=(64, 64, 1), num_classes=10,
+                              gate_activation="sigmoid", update_activation="tanh",
+                              name="small_mobilenetv2_rnnpool"):
+    """`small_mobilenetv2` with its downsampling blocks replaced by one RNNPool.
+
+    3x3 stride-2 conv to 8 channels, RNNPool with 6x6 patches, stride 4,
+    "same" padding, h1 = h2 = 8 (the paper's VWW RNNPool; 32 channels at 1/8
+    of the input), then the shared tail.
+    """
+    _check_input_shape(input_shape, 2, "small_mobilenetv2_rnnpool")
+    inputs = keras.Input(input_shape, name="image")
+    x = _conv_bn(inputs, 8, 3, 2, "stem_conv")
+    x = RNNPool2D(8, 8, pool_size=6, strides=4, padding="same", name="rnnpool",
+                  gate_activation=gate_activation,
+                  update_activation=update_activation)(x)
+    return _small_tail(inputs, x, num_classes, name)
+
+
+def _small_tail(inputs, x, num_classes, name):
+    x = _stages(x, _SMALL_TAIL_STAGES, "block")
+    x = _conv_bn(x, _SMALL_LAST_CHANNELS, 1, 1, "last_conv")
+    return keras.Model(inputs, _classifier(x, num_classes), name=name)
+
+
 # -- face detection ----------------------------------------------------------------
 
 def rnnpool_face_m4(input_shape=(240, 320, 1), num_classes=2, rnn_units=16,

@@ -1,0 +1,63 @@
+"""Fashion-MNIST from the local Debian package, for demos and benchmarks.
+
+`apt-get install dataset-fashion-mnist` puts the original IDX files under
+/usr/share/datasets/fashion-mnist/; nothing is downloaded at run time. The
+images are 28x28 grey; `load_fashion_mnist(size=...)` resizes them so RNNPool
+has patches worth pooling.
+"""
+import gzip
+import os
+
+import numpy as np
+
+DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
+_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+          "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
+CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+               "Shirt", "Sneaker", "Bag", "Ankle boot")
+
+
+def fashion_mnist_available(root=DEFAULT_ROOT):
+    return all(os.path.isfile(os.path.join(root, name))
+               for files in _FILES.values() for name in files)
+
+
+def read_idx(path):
+    """An IDX file (the MNIST format: big-endian dims, then uint8 data) as an array."""
+    with gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb") as file:
+        data = file.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise ValueError(f"{path} is not an unsigned-byte IDX file")
+    rank = data[3]
+    dims = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(rank))
+    values = np.frombuffer(data, np.uint8, offset=4 + 4 * rank)
+    if values.size != int(np.prod(dims)):
+        raise ValueError(f"{path}: header says {dims}, file holds {values.size} values")
+    return values.reshape(dims)
+
+
+def load_fashion_mnist(split="train", count=None, size=None, root=DEFAULT_ROOT):
+    """(images [N, size, size, 1] float32 in [0, 1], labels [N] int32).
+
+    Args:
+      split: "train" (60,000 images) or "test" (10,000).
+      count: keep the first `count` images (None: all).
+      size: resize the 28x28 images to size x size (bilinear); None keeps 28.
+      root: directory of the IDX files.
+    Raises:
+      FileNotFoundError: the files are not there (install dataset-fashion-mnist).
+    """
+    if split not in _FILES:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if not fashion_mnist_available(root):
+        raise FileNotFoundError(
+            f"Fashion-MNIST not found in {root}: `apt-get install dataset-fashion-mnist`")
+    image_file, label_file = (os.path.join(root, name) for name in _FILES[split])
+    images, labels = read_idx(image_file), read_idx(label_file)
+    if count is not None:
+        images, labels = images[:count], labels[:count]
+    images = images[..., None].astype(np.float32) / 255.0
+    if size is not None and size != images.shape[1]:
+        import tensorflow as tf
+        images = tf.image.resize(images, (size, size)).numpy()
+    return images, labels.astype(np.int32)

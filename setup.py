@@ -24,8 +24,13 @@ setup(
         "tf-keras",
         "tensorflow-model-optimization",
         "numpy",
+        "flatbuffers",    # reading / rewriting .tflite files (custom op options)
+        "tflite-micro",   # converters.run_tflite runs builtins on TFLM's kernels
     ],
-    extras_require={"test": ["pytest", "tflite-micro"]},
+    extras_require={
+        "plot": ["matplotlib"],  # the memory plot of `rnnpool report` / the demo
+        "test": ["pytest", "matplotlib"],
+    },
     libraries=[("rnnpool_core", {
         "sources": ["tflm_kernels/rnnpool_core.cc"],
         "cflags": CORE_FLAGS,

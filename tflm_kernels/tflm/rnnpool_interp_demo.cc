@@ -20,13 +20,9 @@
 #include "tensorflow/lite/micro/recording_micro_interpreter.h"
 #include "tensorflow/lite/micro/system_setup.h"
 #include "tensorflow/lite/schema/schema_generated.h"
+#include "tflm_kernels/tflm/example_resolver.h"
 #include "tflm_kernels/tflm/rnnpool.h"
 #include "tflm_kernels/tflm/rnnpool_test_vectors.h"
-
-namespace rnnpool_example {  // example_resolver.cc
-using RnnPoolOpResolver = tflite::MicroMutableOpResolver<10>;
-TfLiteStatus RegisterRnnPoolModelOps(RnnPoolOpResolver& resolver);
-}  // namespace rnnpool_example
 
 namespace {
 

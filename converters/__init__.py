@@ -3,6 +3,8 @@
 - `convert(model, quantize=None, representative_data=None)`: .tflite bytes.
 - `run_tflite(model_bytes, *inputs)`: runs a converted model on the host.
 - `export_c_array(model_bytes, name)`: the .h / .cc pair for a firmware build.
+- `memory_report(model_bytes)`: peak RAM (paper convention), TFLM arena, MAdds
+  per operator; `format_table(report)`, `plot_memory(reports, path)`.
 """
 
 
@@ -10,7 +12,10 @@ def __getattr__(name):
     # TensorFlow loads slowly: import the conversion code on first use.
     import importlib
     modules = {"convert": "converters.conversion", "run_tflite": "converters.host_runner",
-               "export_c_array": "converters.c_array"}
+               "export_c_array": "converters.c_array",
+               "memory_report": "converters.memory_report",
+               "format_table": "converters.memory_report",
+               "plot_memory": "converters.memory_report"}
     if name in modules:
         return getattr(importlib.import_module(modules[name]), name)
     raise AttributeError(f"module 'converters' has no attribute {name!r}")

@@ -62,6 +62,31 @@ def _check_arguments(model, quantize, representative_data, lowering):
         raise ValueError("representative_data is only used with quantize='int8'")
 
 
+def _input_names(model):
+    return [t.name.split(":")[0] for t in model.inputs]
+
+
+def _batch_one_function(model):
+    """The model's inference as a concrete function of batch-1 inputs.
+
+    TFLM runs one sample at a time; a fixed batch also lets the converter fold
+    shape computations (a Reshape((-1, C)) of an unknown batch otherwise
+    becomes SHAPE / STRIDED_SLICE / PACK ops sized for batch 1 at one place and
+    not at another).
+    """
+    specs = [tf.TensorSpec((1,) + tuple(t.shape[1:]), t.dtype, name=name)
+             for t, name in zip(model.inputs, _input_names(model))]
+    if any(None in spec.shape.as_list() for spec in specs):
+        raise ValueError("convert needs a model whose inputs have known sizes (besides "
+                         f"the batch), got {[tuple(t.shape) for t in model.inputs]}")
+
+    @tf.function
+    def inference(*inputs):
+        return model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
+
+    return inference.get_concrete_function(*specs)
+
+
 def _rnnpool_layer(layer):
     """The RNNPool2D inside a tfmot wrapper, or the layer itself."""
     return getattr(layer, "layer", layer)
@@ -95,7 +120,8 @@ def convert(model, quantize=None, representative_data=None, lowering="custom"):
     source = model if quantize is None else _int8_ready_model(model, representative_data)
     builder = composite.CompositeBuilder()
     with graph_override.override(builder):
-        converter = tf.lite.TFLiteConverter.from_keras_model(source)
+        converter = tf.lite.TFLiteConverter.from_concrete_functions(
+            [_batch_one_function(source)], source)
         converter.allow_custom_ops = True
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if quantize == "int8":
@@ -107,11 +133,12 @@ def convert(model, quantize=None, representative_data=None, lowering="custom"):
             # ranges at its input needs; ours has them (QuantizeLayer).
             warnings.filterwarnings("ignore", "Statistics for quantized inputs")
             model_bytes = converter.convert()
-    return _finish_custom_ops(model_bytes, builder.layers, quantize)
+    return _finish(model_bytes, builder.layers, quantize, _input_names(source))
 
 
-def _finish_custom_ops(model_bytes, layers, quantize):
-    """Writes each RNNPool op's contract options (and int8 form)."""
+def _finish(model_bytes, layers, quantize, input_names):
+    """Writes each RNNPool op's contract options (and int8 form), puts the
+    model's inputs and outputs in Keras order, and drops what became unused."""
     tflite = tflite_model.load(model_bytes)
     subgraph = tflite.subgraphs[0]
     rnnpool_ops = [op for op in subgraph.operators
@@ -124,5 +151,27 @@ def _finish_custom_ops(model_bytes, layers, quantize):
         else:
             op.customOptions = np.frombuffer(
                 custom_op.encode(custom_op.float_options(layer)), np.uint8)
+    _keras_io_order(tflite, input_names)
     tflite_model.prune(tflite)
     return tflite_model.save(tflite)
+
+
+def _keras_io_order(tflite, input_names):
+    """Puts the subgraph's inputs and outputs in the Keras model's order.
+
+    The converter may list them in another order; its signature def names
+    them (inputs by the names given in `_batch_one_function`, outputs
+    output_0, output_1, ... in the function's order), and TFLM users index
+    the subgraph's lists, so those must follow the model.
+    """
+    if not tflite.signatureDefs:
+        return
+    signature = tflite.signatureDefs[0]
+    by_name = {io.name.decode() if isinstance(io.name, bytes) else io.name: io.tensorIndex
+               for io in (signature.inputs or []) + (signature.outputs or [])}
+    subgraph = tflite.subgraphs[0]
+    output_names = [f"output_{i}" for i in range(len(subgraph.outputs))]
+    for names, attribute in ((input_names, "inputs"), (output_names, "outputs")):
+        ordered = [by_name.get(name) for name in names]
+        if None not in ordered and sorted(ordered) == sorted(getattr(subgraph, attribute)):
+            setattr(subgraph, attribute, np.array(ordered, np.int32))

@@ -148,8 +148,9 @@ def rename_tensor_uses(subgraph, old, new):
 
 
 def prune(model):
-    """Drops tensors no operator or subgraph I/O uses, then unused buffers
-    (buffer 0, the empty sentinel, stays first). Single-subgraph models."""
+    """Drops tensors no operator or subgraph I/O uses, unused buffers (buffer
+    0, the empty sentinel, stays first) and unused operator codes.
+    Single-subgraph models."""
     if len(model.subgraphs) != 1:
         raise ValueError(f"expected a model with one subgraph, got {len(model.subgraphs)}")
     subgraph = model.subgraphs[0]
@@ -179,6 +180,12 @@ def prune(model):
         tensor.buffer = new_buffer[tensor.buffer]
     for entry in metadata:
         entry.buffer = new_buffer[entry.buffer]
+    # Operator codes no operator uses (e.g. of removed QUANTIZE ops).
+    codes = sorted({op.opcodeIndex for op in subgraph.operators})
+    new_code = {old: new for new, old in enumerate(codes)}
+    model.operatorCodes = [model.operatorCodes[c] for c in codes]
+    for op in subgraph.operators:
+        op.opcodeIndex = new_code[op.opcodeIndex]
     # Signature defs name tensors by index too.
     for signature in model.signatureDefs or []:
         for io in (signature.inputs or []) + (signature.outputs or []):

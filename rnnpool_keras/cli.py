@@ -1,4 +1,4 @@
-"""The `rnnpool` command line: demo, convert, export-c.
+"""The `rnnpool` command line: demo, convert, export-c, report.
 
 Errors a user can cause (a bad path, a file that is no model, an option the
 model does not support) end in one line on stderr and exit status 1, never a
@@ -113,6 +113,31 @@ def _export_c(args):
         print(f"Wrote {os.path.join(args.output_dir, file_name)}")
 
 
+def _report(args):
+    import json
+
+    from converters import memory_report
+
+    model_bytes = _read_bytes(args.model)
+    try:
+        report = memory_report.memory_report(model_bytes)
+    except (ValueError, TypeError) as error:
+        raise CommandError(f"{args.model}: {error}") from None
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(memory_report.format_table(report))
+    if args.plot:
+        from converters import memory_plot
+
+        try:
+            memory_plot.plot_memory([report], args.plot,
+                                    labels=[os.path.basename(args.model)])
+        except (ImportError, ValueError, OSError) as error:
+            raise CommandError(f"cannot write the plot {args.plot}: {error}") from None
+        _progress(f"Wrote {args.plot}")
+
+
 def _c_name(path):
     """A C identifier from a file name: model-v2.tflite -> model_v2."""
     import re
@@ -167,6 +192,14 @@ def _parser():
     export.add_argument("-o", "--output-dir", required=True, help="directory for the files")
     export.add_argument("--name", help="C array name (default: from the file name)")
     export.set_defaults(run=_export_c)
+
+    report = commands.add_parser(
+        "report", help="peak RAM, TFLM arena, MAdds per operator of a .tflite")
+    report.add_argument("model", help="the .tflite file")
+    report.add_argument("--json", action="store_true", help="print the report as JSON")
+    report.add_argument("--plot", metavar="FILE.png",
+                        help="also draw live memory per operator (needs matplotlib)")
+    report.set_defaults(run=_report)
     return parser
 
 

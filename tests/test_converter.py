@@ -143,6 +143,26 @@ def test_model_without_rnnpool_converts_like_the_stock_converter():
     np.testing.assert_allclose(run_tflite(ours, x)[0], np.concatenate(expected), atol=1e-6)
 
 
+def test_several_inputs_and_outputs_keep_the_keras_order():
+    # Two inputs of different shapes, two outputs of different shapes, and a
+    # Reshape((-1, C)) that must not depend on a dynamic batch.
+    image = tf_keras.Input((8, 8, 2), name="image")
+    extra = tf_keras.Input((3,), name="a_side_input")  # sorts before "image"
+    pooled = RNNPool2D(3, 2, pool_size=4, strides=4, name="rnnpool")(image)
+    boxes = tf_keras.layers.Reshape((-1, 4))(
+        tf_keras.layers.Conv2D(4, 1, name="z_boxes")(pooled))
+    logits = tf_keras.layers.Dense(5, name="a_logits")(tf_keras.layers.Concatenate()(
+        [tf_keras.layers.Flatten()(pooled), extra]))
+    model = _random_weights(tf_keras.Model([image, extra], [boxes, logits]))
+    model_bytes = convert(model)
+    x, side = _inputs((8, 8, 2)), _inputs((3,), seed=2)
+    got = run_tflite(model_bytes, x, side)
+    want = model([x, side])
+    assert [g.shape for g in got] == [(3, 4, 4), (3, 5)]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, atol=1e-5)
+
+
 def test_every_buffer_is_16_byte_aligned():
     model_bytes = convert(_stem_rnnpool_head_model())
     model = schema.Model.GetRootAs(model_bytes, 0)
@@ -208,6 +228,8 @@ def test_int8_model_is_integer_only_around_rnnpool():
         assert outputs == [int8]
     for name, inputs, outputs in ops:
         assert schema.TensorType.FLOAT32 not in inputs + outputs, name
+    # No operator code left over from the removed QUANTIZE / DEQUANTIZE ops.
+    assert len(tflite_model.load(model_bytes).operatorCodes) == len(set(names))
     options = custom_op.decode(tflite_model.load(model_bytes).subgraphs[0].operators[
         names.index("RNNPool")].customOptions)
     assert not {"rnn1_zeta", "rnn1_nu", "layer_index"} & set(options)

@@ -25,7 +25,7 @@ from rnnpool_keras import datasets, demo, models  # noqa: E402
 
 
 def evaluate(build, data, epochs, seed):
-    from converters import convert, run_tflite
+    from converters import convert, memory_report, run_tflite
 
     tf_keras.utils.set_random_seed(seed)
     model = build(data.x_train.shape[1:], data.num_classes)
@@ -44,13 +44,9 @@ def evaluate(build, data, epochs, seed):
         "int8_bytes": len(model_bytes),
         "seconds": time.time() - start,
     }
-    try:
-        from converters import memory_report
-        report = memory_report(model_bytes)
-        row["peak"] = report["peak_activation_bytes"]
-        row["arena"] = report["tflm_arena_bytes"]
-    except ImportError:
-        pass
+    report = memory_report(model_bytes)
+    row["peak"] = report["peak_activation_bytes"]
+    row["arena"] = report["tflm_arena_bytes"]
     return row
 
 
@@ -76,8 +72,7 @@ def main():
           "peak RAM (paper) | TFLM arena (int8) | time |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        peak = f"{r['peak'] / 1024:.1f} KB" if "peak" in r else "n/a"
-        arena = f"{r['arena'] / 1024:.1f} KB" if "arena" in r else "n/a"
+        peak, arena = f"{r['peak'] / 1024:.1f} KB", f"{r['arena'] / 1024:.1f} KB"
         print(f"| {r['model']} | {r['params']:,} | {r['madds'] / 1e6:.2f}M | "
               f"{r['float']:.1%} | {r['qat']:.1%} | {r['int8']:.1%} | "
               f"{r['int8_bytes'] / 1024:.1f} KB | {peak} | {arena} | {r['seconds']:.0f} s |")

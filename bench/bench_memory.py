@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import converters  # noqa: E402
-from converters.memory_report import KB, memory_report, plot_memory  # noqa: E402
+from converters.memory import KB, memory_report, plot_memory  # noqa: E402
 from rnnpool_keras import models  # noqa: E402
 
 INPUT_SHAPE = (224, 224, 3)

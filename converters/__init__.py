@@ -13,9 +13,9 @@ def __getattr__(name):
     import importlib
     modules = {"convert": "converters.conversion", "run_tflite": "converters.host_runner",
                "export_c_array": "converters.c_array",
-               "memory_report": "converters.memory_report",
-               "format_table": "converters.memory_report",
-               "plot_memory": "converters.memory_report"}
+               "memory_report": "converters.memory",
+               "format_table": "converters.memory",
+               "plot_memory": "converters.memory"}
     if name in modules:
         return getattr(importlib.import_module(modules[name]), name)
     raise AttributeError(f"module 'converters' has no attribute {name!r}")

@@ -116,22 +116,20 @@ def _export_c(args):
 def _report(args):
     import json
 
-    from converters import memory_report
+    from converters import memory
 
     model_bytes = _read_bytes(args.model)
     try:
-        report = memory_report.memory_report(model_bytes)
+        report = memory.memory_report(model_bytes)
     except (ValueError, TypeError) as error:
         raise CommandError(f"{args.model}: {error}") from None
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(memory_report.format_table(report))
+        print(memory.format_table(report))
     if args.plot:
-        from converters import memory_plot
-
         try:
-            memory_plot.plot_memory([report], args.plot,
+            memory.plot_memory([report], args.plot,
                                     labels=[os.path.basename(args.model)])
         except (ImportError, ValueError, OSError) as error:
             raise CommandError(f"cannot write the plot {args.plot}: {error}") from None

@@ -12,9 +12,9 @@ DepthwiseConv2D, BatchNormalization, ReLU(6), Add, ZeroPadding2D, Cropping2D,
 Concatenate, GlobalAveragePooling2D, Flatten, Reshape, Dropout, Dense) plus
 RNNPool2D. Layer names depend only on position, so builds at any input size
 share them and weights load by name. Padding and BatchNorm epsilon follow the
-authors' PyTorch code (symmetric zero padding of strided convolutions, edge
-replication after RNNPool), so weights trained there can be carried over layer
-by layer.
+authors' PyTorch code (edge replication after RNNPool; with
+`pytorch_padding=True` symmetric zero padding of strided convolutions too), so
+weights trained there can be carried over layer by layer.
 """
 import tf_keras as keras
 
@@ -36,14 +36,18 @@ _FACE_M4_BLOCKS = ((2, 32, 1), (2, 32, 1), (2, 64, 2), (2, 64, 1))  # (t, c, s)
 
 # -- building blocks ---------------------------------------------------------------
 
-def _conv_bn(x, filters, kernel_size, strides, name, relu=True, depthwise=False):
-    """Conv (or depthwise conv) + BatchNorm (+ ReLU6), PyTorch-style padding.
+def _conv_bn(x, filters, kernel_size, strides, name, relu=True, depthwise=False,
+             pytorch_padding=False):
+    """Conv (or depthwise conv) + BatchNorm (+ ReLU6).
 
-    A strided convolution gets explicit symmetric padding: Keras' "same" would
-    pad only after, shifting every window by one pixel from the PyTorch model.
+    With `pytorch_padding`, a strided convolution gets explicit symmetric
+    padding, as in the authors' PyTorch models (Keras' "same" pads only after,
+    which shifts every window by one pixel): needed to carry their weights
+    over. Otherwise "same": the convolution pads on the fly, while a separate
+    PAD op would hold a padded copy of its input in RAM beside the original.
     """
     padding = "same"
-    if strides > 1:
+    if strides > 1 and pytorch_padding:
         x = keras.layers.ZeroPadding2D(kernel_size // 2, name=name + "_pad")(x)
         padding = "valid"
     if depthwise:
@@ -60,26 +64,27 @@ def _conv_bn(x, filters, kernel_size, strides, name, relu=True, depthwise=False)
     return x
 
 
-def _inverted_residual(x, expansion, filters, strides, name):
+def _inverted_residual(x, expansion, filters, strides, name, pytorch_padding=False):
     """MobileNetV2's MBConv: 1x1 expand, 3x3 depthwise, linear 1x1 project."""
     in_channels = x.shape[-1]
     y = x
     if expansion != 1:
         y = _conv_bn(y, round(in_channels * expansion), 1, 1, name + "_expand")
-    y = _conv_bn(y, None, 3, strides, name + "_depthwise", depthwise=True)
+    y = _conv_bn(y, None, 3, strides, name + "_depthwise", depthwise=True,
+                 pytorch_padding=pytorch_padding)
     y = _conv_bn(y, filters, 1, 1, name + "_project", relu=False)
     if strides == 1 and in_channels == filters:
         y = keras.layers.Add(name=name + "_add")([x, y])
     return y
 
 
-def _stages(x, stages, name):
+def _stages(x, stages, name, pytorch_padding=False):
     """Runs (t, c, n, s) stages; blocks are numbered `name`_0, `name`_1, ..."""
     index = 0
     for expansion, filters, repeats, strides in stages:
         for i in range(repeats):
             x = _inverted_residual(x, expansion, filters, strides if i == 0 else 1,
-                                   f"{name}_{index}")
+                                   f"{name}_{index}", pytorch_padding)
             index += 1
     return x
 
@@ -100,9 +105,9 @@ def _replicate_bottom_right(x, name):
     return keras.layers.Concatenate(axis=2, name=name + "_columns")([x, last_column])
 
 
-def _rnnpool_stem(x, stem_channels, units, pool_size, activations):
+def _rnnpool_stem(x, stem_channels, units, pool_size, activations, pytorch_padding):
     """Stride-2 3x3 conv, then RNNPool (stride 4, valid) and edge replication."""
-    x = _conv_bn(x, stem_channels, 3, 2, "stem_conv")
+    x = _conv_bn(x, stem_channels, 3, 2, "stem_conv", pytorch_padding=pytorch_padding)
     x = RNNPool2D(units, units, pool_size=pool_size, strides=4, padding="valid",
                   name="rnnpool", **activations)(x)
     return _replicate_bottom_right(x, "rnnpool_replicate")
@@ -134,7 +139,8 @@ def _check_input_shape(input_shape, minimum, builder):
 
 # -- Visual Wake Words -------------------------------------------------------------
 
-def vww_mobilenetv2(input_shape=(224, 224, 3), num_classes=2, name="vww_mobilenetv2"):
+def vww_mobilenetv2(input_shape=(224, 224, 3), num_classes=2, pytorch_padding=False,
+                    name="vww_mobilenetv2"):
     """Visual Wake Words baseline: MobileNetV2-0.35x, 8-channel stem, 320-channel head.
 
     The network the paper compares against (Section 5.2, Table 2 "Base Network"):
@@ -144,6 +150,10 @@ def vww_mobilenetv2(input_shape=(224, 224, 3), num_classes=2, name="vww_mobilene
     Args:
       input_shape: (height, width, channels) of the image, any size.
       num_classes: number of output logits (2 for Visual Wake Words).
+      pytorch_padding: pad strided convolutions symmetrically with explicit
+        ZeroPadding2D layers, as the authors' PyTorch code does (to carry their
+        weights over); default False: Keras "same", no PAD op in the .tflite
+        and a smaller TFLM arena.
       name: the model's name.
 
     Returns:
@@ -160,8 +170,9 @@ def vww_mobilenetv2(input_shape=(224, 224, 3), num_classes=2, name="vww_mobilene
     """
     _check_input_shape(input_shape, 1, "vww_mobilenetv2")
     inputs = keras.Input(input_shape, name="image")
-    x = _conv_bn(inputs, _VWW_STEM_CHANNELS, 3, 2, "stem_conv")
-    x = _stages(x, _VWW_STAGES, "block")
+    x = _conv_bn(inputs, _VWW_STEM_CHANNELS, 3, 2, "stem_conv",
+                 pytorch_padding=pytorch_padding)
+    x = _stages(x, _VWW_STAGES, "block", pytorch_padding)
     x = _conv_bn(x, _VWW_LAST_CHANNELS, 1, 1, "last_conv")
     outputs = _classifier(x, num_classes)
     return keras.Model(inputs, outputs, name=name)
@@ -169,7 +180,7 @@ def vww_mobilenetv2(input_shape=(224, 224, 3), num_classes=2, name="vww_mobilene
 
 def vww_mobilenetv2_rnnpool(input_shape=(224, 224, 3), num_classes=2,
                             last_rnnpool=False, gate_activation="sigmoid",
-                            update_activation="tanh",
+                            update_activation="tanh", pytorch_padding=False,
                             name="vww_mobilenetv2_rnnpool"):
     """MobileNetV2-RNNPool (0.35x) for Visual Wake Words (paper Section 5.2).
 
@@ -190,6 +201,10 @@ def vww_mobilenetv2_rnnpool(input_shape=(224, 224, 3), num_classes=2,
       gate_activation, update_activation: the non-linearities of every RNNPool;
         the paper's quantised VWW models use "quantSigm" and "quantTanh"
         (Appendix G), the authors' released code sigmoid and tanh.
+      pytorch_padding: pad strided convolutions symmetrically with explicit
+        ZeroPadding2D layers, as the authors' PyTorch code does (to carry their
+        weights over); default False: Keras "same", no PAD op in the .tflite
+        and a smaller TFLM arena.
       name: the model's name.
 
     Returns:
@@ -211,8 +226,8 @@ def vww_mobilenetv2_rnnpool(input_shape=(224, 224, 3), num_classes=2,
     activations = {"gate_activation": gate_activation,
                    "update_activation": update_activation}
     inputs = keras.Input(input_shape, name="image")
-    x = _rnnpool_stem(inputs, _VWW_STEM_CHANNELS, 8, 6, activations)
-    x = _stages(x, _VWW_RNNPOOL_STAGES, "block")
+    x = _rnnpool_stem(inputs, _VWW_STEM_CHANNELS, 8, 6, activations, pytorch_padding)
+    x = _stages(x, _VWW_RNNPOOL_STAGES, "block", pytorch_padding)
     x = _conv_bn(x, _VWW_LAST_CHANNELS, 1, 1, "last_conv")
     outputs = _classifier(x, num_classes, activations if last_rnnpool else None)
     return keras.Model(inputs, outputs, name=name)
@@ -271,7 +286,7 @@ def _small_tail(inputs, x, num_classes, name):
 
 def rnnpool_face_m4(input_shape=(240, 320, 1), num_classes=2, rnn_units=16,
                     gate_activation="sigmoid", update_activation="tanh",
-                    name="rnnpool_face_m4"):
+                    pytorch_padding=False, name="rnnpool_face_m4"):
     """RNNPool-Face-M4 (paper Table 15, Section 5.4): a QVGA face detector.
 
     3x3 stride-2 conv to 4 channels, RNNPool with 8x8 patches, stride 4 and
@@ -292,6 +307,10 @@ def rnnpool_face_m4(input_shape=(240, 320, 1), num_classes=2, rnn_units=16,
       num_classes: classes per location, background included (2 for faces).
       rnn_units: h1 = h2 of RNNPool (16 in the paper; 8 halves RNNPool's cost).
       gate_activation, update_activation: the RNNPool non-linearities.
+      pytorch_padding: pad strided convolutions symmetrically with explicit
+        ZeroPadding2D layers, as the authors' PyTorch code does (to carry their
+        weights over); default False: Keras "same", no PAD op in the .tflite
+        and a smaller TFLM arena.
       name: the model's name.
 
     Returns:
@@ -309,10 +328,12 @@ def rnnpool_face_m4(input_shape=(240, 320, 1), num_classes=2, rnn_units=16,
     _check_input_shape(input_shape, 15, "rnnpool_face_m4")  # stem output >= 8
     inputs = keras.Input(input_shape, name="image")
     x = _rnnpool_stem(inputs, 4, rnn_units, 8, {"gate_activation": gate_activation,
-                                                "update_activation": update_activation})
+                                                "update_activation": update_activation},
+                      pytorch_padding)
     class_logits, box_offsets = [], []
     for index, (expansion, filters, strides) in enumerate(_FACE_M4_BLOCKS):
-        x = _inverted_residual(x, expansion, filters, strides, f"block_{index}")
+        x = _inverted_residual(x, expansion, filters, strides, f"block_{index}",
+                               pytorch_padding)
         head = f"head_{index}"
         logits = keras.layers.Conv2D(num_classes, 3, padding="same",
                                      name=head + "_class")(x)

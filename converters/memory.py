@@ -1,4 +1,4 @@
-"""converters.memory_report: what a .tflite model costs in RAM, flash and MAdds.
+"""converters.memory: what a .tflite model costs in RAM, flash and MAdds.
 
 - `memory_report(model_bytes)`: a dict (JSON-ready) with a per-operator table,
   the paper's peak RAM, TFLM's planned arena, MAdds, parameters, RNNPool ops.

@@ -58,7 +58,8 @@ def _conv_bn(x, filters, kernel_size, strides, name, relu=True, depthwise=False,
                                 use_bias=False, name=name)(x)
     # BatchNorm after every convolution (the TFLite converter folds it away),
     # with PyTorch's epsilon so the authors' trained statistics mean the same.
-    x = keras.layers.BatchNormalization(epsilon=1e-5, name=name + "_bn")(x)
+    x = keras.layers.BatchNormalization(
+        momentum=0.9, epsilon=1e-5, name=name + "_bn")(x)
     if relu:
         x = keras.layers.ReLU(6.0, name=name + "_relu")(x)
     return x

@@ -98,7 +98,9 @@ def train_qat(model, data, epochs=1, learning_rate=5e-4, batch_size=32):
 
     float_accuracy = model.evaluate(data.x_test, data.y_test, verbose=0)[1]
     qat = rnnpool_keras.quantize_model(model)
-    _compile(qat, learning_rate)
+    # Decayed as in train_float, for the same BatchNorm statistics.
+    steps = epochs * int(np.ceil(len(data.x_train) / batch_size))
+    _compile(qat, tf_keras.optimizers.schedules.CosineDecay(learning_rate, steps))
     print(f"Quantization-aware training, {epochs} epoch(s)")
     qat.fit(data.x_train, data.y_train, batch_size=batch_size, epochs=epochs, verbose=2)
     qat_accuracy = qat.evaluate(data.x_test, data.y_test, verbose=0)[1]

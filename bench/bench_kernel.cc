@@ -6,7 +6,10 @@
 // config: vww (6x6x8, h1=h2=8) or face (8x8x4, h1=h2=16).
 // acts:   table (gate sigmoid, update tanh: the RNNPool default) or
 //         quant (gate quantSigm, update quantTanh: the authors' quantised models).
-// kind:   int8     RnnPoolPatchInt8 (tflm_kernels/rnnpool_core.cc)
+// kind:   int8     RnnPoolPatchInt8 (tflm_kernels/rnnpool_core.cc); the count
+//                  includes the per-call plan (~1,500 instructions here, where
+//                  the tables are copies and are compared by content), which
+//                  RnnPoolInt8 makes once per map instead of once per patch
 //         float    RnnPoolPatchFloat (same structure: projection once, float32)
 //         naive    a straightforward float patch, as the authors' C reference is
 //                  written: every RNN1 step recomputes x @ W, expf / tanhf per

@@ -92,11 +92,14 @@ def stack_usage(workdir):
 
 
 def deepest_chain(usage, path):
-    """Sum of the largest frame matching each pattern of `path` (a call chain)."""
+    """Sum of the largest frame matching each step of `path` (a call chain);
+    a step is a substring of the function name, or a tuple of substrings that
+    must all occur in it."""
     total, frames = 0, []
-    for pattern in path:
-        size = max((v for k, v in usage.items() if pattern in k), default=0)
-        frames.append(f"{pattern} {size}")
+    for step in path:
+        parts = (step,) if isinstance(step, str) else step
+        size = max((v for k, v in usage.items() if all(p in k for p in parts)), default=0)
+        frames.append(f"{parts[0]} {size}")
         total += size
     return total, frames
 
@@ -145,8 +148,12 @@ def main():
     for config, acts, _, _, _, scratch in rows:
         if acts == "table":
             print(f"scratch bytes {config}: int8 {scratch[0]}, float {scratch[1]}")
-    total, frames = deepest_chain(usage, ["RnnPoolInt8(", "RnnPoolPatchInt8(", "SweepInt8(",
-                                          "MatVec("])
+    # RnnPoolInt8 (or RnnPoolPatchInt8) -> the per-patch body (which takes the
+    # plan) -> Sweep -> SweepInt8; the matrix products are inlined.
+    entry = max(("RnnPoolInt8(", "rnnpool::RnnPoolPatchInt8("),
+                key=lambda name: deepest_chain(usage, [name])[0])
+    total, frames = deepest_chain(usage, [entry, ("RnnPoolPatchInt8(", "Int8Plan&"),
+                                          "::Sweep(", "SweepInt8("])
     print(f"stack, deepest int8 chain (x86-64 -O2): {total} bytes = " + " + ".join(frames))
     total, frames = deepest_chain(usage, ["RnnPoolFloat(", "RnnPoolPatchFloat(", "SweepFloat(",
                                           "ActivationFloat("])

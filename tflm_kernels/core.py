@@ -13,6 +13,8 @@ The same call shapes as the NumPy references, so tests can compare directly:
   corner is (top, left); rows / columns outside the image are padding.
 - `scratch_bytes_*`: the scratch the C++ kernel needs (the caller of the C++
   API supplies it; these wrappers allocate it).
+- `int8_fast_path(params)`: whether the int8 kernels take their fast path for
+  these parameters (same results; for tests that must exercise it).
 
 The multipliers of spec section 3 are computed in Python by
 `int8_params.cell_constants`, exactly as the NumPy oracle computes them.
@@ -128,6 +130,13 @@ def rnnpool_int8_patch(image, params, top=0, left=0):
 def validate_int8(params):
     """(status code, message) of the C++ ValidateInt8Params; code 0 is ok."""
     return _core.validate_int8(_as_kernel_params_int8(params))
+
+
+def int8_fast_path(params):
+    """Whether the C++ int8 kernels take their fast path for a QuantizedRNNPool
+    (or its dict): builtin sigmoid / tanh numbers and multipliers in range (see
+    Int8FastPathApplies in rnnpool_core.h). The results are the same either way."""
+    return _core.int8_fast_path(_as_kernel_params_int8(params))
 
 
 def scratch_bytes_int8(params):

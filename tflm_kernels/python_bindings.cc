@@ -385,6 +385,11 @@ PYBIND11_MODULE(_rnnpool_core, m) {
     }
     return py::make_tuple(static_cast<int32_t>(status), rnnpool::StatusMessage(status));
   }, "(status code, message) of ValidateInt8Params; 0 is ok.");
+  m.def("int8_fast_path", [](const py::dict& d) {
+    Int8Op op;
+    ParseInt8(d, &op);
+    return rnnpool::Int8FastPathApplies(op.params);
+  }, "Int8FastPathApplies: whether the int8 kernels take their fast path (same results).");
 
   m.def("rnnpool_float", [](const py::dict& d, const py::array& x) {
     FloatOp op;

@@ -2,7 +2,9 @@
 #include "rnnpool_core.h"
 
 #include <cmath>
+#include <cstring>
 #include <initializer_list>
+#include <type_traits>
 
 namespace rnnpool {
 namespace {
@@ -17,14 +19,34 @@ using detail::Requantize16;
 // ---------------------------------------------------------------------------
 inline int32_t Max32(int32_t a, int32_t b) { return a > b ? a : b; }
 
+// Code-placement hints (no effect on results). Saturation is the rare case in
+// the hot loops: UNLIKELY keeps it off the straight-line path, COLD moves it
+// out of line (g++ otherwise turns some clamps into longer branch-free code);
+// ALWAYS_INLINE / NOINLINE where the measured instruction counts said so.
+#if defined(__GNUC__)
+#define RNNPOOL_UNLIKELY(condition) __builtin_expect(!!(condition), 0)
+#define RNNPOOL_COLD __attribute__((noinline, cold))
+#define RNNPOOL_NOINLINE __attribute__((noinline))
+#define RNNPOOL_ALWAYS_INLINE __attribute__((always_inline)) inline
+#else
+#define RNNPOOL_UNLIKELY(condition) (condition)
+#define RNNPOOL_COLD
+#define RNNPOOL_NOINLINE
+#define RNNPOOL_ALWAYS_INLINE inline
+#endif
+
 // sat16 (spec 2.4). One compare in the common, unsaturated case.
 // (The offset is added in unsigned arithmetic, which wraps instead of overflowing.)
 inline int32_t Sat16(int64_t x) {
-  if (static_cast<uint64_t>(x) + 32768u > 65535u) return x < 0 ? INT16_MIN : INT16_MAX;
+  if (RNNPOOL_UNLIKELY(static_cast<uint64_t>(x) + 32768u > 65535u)) {
+    return x < 0 ? INT16_MIN : INT16_MAX;
+  }
   return static_cast<int32_t>(x);
 }
 inline int32_t Sat16(int32_t x) {
-  if (static_cast<uint32_t>(x) + 32768u > 65535u) return x < 0 ? INT16_MIN : INT16_MAX;
+  if (RNNPOOL_UNLIKELY(static_cast<uint32_t>(x) + 32768u > 65535u)) {
+    return x < 0 ? INT16_MIN : INT16_MAX;
+  }
   return x;
 }
 inline int32_t Clamp32(int32_t x, int32_t lo, int32_t hi) {
@@ -113,7 +135,14 @@ Workspace<T, S> CarveWorkspace(const RnnPoolShape& s, void* scratch, bool activa
 // template with an accumulator array measured 22% more int8 instructions per
 // VWW patch), so each multiply-add is one load of
 // M, one multiply and one add; the summation order over j is the plain one.
+// The epilogue maps each finished sum to the value stored (the int8
+// projections requantise their sums while they are still in registers).
 // ===========================================================================
+struct StoreSum {
+  template <typename Acc>
+  Acc operator()(Acc a) const { return a; }
+};
+
 template <typename Acc, typename In, typename W>
 inline void MatVecBlock8(const In* v, int32_t in, Acc offset, const W* m, int32_t units,
                          Acc* out) {
@@ -139,9 +168,40 @@ inline void MatVecBlock8(const In* v, int32_t in, Acc offset, const W* m, int32_
   out[7] = a7;
 }
 
-template <typename Acc, typename In, typename W>
+// The int32 version of MatVecBlock8 (in >= 1): the accumulators start from
+// the first row's products instead of from zero (integer sums are exact in
+// any order), and an epilogue.
+template <typename In, typename W, typename Epilogue>
+inline void MatVecBlock8Int(const In* v, int32_t in, int32_t offset, const W* m, int32_t units,
+                            int32_t* out, const Epilogue& epilogue) {
+  int32_t vj = static_cast<int32_t>(v[0]) + offset;
+  int32_t a0 = vj * m[0], a1 = vj * m[1], a2 = vj * m[2], a3 = vj * m[3];
+  int32_t a4 = vj * m[4], a5 = vj * m[5], a6 = vj * m[6], a7 = vj * m[7];
+  for (int32_t j = 1; j < in; ++j) {
+    m += units;
+    vj = static_cast<int32_t>(v[j]) + offset;
+    a0 += vj * m[0];
+    a1 += vj * m[1];
+    a2 += vj * m[2];
+    a3 += vj * m[3];
+    a4 += vj * m[4];
+    a5 += vj * m[5];
+    a6 += vj * m[6];
+    a7 += vj * m[7];
+  }
+  out[0] = epilogue(a0);
+  out[1] = epilogue(a1);
+  out[2] = epilogue(a2);
+  out[3] = epilogue(a3);
+  out[4] = epilogue(a4);
+  out[5] = epilogue(a5);
+  out[6] = epilogue(a6);
+  out[7] = epilogue(a7);
+}
+
+template <typename Acc, typename In, typename W, typename Epilogue>
 inline void MatVecBlock4(const In* v, int32_t in, Acc offset, const W* m, int32_t units,
-                         Acc* out) {
+                         Acc* out, const Epilogue& epilogue) {
   Acc a0 = 0, a1 = 0, a2 = 0, a3 = 0;
   for (int32_t j = 0; j < in; ++j, m += units) {
     const Acc vj = static_cast<Acc>(v[j]) + offset;
@@ -150,31 +210,64 @@ inline void MatVecBlock4(const In* v, int32_t in, Acc offset, const W* m, int32_
     a2 += vj * m[2];
     a3 += vj * m[3];
   }
-  out[0] = a0;
-  out[1] = a1;
-  out[2] = a2;
-  out[3] = a3;
+  out[0] = epilogue(a0);
+  out[1] = epilogue(a1);
+  out[2] = epilogue(a2);
+  out[3] = epilogue(a3);
 }
 
-template <typename Acc, typename In, typename W>
-void MatVec(const In* v, int32_t in, Acc offset, const W* matrix, int32_t units, Acc* out) {
+// MatVec's body, always inlined: the int8 sweeps run it once per step, where
+// a call would also make the compiler reload the step's constants after it.
+template <typename Acc, typename In, typename W, typename Epilogue>
+RNNPOOL_ALWAYS_INLINE void MatVecInline(const In* v, int32_t in, Acc offset, const W* matrix,
+                                        int32_t units, Acc* out, const Epilogue& epilogue) {
   int32_t o = 0;
-  for (; o + 8 <= units; o += 8) MatVecBlock8(v, in, offset, matrix + o, units, out + o);
+  for (; o + 8 <= units; o += 8) {
+    if constexpr (std::is_integral<Acc>::value) {
+      MatVecBlock8Int(v, in, offset, matrix + o, units, out + o, epilogue);
+    } else {
+      MatVecBlock8(v, in, offset, matrix + o, units, out + o);
+    }
+  }
   if (o + 4 <= units) {
-    MatVecBlock4(v, in, offset, matrix + o, units, out + o);
+    MatVecBlock4(v, in, offset, matrix + o, units, out + o, epilogue);
     o += 4;
   }
   for (; o < units; ++o) {
     Acc a = 0;
     const W* m = matrix + o;
     for (int32_t j = 0; j < in; ++j, m += units) a += (static_cast<Acc>(v[j]) + offset) * *m;
-    out[o] = a;
+    out[o] = epilogue(a);
   }
+}
+
+template <typename Acc, typename In, typename W, typename Epilogue = StoreSum>
+void MatVec(const In* v, int32_t in, Acc offset, const W* matrix, int32_t units, Acc* out,
+            const Epilogue& epilogue = Epilogue()) {
+  MatVecInline(v, in, offset, matrix, units, out, epilogue);
 }
 
 // ===========================================================================
 // int8 path (spec 4). Integer arithmetic only.
+//
+// Two implementations of the same arithmetic, both bit-exact (the derivation
+// of each rewrite is next to it):
+// - the fast path (FastCell, SweepInt8<FastCell, gate, update>), taken when
+//   both cells meet its preconditions (MakeFastCell), which calibrated models
+//   do in practice: table activations use the builtin sigmoid / tanh numbers
+//   (compared by content, so a model's copy qualifies); no multiplier's
+//   saturating left shift can saturate on the values it sees (M_h < 32 for
+//   h = 8, < 16 for h = 16; M_c < 1; M_a < 2^15); the activations' offsets fit
+//   their nudges (M_a >= 2^-16 for table and quantSigm activations); and a
+//   gate and an update of the same family share one M_a (spec 3 makes them
+//   equal);
+// - the generic path (Int8CellCtx, SweepInt8<Int8CellCtx>), the spec's
+//   operations one by one, for everything else (other tables, multipliers
+//   near the ends of their ranges).
+// The projections choose the fast form of M_x on their own (Project).
+// Int8FastPathApplies tells which path parameters take.
 // ===========================================================================
+#include "rnnpool_tables.inc"
 
 // RDBPOT by a constant exponent n >= 1 (spec 2.3): (x + 2^(n-1) - [x < 0]) >> n,
 // the same rounding as the mask form. Callers guarantee x + 2^(n-1) <= INT32_MAX.
@@ -201,6 +294,9 @@ Kind KindOf(Activation a) {
   return Kind::kTable;
 }
 
+// ---------------------------------------------------------------------------
+// Generic path.
+// ---------------------------------------------------------------------------
 template <Kind kKind>
 inline int32_t Activate(int32_t x, const int16_t* table, const Requant& m) {
   if (kKind == Kind::kTable) {
@@ -223,6 +319,20 @@ inline int32_t Activate(int32_t x, const int16_t* table, const Requant& m) {
   }
 }
 
+inline int32_t ActivateAny(Kind kind, int32_t x, const int16_t* table, const Requant& m) {
+  switch (kind) {
+    case Kind::kTable:
+      return Activate<Kind::kTable>(x, table, m);
+    case Kind::kQuantSigm:
+      return Activate<Kind::kQuantSigm>(x, table, m);
+    case Kind::kQuantTanh:
+      return Activate<Kind::kQuantTanh>(x, table, m);
+    case Kind::kRelu:
+      break;
+  }
+  return Activate<Kind::kRelu>(x, table, m);
+}
+
 // One cell, with its multipliers in Requant form.
 struct Int8CellCtx {
   const int8_t* recurrent_kernel;
@@ -238,35 +348,34 @@ struct Int8CellCtx {
   Requant update_activation;
 };
 
-Int8CellCtx MakeCellCtx(const Int8Cell& cell) {
-  Int8CellCtx c;
-  c.recurrent_kernel = cell.recurrent_kernel;
-  c.gate_bias = cell.gate_bias;
-  c.update_bias = cell.update_bias;
-  c.gate_table = cell.gate_table;
-  c.update_table = cell.update_table;
-  c.zeta = cell.zeta_q14;
-  c.nu = cell.nu_q14;
-  c.recurrent = MakeRequant(cell.recurrent_multiplier);
-  c.update = MakeRequant(cell.update_multiplier);
-  c.gate_activation = MakeRequant(cell.gate_activation_multiplier);
-  c.update_activation = MakeRequant(cell.update_activation_multiplier);
-  return c;
+void MakeCellCtx(const Int8Cell& cell, Int8CellCtx* c) {
+  c->recurrent_kernel = cell.recurrent_kernel;
+  c->gate_bias = cell.gate_bias;
+  c->update_bias = cell.update_bias;
+  c->gate_table = cell.gate_table;
+  c->update_table = cell.update_table;
+  c->zeta = cell.zeta_q14;
+  c->nu = cell.nu_q14;
+  c->recurrent = MakeRequant(cell.recurrent_multiplier);
+  c->update = MakeRequant(cell.update_multiplier);
+  c->gate_activation = MakeRequant(cell.gate_activation_multiplier);
+  c->update_activation = MakeRequant(cell.update_activation_multiplier);
 }
 
-// Spec 4.3 for unit o. kFirst: the state is all zero (t = 0), so gh = MBQM(0)
-// = 0 and z * h = 0 are known without computing them.
-template <Kind kGate, Kind kUpdate, bool kFirst>
-inline int16_t StepUnit(const Int8CellCtx& c, int32_t o, int32_t gx, int32_t acc, int32_t h) {
-  const int32_t gh = kFirst ? 0 : Requantize(acc, c.recurrent);
+// Spec 4.3 for unit o from state h, with acc = (h @ U)[o]. At t = 0 the
+// caller passes acc = h = 0: MBQM(0) = 0 and RDBPOT(z * 0) = 0.
+inline int16_t StepUnit(const Int8CellCtx& c, Kind gate, Kind update, int32_t o, int32_t gx,
+                        int32_t acc, int32_t h) {
+  const int32_t gh = Requantize(acc, c.recurrent);
   // The first exact 64-bit sum: |gx + gh + b| < 3 * 2^31, saturated to int16.
   const int64_t pre = static_cast<int64_t>(gx) + gh;
-  const int32_t z = Activate<kGate>(Sat16(pre + c.gate_bias[o]), c.gate_table, c.gate_activation);
+  const int32_t z =
+      ActivateAny(gate, Sat16(pre + c.gate_bias[o]), c.gate_table, c.gate_activation);
   const int32_t u =
-      Activate<kUpdate>(Sat16(pre + c.update_bias[o]), c.update_table, c.update_activation);
+      ActivateAny(update, Sat16(pre + c.update_bias[o]), c.update_table, c.update_activation);
   // Q14 coefficient in [0, 3 * 2^14]; zeta * (2^15 - z) <= 2^30, |coef * u| < 2^31.
   const int32_t coef = RoundingDivideByPOTConst<15>(c.zeta * (kOneQ15 - z)) + c.nu;
-  const int32_t kept = kFirst ? 0 : RoundingDivideByPOTConst<15>(z * h);  // |z h| <= 2^30
+  const int32_t kept = RoundingDivideByPOTConst<15>(z * h);  // |z h| <= 2^30
   const int32_t updated = Requantize(coef * u, c.update);
   // The second exact 64-bit sum, saturated to int16.
   return static_cast<int16_t>(Sat16(static_cast<int64_t>(kept) + updated));
@@ -274,41 +383,273 @@ inline int16_t StepUnit(const Int8CellCtx& c, int32_t o, int32_t gx, int32_t acc
 
 // Runs a cell from h = 0 over `steps` projected inputs, the one of step t at
 // gx + t * step_stride (a negative stride runs a sequence backwards); leaves
-// the final state in h. acc: `units` int32 of scratch.
-template <Kind kGate, Kind kUpdate>
-void SweepInt8(const Int8CellCtx& c, int32_t units, const int32_t* gx, int32_t steps,
+// the final state in h. acc: `units` int32 of scratch. Generic path: the
+// activation families are run-time arguments (one function for all pairs;
+// kept out of line, it is rarely used and small that way).
+template <typename Cell>
+RNNPOOL_NOINLINE void SweepInt8(const Cell& c, Kind gate, Kind update, int32_t units,
+                                const int32_t* gx, int32_t steps, ptrdiff_t step_stride,
+                                int16_t* h, int32_t* acc) {
+  for (int32_t t = 0; t < steps; ++t, gx += step_stride) {
+    if (t > 0) MatVec<int32_t>(h, units, 0, c.recurrent_kernel, units, acc);  // |acc| <= 2^30
+    for (int32_t o = 0; o < units; ++o) {
+      h[o] = StepUnit(c, gate, update, o, gx[o], t == 0 ? 0 : acc[o], t == 0 ? 0 : h[o]);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Fast path.
+// ---------------------------------------------------------------------------
+// (1) MBQM in one multiply, one add and one shift. detail::Requant's derivation
+// (header) gives, with P = x' q, n = max(-shift, 0), total = 31 + n:
+//   MBQM(x, M) = (P + nudge - [P < -2^30] negative) >> total.
+// When |x| 2^left <= INT32_MAX for every input x the multiplier will see, the
+// saturating left shift is exact, x' = x 2^left, and it folds into the
+// multiplier: P = x (q 2^left). An integer added after the rounding folds into
+// the nudge, since floor(A / 2^total) + c = floor((A + c 2^total) / 2^total):
+//   MBQM(x, M) + offset = (x (q 2^left) + nudge + offset 2^total
+//                          - [x (q 2^left) < -2^30] negative) >> total.
+// Ranges: |P| <= INT32_MAX * 2^31 < 2^62, nudge <= 2^30 + 2^61, and an offset
+// (<= 2^15) is only accepted with total <= 46, so offset 2^total <= 2^61 and
+// nudge <= 2^30 + 2^45 + 2^61: every sum stays inside int64.
+struct FastRequant {
+  int64_t multiplier;  // q * 2^left
+  int64_t nudge;       // 2^30 (+ 2^(30+n) if n >= 1) + offset * 2^total
+  int64_t negative;    // 2^31 if n >= 1, else 0
+  int32_t total;       // 31 + n
+};
+
+// False when the fast form does not apply: an input up to max_abs_input could
+// saturate the left shift, or the offset would not fit.
+bool MakeFastRequant(const Multiplier& m, int64_t max_abs_input, int32_t offset,
+                     FastRequant* out) {
+  const int32_t left = m.shift > 0 ? m.shift : 0;
+  const int32_t n = m.shift > 0 ? 0 : -m.shift;
+  if (max_abs_input > (int64_t{INT32_MAX} >> left)) return false;
+  const int32_t total = 31 + n;
+  if (offset != 0 && total > 46) return false;
+  out->multiplier = static_cast<int64_t>(m.q) << left;
+  out->nudge = (int64_t{1} << 30) + (n > 0 ? (int64_t{1} << (30 + n)) : 0) +
+               (static_cast<int64_t>(offset) << total);
+  out->negative = n > 0 ? (int64_t{1} << 31) : 0;
+  out->total = total;
+  return true;
+}
+
+inline int64_t Apply(int64_t x, const FastRequant& m) {
+  const int64_t p = x * m.multiplier;
+  return (p + m.nudge - (p < -(int64_t{1} << 30) ? m.negative : 0)) >> m.total;
+}
+
+// (2) Spec 4.4's interpolation T[i] + RDBPOT((T[i+1] - T[i]) f, 7), where
+// o = t + 32768 in [0, 65535], i = o >> 7, f = o & 127, as one multiply-add
+// and one shift. With d = T[i+1] - T[i]:
+// - RDBPOT(d f, 7) = floor((d f + 64 - [d f < 0]) / 128) (spec 2.3);
+// - [d f < 0] may be replaced by [d < 0]: they differ only when f = 0 and
+//   d < 0, and then floor((128 T + 63) / 128) = floor((128 T + 64) / 128) = T;
+// - f = o - 128 i.
+// So T[i] + RDBPOT(d f, 7) = (base[i] + d o) >> 7 with
+//   base[i] = 128 T[i] + 64 - [d < 0] - 128 i d.
+// Built at compile time from the two builtin tables (8 KB of constants).
+struct InterpolationTable {
+  int32_t base[kTableSize - 1];
+  int32_t slope[kTableSize - 1];  // d
+};
+
+constexpr InterpolationTable MakeInterpolationTable(const int16_t (&t)[kTableSize]) {
+  InterpolationTable table{};
+  for (int32_t i = 0; i + 1 < kTableSize; ++i) {
+    const int32_t d = t[i + 1] - t[i];
+    table.slope[i] = d;
+    table.base[i] = 128 * t[i] + 64 - (d < 0 ? 1 : 0) - 128 * i * d;
+  }
+  return table;
+}
+
+// True if base + d o stays in int32 for every o of its interval (checked at
+// compile time for the builtin tables; an overflow in MakeInterpolationTable
+// itself would not compile either).
+constexpr bool InterpolationFitsInt32(const InterpolationTable& table) {
+  for (int32_t i = 0; i + 1 < kTableSize; ++i) {
+    for (const int64_t o : {int64_t{128} * i, int64_t{128} * i + 127}) {
+      const int64_t v = table.base[i] + table.slope[i] * o;
+      if (v < INT32_MIN || v > INT32_MAX) return false;
+    }
+  }
+  return true;
+}
+
+constexpr InterpolationTable kSigmoidInterpolation = MakeInterpolationTable(kSigmoidTable);
+constexpr InterpolationTable kTanhInterpolation = MakeInterpolationTable(kTanhTable);
+static_assert(InterpolationFitsInt32(kSigmoidInterpolation) &&
+                  InterpolationFitsInt32(kTanhInterpolation),
+              "builtin interpolation tables overflow int32");
+
+// The interpolation table of `table` if it holds the builtin numbers (the
+// TFLM glue points at the builtin arrays; models carry copies of them).
+const InterpolationTable* FindInterpolationTable(const int16_t* table) {
+  if (table == nullptr) return nullptr;
+  if (table == kSigmoidTable || std::memcmp(table, kSigmoidTable, sizeof(kSigmoidTable)) == 0) {
+    return &kSigmoidInterpolation;
+  }
+  if (table == kTanhTable || std::memcmp(table, kTanhTable, sizeof(kTanhTable)) == 0) {
+    return &kTanhInterpolation;
+  }
+  return nullptr;
+}
+
+// One cell in fast form.
+struct FastCell {
+  const int8_t* recurrent_kernel;
+  const int32_t* gate_bias;
+  const int32_t* update_bias;
+  const InterpolationTable* gate_table;    // table gate only
+  const InterpolationTable* update_table;  // table update only
+  int32_t zeta;
+  // (3) coef = RDBPOT(zeta (2^15 - z), 15) + nu = (coef_bias - zeta z) >> 15
+  // with coef_bias = 2^15 zeta + 2^14 + 2^15 nu: the product is >= 0
+  // (zeta >= 0, z <= 2^15 - 1), where RDBPOT is (x + 2^14) >> 15, and nu folds
+  // in as a multiple of 2^15. coef_bias <= 2^30 + 2^14, |zeta z| <= 2^29.
+  int32_t coef_bias;
+  FastRequant recurrent;          // M_h, on h @ U
+  FastRequant update;             // M_c, on coef * c
+  FastRequant gate_activation;    // M_a, with the activation's offset folded in
+  FastRequant update_activation;  // (unused for relu, and when the gate's is shared)
+};
+
+// The offset folded into an activation's M_a: table activations index with
+// t + 32768, quantSigm adds 2^14 (spec 4.4); quantTanh, relu: none.
+int32_t ActivationOffset(Kind kind) {
+  return kind == Kind::kTable ? 32768 : (kind == Kind::kQuantSigm ? kOneQ14 : 0);
+}
+
+bool MakeFastActivation(Kind kind, const int16_t* table, const Multiplier& m,
+                        const InterpolationTable** interpolation, FastRequant* requant) {
+  *interpolation = nullptr;
+  *requant = FastRequant{0, 0, 0, 31};
+  if (kind == Kind::kRelu) return true;
+  if (kind == Kind::kTable) {
+    *interpolation = FindInterpolationTable(table);
+    if (*interpolation == nullptr) return false;
+  }
+  return MakeFastRequant(m, 32768, ActivationOffset(kind), requant);  // int16 input
+}
+
+// False if the cell needs the generic path.
+bool MakeFastCell(const Int8Cell& cell, Kind gate, Kind update, int32_t units, FastCell* c) {
+  c->recurrent_kernel = cell.recurrent_kernel;
+  c->gate_bias = cell.gate_bias;
+  c->update_bias = cell.update_bias;
+  c->zeta = cell.zeta_q14;
+  c->coef_bias = kOneQ15 * cell.zeta_q14 + kOneQ14 + kOneQ15 * cell.nu_q14;
+  // Spec 3 gives a gate and an update of the same family the same M_a (it
+  // depends only on s_pre and the family): the fast step then takes the
+  // gate's constants for both, which keeps one set fewer in registers.
+  if (gate == update &&
+      (cell.gate_activation_multiplier.q != cell.update_activation_multiplier.q ||
+       cell.gate_activation_multiplier.shift != cell.update_activation_multiplier.shift)) {
+    return false;
+  }
+  // |h @ U| <= units * 2^15 * 2^7 (|h| <= 2^15, |U| <= 2^7);
+  // |coef * c| <= 3 * 2^14 * 2^15 (spec 5).
+  return MakeFastRequant(cell.recurrent_multiplier, int64_t{units} << 22, 0, &c->recurrent) &&
+         MakeFastRequant(cell.update_multiplier, int64_t{3} << 29, 0, &c->update) &&
+         MakeFastActivation(gate, cell.gate_table, cell.gate_activation_multiplier,
+                            &c->gate_table, &c->gate_activation) &&
+         MakeFastActivation(update, cell.update_table, cell.update_activation_multiplier,
+                            &c->update_table, &c->update_activation);
+}
+
+// Spec 4.4 on an int16 pre-activation x, fast form.
+template <Kind kKind>
+inline int32_t ActivateFast(int64_t x, const InterpolationTable* table, const FastRequant& m) {
+  if (kKind == Kind::kTable) {
+    // o = sat16(MBQM(x, M_a)) + 32768 (the offset is folded into m): one
+    // unsigned compare checks both bounds. 64-bit index: no sign extension.
+    int64_t o = Apply(x, m);
+    if (RNNPOOL_UNLIKELY(static_cast<uint64_t>(o) > 65535u)) o = o < 0 ? 0 : 65535;
+    const int64_t index = o >> kTableStepBits;  // 0..511
+    return (table->base[index] + table->slope[index] * static_cast<int32_t>(o)) >>
+           kTableStepBits;
+  } else if (kKind == Kind::kQuantTanh) {
+    return Sat16(Apply(x, m));
+  } else if (kKind == Kind::kQuantSigm) {
+    // clamp(MBQM(x, M_a) + 2^14, 0, 32767), the 2^14 folded into m.
+    int64_t v = Apply(x, m);
+    if (RNNPOOL_UNLIKELY(static_cast<uint64_t>(v) > 32767u)) v = v < 0 ? 0 : 32767;
+    return static_cast<int32_t>(v);
+  } else {
+    return x > 0 ? static_cast<int32_t>(x) : 0;  // relu: keeps the scale s_pre
+  }
+}
+
+// The saturated value of an x outside int16, out of line: as a call, g++
+// cannot turn the rarely taken branch into longer branch-free code.
+RNNPOOL_COLD int16_t SaturatedInt16(int64_t x) { return x < 0 ? INT16_MIN : INT16_MAX; }
+
+// Spec 4.3 for unit o, fast form. kFirst: the state is all zero (t = 0), so
+// gh = MBQM(0) = 0 and z * h = 0 are known without computing them.
+template <Kind kGate, Kind kUpdate, bool kFirst>
+inline int16_t StepUnit(const FastCell& c, ptrdiff_t o, int32_t gx, int32_t acc, int32_t h) {
+  // The exact 64-bit sums of spec 4.3, saturated to int16.
+  int64_t pre = gx;
+  if (!kFirst) pre += Apply(acc, c.recurrent);
+  const int32_t z =
+      ActivateFast<kGate>(Sat16(pre + c.gate_bias[o]), c.gate_table, c.gate_activation);
+  const int32_t u = ActivateFast<kUpdate>(
+      Sat16(pre + c.update_bias[o]), c.update_table,
+      kGate == kUpdate ? c.gate_activation : c.update_activation);
+  const int32_t coef = (c.coef_bias - c.zeta * z) >> 15;  // (3), in [0, 3 * 2^14]
+  int64_t next = Apply(coef * u, c.update);                 // |coef * u| < 2^31
+  if (!kFirst) next += RoundingDivideByPOTConst<15>(z * h);  // |z h| <= 2^30
+  if (RNNPOOL_UNLIKELY(static_cast<uint64_t>(next) + 32768u > 65535u)) {
+    return SaturatedInt16(next);
+  }
+  return static_cast<int16_t>(next);
+}
+
+// As the generic SweepInt8, fast form, the activation families fixed at
+// compile time. The units of a step are independent once h @ U is known; they
+// run from the last to the first, which saves the loop a register and a
+// compare.
+template <typename Cell, Kind kGate, Kind kUpdate>
+void SweepInt8(const Cell& c, int32_t units, const int32_t* gx, int32_t steps,
                ptrdiff_t step_stride, int16_t* h, int32_t* acc) {
-  for (int32_t o = 0; o < units; ++o) h[o] = StepUnit<kGate, kUpdate, true>(c, o, gx[o], 0, 0);
+  for (ptrdiff_t o = units - 1; o >= 0; --o) {
+    h[o] = StepUnit<kGate, kUpdate, true>(c, o, gx[o], 0, 0);
+  }
   for (int32_t t = 1; t < steps; ++t) {
     gx += step_stride;
-    MatVec<int32_t>(h, units, 0, c.recurrent_kernel, units, acc);  // |acc| <= 2^30
-    for (int32_t o = 0; o < units; ++o) {
+    // |acc| <= 2^30 (spec 5).
+    MatVecInline<int32_t>(h, units, 0, c.recurrent_kernel, units, acc, StoreSum());
+    for (ptrdiff_t o = units - 1; o >= 0; --o) {
       h[o] = StepUnit<kGate, kUpdate, false>(c, o, gx[o], acc[o], h[o]);
     }
   }
 }
 
-using SweepInt8Fn = void (*)(const Int8CellCtx&, int32_t, const int32_t*, int32_t, ptrdiff_t,
+using FastSweepFn = void (*)(const FastCell&, int32_t, const int32_t*, int32_t, ptrdiff_t,
                              int16_t*, int32_t*);
 
 template <Kind kGate>
-SweepInt8Fn SelectSweep(Kind update) {
+FastSweepFn SelectSweep(Kind update) {
   switch (update) {
     case Kind::kTable:
-      return SweepInt8<kGate, Kind::kTable>;
+      return SweepInt8<FastCell, kGate, Kind::kTable>;
     case Kind::kQuantSigm:
-      return SweepInt8<kGate, Kind::kQuantSigm>;
+      return SweepInt8<FastCell, kGate, Kind::kQuantSigm>;
     case Kind::kQuantTanh:
-      return SweepInt8<kGate, Kind::kQuantTanh>;
+      return SweepInt8<FastCell, kGate, Kind::kQuantTanh>;
     case Kind::kRelu:
       break;
   }
-  return SweepInt8<kGate, Kind::kRelu>;
+  return SweepInt8<FastCell, kGate, Kind::kRelu>;
 }
 
 // One instantiation per (gate, update) family pair: 3 x 4 = 12 (a relu gate
 // is rejected by ValidateInt8Params; it would run as a table gate here).
-SweepInt8Fn SelectSweep(Kind gate, Kind update) {
+FastSweepFn SelectSweep(Kind gate, Kind update) {
   switch (gate) {
     case Kind::kQuantSigm:
       return SelectSweep<Kind::kQuantSigm>(update);
@@ -316,6 +657,42 @@ SweepInt8Fn SelectSweep(Kind gate, Kind update) {
       return SelectSweep<Kind::kQuantTanh>(update);
     default:
       return SelectSweep<Kind::kTable>(update);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Projections, output, one patch.
+// ---------------------------------------------------------------------------
+// MBQM of the input projections (spec 4.2), in fast form when it applies, as
+// MatVec epilogues.
+struct ProjectionRequant {
+  bool fast;
+  FastRequant fast_form;
+  Requant generic;
+};
+
+void MakeProjectionRequant(const Multiplier& m, int64_t max_abs_input, ProjectionRequant* r) {
+  r->fast = MakeFastRequant(m, max_abs_input, 0, &r->fast_form);
+  r->generic = MakeRequant(m);
+}
+
+struct FastEpilogue {
+  const FastRequant& m;
+  int32_t operator()(int32_t a) const { return static_cast<int32_t>(Apply(a, m)); }
+};
+struct GenericEpilogue {
+  const Requant& m;
+  int32_t operator()(int32_t a) const { return Requantize(a, m); }
+};
+
+// g = MBQM((v + offset) @ W, M_x).
+template <typename In>
+void Project(const In* v, int32_t in, int32_t offset, const int8_t* matrix, int32_t units,
+             const ProjectionRequant& m, int32_t* g) {
+  if (m.fast) {
+    MatVec<int32_t>(v, in, offset, matrix, units, g, FastEpilogue{m.fast_form});
+  } else {
+    MatVec<int32_t>(v, in, offset, matrix, units, g, GenericEpilogue{m.generic});
   }
 }
 
@@ -328,45 +705,62 @@ void WriteOutputInt8(const Requant& my, int32_t zp, const int16_t* h, int32_t n,
   }
 }
 
-}  // namespace
+// What does not depend on the patch, derived from the parameters once per
+// RnnPoolInt8 call (once per patch for RnnPoolPatchInt8): about 800
+// instructions, plus up to four 1 KB table comparisons when the tables are
+// not the builtin arrays themselves; no memory beyond this struct.
+struct Int8Plan {
+  bool fast;  // both cells in fast form
+  union Cells {
+    FastCell fast[2];        // fast path
+    Int8CellCtx generic[2];  // generic path
+  } cells;
+  FastSweepFn fast_sweep;
+  Kind gate, update;
+  ProjectionRequant mx1, mx2;
+  Requant my;
+};
 
-// Spec 4.4, in place (the kernels inline the same Activate<>).
-void ActivationInt16(Activation activation, const int16_t* table,
-                     const Multiplier& multiplier, int16_t* values, int32_t n) {
-  const Requant m = MakeRequant(multiplier);
-  for (int32_t i = 0; i < n; ++i) {
-    int32_t v = values[i];
-    switch (KindOf(activation)) {
-      case Kind::kTable:
-        v = Activate<Kind::kTable>(v, table, m);
-        break;
-      case Kind::kQuantSigm:
-        v = Activate<Kind::kQuantSigm>(v, table, m);
-        break;
-      case Kind::kQuantTanh:
-        v = Activate<Kind::kQuantTanh>(v, table, m);
-        break;
-      case Kind::kRelu:
-        v = Activate<Kind::kRelu>(v, table, m);
-        break;
-    }
-    values[i] = static_cast<int16_t>(v);
+void MakeInt8Plan(const RnnPoolInt8Params& params, Int8Plan* plan) {
+  const RnnPoolShape& s = params.shape;
+  plan->gate = KindOf(s.gate_activation);
+  plan->update = KindOf(s.update_activation);
+  plan->fast =
+      MakeFastCell(params.rnn1, plan->gate, plan->update, s.rnn1_units, &plan->cells.fast[0]) &&
+      MakeFastCell(params.rnn2, plan->gate, plan->update, s.rnn2_units, &plan->cells.fast[1]);
+  if (plan->fast) {
+    plan->fast_sweep = SelectSweep(plan->gate, plan->update);
+  } else {
+    plan->fast_sweep = nullptr;
+    MakeCellCtx(params.rnn1, &plan->cells.generic[0]);
+    MakeCellCtx(params.rnn2, &plan->cells.generic[1]);
+  }
+  // Spec 5: |RNN1 acc| <= k * 255 * 128, |RNN2 acc| <= h1 * 2^15 * 2^7.
+  MakeProjectionRequant(params.rnn1.input_multiplier, int64_t{s.in_channels} * 255 * 128,
+                        &plan->mx1);
+  MakeProjectionRequant(params.rnn2.input_multiplier, int64_t{s.rnn1_units} << 22, &plan->mx2);
+  plan->my = MakeRequant(params.output_multiplier);
+}
+
+// Runs cell 0 (RNN1) or 1 (RNN2) over one sequence (SweepInt8's arguments).
+void Sweep(const Int8Plan& plan, int32_t cell, int32_t units, const int32_t* gx, int32_t steps,
+           ptrdiff_t step_stride, int16_t* h, int32_t* acc) {
+  if (plan.fast) {
+    plan.fast_sweep(plan.cells.fast[cell], units, gx, steps, step_stride, h, acc);
+  } else {
+    SweepInt8(plan.cells.generic[cell], plan.gate, plan.update, units, gx, steps, step_stride,
+              h, acc);
   }
 }
 
-void RnnPoolPatchInt8(const RnnPoolInt8Params& params, const int8_t* image,
-                      int32_t height, int32_t width, int32_t top, int32_t left,
-                      int8_t* output, void* scratch) {
+// One patch with a plan (see the public RnnPoolPatchInt8).
+void RnnPoolPatchInt8(const RnnPoolInt8Params& params, const Int8Plan& plan,
+                      const int8_t* image, int32_t height, int32_t width, int32_t top,
+                      int32_t left, int8_t* output, void* scratch) {
   const RnnPoolShape& s = params.shape;
   const int32_t k = s.in_channels, h1 = s.rnn1_units, h2 = s.rnn2_units;
   const int32_t r = s.pool_h, c = s.pool_w;
   const Workspace<int32_t, int16_t> w = CarveWorkspace<int32_t, int16_t>(s, scratch, false);
-  const SweepInt8Fn sweep = SelectSweep(KindOf(s.gate_activation), KindOf(s.update_activation));
-  const Int8CellCtx cell1 = MakeCellCtx(params.rnn1);
-  const Int8CellCtx cell2 = MakeCellCtx(params.rnn2);
-  const Requant mx1 = MakeRequant(params.rnn1.input_multiplier);
-  const Requant mx2 = MakeRequant(params.rnn2.input_multiplier);
-  const Requant my = MakeRequant(params.output_multiplier);
   const int32_t zp_x = params.input_zero_point;
 
   // 1. RNN1 input projection of every pixel, once (spec 4.2):
@@ -382,18 +776,17 @@ void RnnPoolPatchInt8(const RnnPoolInt8Params& params, const int8_t* image,
         continue;
       }
       const int8_t* pixel = image + (static_cast<size_t>(y) * width + x) * k;
-      MatVec<int32_t>(pixel, k, -zp_x, params.rnn1.kernel, h1, g);
-      for (int32_t o = 0; o < h1; ++o) g[o] = Requantize(g[o], mx1);
+      Project(pixel, k, -zp_x, params.rnn1.kernel, h1, plan.mx1, g);
     }
   }
   // 2. RNN1 along every row (time = column), then every column (time = row),
   //    both reading the projections of step 1.
   for (int32_t i = 0; i < r; ++i) {
-    sweep(cell1, h1, w.proj1 + static_cast<size_t>(i) * c * h1, c, h1,
+    Sweep(plan, 0, h1, w.proj1 + static_cast<size_t>(i) * c * h1, c, h1,
           w.states1 + static_cast<size_t>(i) * h1, w.acc);
   }
   for (int32_t j = 0; j < c; ++j) {
-    sweep(cell1, h1, w.proj1 + static_cast<size_t>(j) * h1, r, static_cast<ptrdiff_t>(c) * h1,
+    Sweep(plan, 0, h1, w.proj1 + static_cast<size_t>(j) * h1, r, static_cast<ptrdiff_t>(c) * h1,
           w.states1 + static_cast<size_t>(r + j) * h1, w.acc);
   }
   // 3. RNN2 over the row summaries, forward and backward, then over the
@@ -404,16 +797,42 @@ void RnnPoolPatchInt8(const RnnPoolInt8Params& params, const int8_t* image,
     const int32_t count = counts[pass];
     const int16_t* summaries = w.states1 + (pass == 0 ? 0 : static_cast<size_t>(r) * h1);
     for (int32_t t = 0; t < count; ++t) {
-      int32_t* g = w.proj2 + static_cast<size_t>(t) * h2;
-      MatVec<int32_t>(summaries + static_cast<size_t>(t) * h1, h1, 0, params.rnn2.kernel, h2, g);
-      for (int32_t o = 0; o < h2; ++o) g[o] = Requantize(g[o], mx2);
+      Project(summaries + static_cast<size_t>(t) * h1, h1, 0, params.rnn2.kernel, h2, plan.mx2,
+              w.proj2 + static_cast<size_t>(t) * h2);
     }
     int8_t* out = output + static_cast<size_t>(pass) * 2 * h2;
-    sweep(cell2, h2, w.proj2, count, h2, w.state2, w.acc);
-    WriteOutputInt8(my, params.output_zero_point, w.state2, h2, out);
-    sweep(cell2, h2, w.proj2 + static_cast<size_t>(count - 1) * h2, count, -h2, w.state2, w.acc);
-    WriteOutputInt8(my, params.output_zero_point, w.state2, h2, out + h2);
+    Sweep(plan, 1, h2, w.proj2, count, h2, w.state2, w.acc);
+    WriteOutputInt8(plan.my, params.output_zero_point, w.state2, h2, out);
+    Sweep(plan, 1, h2, w.proj2 + static_cast<size_t>(count - 1) * h2, count, -h2, w.state2,
+          w.acc);
+    WriteOutputInt8(plan.my, params.output_zero_point, w.state2, h2, out + h2);
   }
+}
+
+}  // namespace
+
+// Spec 4.4, in place (the generic path's Activate<>).
+void ActivationInt16(Activation activation, const int16_t* table,
+                     const Multiplier& multiplier, int16_t* values, int32_t n) {
+  const Requant m = MakeRequant(multiplier);
+  const Kind kind = KindOf(activation);
+  for (int32_t i = 0; i < n; ++i) {
+    values[i] = static_cast<int16_t>(ActivateAny(kind, values[i], table, m));
+  }
+}
+
+bool Int8FastPathApplies(const RnnPoolInt8Params& params) {
+  Int8Plan plan;
+  MakeInt8Plan(params, &plan);
+  return plan.fast;
+}
+
+void RnnPoolPatchInt8(const RnnPoolInt8Params& params, const int8_t* image,
+                      int32_t height, int32_t width, int32_t top, int32_t left,
+                      int8_t* output, void* scratch) {
+  Int8Plan plan;
+  MakeInt8Plan(params, &plan);
+  RnnPoolPatchInt8(params, plan, image, height, width, top, left, output, scratch);
 }
 
 // ===========================================================================
@@ -533,10 +952,6 @@ void RnnPoolPatchFloat(const RnnPoolFloatParams& params, const float* image,
 // ===========================================================================
 // Whole maps, geometry, scratch, validation, Prepare-time helpers.
 // ===========================================================================
-namespace {
-#include "rnnpool_tables.inc"
-}  // namespace
-
 const int16_t* BuiltinTable(int32_t activation) {
   if (activation == static_cast<int32_t>(Activation::kSigmoid)) return kSigmoidTable;
   if (activation == static_cast<int32_t>(Activation::kTanh)) return kTanhTable;
@@ -589,7 +1004,14 @@ void RnnPoolFloat(const RnnPoolFloatParams& params, const float* input, int32_t 
 
 void RnnPoolInt8(const RnnPoolInt8Params& params, const int8_t* input, int32_t batch,
                  int32_t height, int32_t width, int8_t* output, void* scratch) {
-  WholeMap(params, input, batch, height, width, output, scratch, RnnPoolPatchInt8);
+  // The plan (multipliers in fast form, interpolation tables) once per call.
+  Int8Plan plan;
+  MakeInt8Plan(params, &plan);
+  WholeMap(params, input, batch, height, width, output, scratch,
+           [&plan](const RnnPoolInt8Params& p, const int8_t* image, int32_t h, int32_t w,
+                   int32_t top, int32_t left, int8_t* out, void* s) {
+             RnnPoolPatchInt8(p, plan, image, h, w, top, left, out, s);
+           });
 }
 
 size_t RnnPoolFloatScratchBytes(const RnnPoolShape& shape) {

@@ -43,19 +43,34 @@
  * VWW (6x6, k=8, h1=h2=8): 1584 bytes (int8), 1856 bytes (float);
  * Face (8x8, k=4, h1=h2=16): 5216 / 5888 bytes.
  *
- * Stack. No arrays on the stack, no alloca, no recursion; the call chain is
- * RnnPoolInt8 -> RnnPoolPatchInt8 -> SweepInt8 -> MatVec (float: RnnPoolFloat
- * -> RnnPoolPatchFloat -> SweepFloat -> ActivationFloat), and the frames hold
- * scalars and small structs of precomputed multipliers. g++ 12 -O2
- * -fstack-usage on x86-64 gives 160 + 976 + 208 + 56 = 1400 bytes for the
- * int8 chain and 192 + 384 + 112 + 48 = 736 bytes for the float chain
+ * int8 speed (rnnpool_core.cc, "int8 path"). Each entry point first derives,
+ * from the parameters alone, a plan: the multipliers in a one-multiply,
+ * one-shift form with the activations' offsets folded in, and, for the
+ * builtin sigmoid / tanh numbers (found by content, so a model's copy of the
+ * tables qualifies), interpolation tables that turn spec 4.4's lookup into
+ * one multiply-add (8 KB of compile-time constants next to the 2 KB tables).
+ * RnnPoolInt8 makes the plan once per call, RnnPoolPatchInt8 once per patch
+ * (about 800 instructions, plus up to four 1 KB table comparisons when the
+ * tables are not the builtin arrays themselves). Parameters outside that
+ * fast path's preconditions (other tables, multipliers near the ends of
+ * their ranges: see Int8FastPathApplies) run a direct transcription of the
+ * spec; both give the same bits.
+ *
+ * Stack. No arrays on the stack, no alloca, no recursion; the int8 call chain
+ * is RnnPoolInt8 (which holds the plan, about 650 bytes) or RnnPoolPatchInt8
+ * (which holds one too) -> the per-patch body -> Sweep -> SweepInt8, with the
+ * matrix products inlined (float: RnnPoolFloat -> RnnPoolPatchFloat ->
+ * SweepFloat -> ActivationFloat). g++ 12 -O2 -fstack-usage on x86-64 gives
+ * 832 + 496 + 64 + 240 = 1632 bytes for the deepest int8 chain (1400 before
+ * the plan existed) and 192 + 384 + 112 + 48 = 736 bytes for the float chain
  * (bench/bench_kernel.py prints the current figures); budget 2 KiB.
  *
  * Arithmetic bounds (spec 5): with sizes inside the limits below and
  * |weights| <= 127 (-128 is also safe), no int32 intermediate can overflow.
  * int64 appears only in the two exact sums of spec 4.3 and inside MBQM (the
- * 64-bit product SRDHM is defined by, and the rounding of that product);
- * the dot products accumulate in int32.
+ * 64-bit product SRDHM is defined by, and the rounding of that product, into
+ * which the fast path also folds the activations' +32768 / +2^14 offsets, so
+ * their clamps see the 64-bit result); the dot products accumulate in int32.
  *
  * Tested by tests/test_kernel_core_{int8,float,fuzz}.py (bit-exact with the
  * oracle; primitives against fixed_point.py; ASan/UBSan fuzzing with
@@ -338,6 +353,16 @@ Status ComputeCellMultipliers(double input_scale, double kernel_scale,
                               double recurrent_scale, double preactivation_scale,
                               double state_scale, Activation gate_activation,
                               Activation update_activation, Int8Cell* cell);
+
+// True if the int8 kernels take their fast path for these (validated)
+// parameters; the results are identical either way. They do when the sigmoid /
+// tanh tables hold the builtin numbers (BuiltinTable), a gate and an update of
+// the same family have the same M_a (spec 3 makes them equal), and, in both
+// cells, M_h < 2^L for the largest L with h * 2^(22 + L) < 2^31 (M_h < 32 for
+// h = 8, < 16 for h = 16), M_c < 1, M_a < 2^15, and M_a >= 2^-16 for sigmoid,
+// tanh and quantSigm, which calibrated scales meet unless a state range is
+// thousands of times a pre-activation range. For tests and diagnostics.
+bool Int8FastPathApplies(const RnnPoolInt8Params& params);
 
 // ---------------------------------------------------------------------------
 // Kernels.

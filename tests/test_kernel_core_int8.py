@@ -238,6 +238,24 @@ def test_saturating_scales_and_extreme_weights(gate, update):
         assert_bit_exact(random_input(rng, (1, 7, 7, 4)), params)
 
 
+def test_both_kernel_paths_are_exercised():
+    """The kernel has a fast path (spec arithmetic regrouped, exact within the
+    spec's bounds) and a direct transcription of the spec for the rest; the
+    bit-exact cases above must reach both, or one of them is untested."""
+    rng = np.random.default_rng(12)
+    typical = make_case(rng, 8, 8, 8, (6, 6), (4, 4), "valid", "sigmoid", "tanh")
+    assert core.int8_fast_path(typical)
+    paths = set()
+    for pre_max, state_max, out_scale in ((1e-3, 1e-3, 1e-5), (1e3, 1e3, 50.0),
+                                          (0.01, 100.0, 1e-4), (500.0, 0.01, 1.0)):
+        params = make_case(rng, 4, 6, 5, (3, 3), (2, 2), "same", "sigmoid", "tanh",
+                           weight_scale=3.0, pre_max=pre_max, state_max=state_max,
+                           input_scale=0.5, output_scale=out_scale, extreme_weights=True)
+        paths.add(bool(core.int8_fast_path(params)))
+        assert_bit_exact(random_input(rng, (1, 7, 7, 4)), params)
+    assert paths == {True, False}
+
+
 @pytest.mark.parametrize("value", [-128, 127, 0, "zero_point"])
 def test_constant_inputs(value):
     rng = np.random.default_rng(6)

@@ -105,7 +105,9 @@ def convert(model, quantize=None, representative_data=None, lowering="custom"):
       quantize: None for a float32 model; "int8" for a full-integer model (int8
         input and output, int8 RNNPool ops with int8 weights and int32 biases).
       representative_data: for quantize="int8" of a float model, an array
-        [N, ...] (or iterable of batches) of typical inputs to calibrate on.
+        [N, ...] (or iterable of batches) of typical inputs to calibrate on;
+        with lowering="builtin" needed for a QAT model too (the lowered RNNPool
+        graph's tensors are calibrated on it).
       lowering: "custom" (default) for the RNNPool custom op; "builtin" to
         express RNNPool in builtin TFLite ops only, for runtimes to which no
         custom kernel can be added (larger and slower: see README).

@@ -26,8 +26,8 @@ import argparse
 import contextlib
 import ctypes
 import os
-import platform
 import re
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -40,6 +40,9 @@ import tf_keras  # noqa: E402
 
 from converters import convert, edgeml, memory, run_tflite, tflite_model  # noqa: E402
 from rnnpool_keras import RNNPool2D  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import machine  # noqa: E402  (bench/machine.py)
 
 INPUT_SHAPE = (112, 112, 8)
 LAYER_ARGS = dict(rnn1_units=8, rnn2_units=8, pool_size=6, strides=4, padding="valid")
@@ -176,19 +179,6 @@ def model_bytes_output(model_bytes):
     return model.subgraphs[0].tensors[model.subgraphs[0].outputs[0]]
 
 
-def machine():
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"TensorFlow {tf.__version__}")
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10)
@@ -204,7 +194,8 @@ def main():
 
     print("RNNPool VWW layer (input 112x112x8, pool 6, stride 4, h1 = h2 = 8, valid "
           "-> 27x27x32), authors' VWW weights, batch 1")
-    print(f"Machine: {machine()}; times are means of {args.repeats} inferences "
+    print(f"{machine.describe()}, TensorFlow {tf.__version__}; "
+          f"times are means of {args.repeats} inferences "
           "after warm-up, 1 thread")
     print()
     print("| lowering | type | ops | .tflite bytes | planned arena bytes | "

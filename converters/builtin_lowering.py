@@ -377,12 +377,12 @@ def convert_builtin(model, quantize, representative_data):
             "for a QAT model: the stock converter quantises the lowered RNNPool "
             "graph, whose tensors have no QAT ranges, from ranges seen on typical "
             "inputs")
-    qat = quantize == "int8" and conversion._is_qat_model(model)
+    qat = quantize == "int8" and conversion.is_qat_model(model)
     points = _FakeQuantPoints(_record_ranges(model, representative_data)) if qat else None
     # Traced at batch 1 and finished as the custom-op path does (conversion.py).
     with graph_override.override(BuiltinBuilder(points)):
         converter = tf.lite.TFLiteConverter.from_concrete_functions(
-            [conversion._batch_one_function(model)], model)
+            [conversion.batch_one_function(model)], model)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if quantize == "int8":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -399,7 +399,7 @@ def convert_builtin(model, quantize, representative_data):
             warnings.filterwarnings("ignore", "Statistics for quantized inputs")
             model_bytes = converter.convert()
     tflite = tflite_model.load(model_bytes)
-    conversion._keras_io_order(tflite, conversion._input_names(model))
+    conversion.keras_io_order(tflite, conversion.input_names(model))
     tflite_model.prune(tflite)
     model_bytes = tflite_model.save(tflite)
     if quantize == "int8":

@@ -23,13 +23,13 @@ QUANTIZE_CHOICES = (None, "int8")
 LOWERINGS = ("custom", "builtin")
 
 
-def _is_qat_model(model):
+def is_qat_model(model):
     return any(type(layer).__name__ == "QuantizeWrapperV2" for layer in model.submodules)
 
 
 def _int8_ready_model(model, representative_data):
     """The QAT model whose ranges the int8 model uses."""
-    if _is_qat_model(model):
+    if is_qat_model(model):
         if representative_data is not None:
             raise ValueError("representative_data is for a float model; this is a QAT "
                              "model (from quantize_model) and carries its own ranges: "
@@ -55,18 +55,18 @@ def _check_arguments(model, quantize, representative_data, lowering):
                         "tf_keras and rnnpool_keras.RNNPool2D")
     if quantize not in QUANTIZE_CHOICES:
         raise ValueError(f"quantize must be None (float) or 'int8', got {quantize!r}")
-    if quantize is None and _is_qat_model(model):
+    if quantize is None and is_qat_model(model):
         raise ValueError("model is a QAT model (from quantize_model): convert it with "
                          "quantize='int8', or convert the float model it came from")
     if quantize is None and representative_data is not None:
         raise ValueError("representative_data is only used with quantize='int8'")
 
 
-def _input_names(model):
+def input_names(model):
     return [t.name.split(":")[0] for t in model.inputs]
 
 
-def _batch_one_function(model):
+def batch_one_function(model):
     """The model's inference as a concrete function of batch-1 inputs.
 
     TFLM runs one sample at a time; a fixed batch also lets the converter fold
@@ -75,7 +75,7 @@ def _batch_one_function(model):
     not at another).
     """
     specs = [tf.TensorSpec((1,) + tuple(t.shape[1:]), t.dtype, name=name)
-             for t, name in zip(model.inputs, _input_names(model))]
+             for t, name in zip(model.inputs, input_names(model))]
     if any(None in spec.shape.as_list() for spec in specs):
         raise ValueError("convert needs a model whose inputs have known sizes (besides "
                          f"the batch), got {[tuple(t.shape) for t in model.inputs]}")
@@ -123,7 +123,7 @@ def convert(model, quantize=None, representative_data=None, lowering="custom"):
     builder = composite.CompositeBuilder()
     with graph_override.override(builder):
         converter = tf.lite.TFLiteConverter.from_concrete_functions(
-            [_batch_one_function(source)], source)
+            [batch_one_function(source)], source)
         converter.allow_custom_ops = True
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if quantize == "int8":
@@ -135,7 +135,7 @@ def convert(model, quantize=None, representative_data=None, lowering="custom"):
             # ranges at its input needs; ours has them (QuantizeLayer).
             warnings.filterwarnings("ignore", "Statistics for quantized inputs")
             model_bytes = converter.convert()
-    return _finish(model_bytes, builder.layers, quantize, _input_names(source))
+    return _finish(model_bytes, builder.layers, quantize, input_names(source))
 
 
 def _finish(model_bytes, layers, quantize, input_names):
@@ -153,16 +153,16 @@ def _finish(model_bytes, layers, quantize, input_names):
         else:
             op.customOptions = np.frombuffer(
                 custom_op.encode(custom_op.float_options(layer)), np.uint8)
-    _keras_io_order(tflite, input_names)
+    keras_io_order(tflite, input_names)
     tflite_model.prune(tflite)
     return tflite_model.save(tflite)
 
 
-def _keras_io_order(tflite, input_names):
+def keras_io_order(tflite, input_names):
     """Puts the subgraph's inputs and outputs in the Keras model's order.
 
     The converter may list them in another order; its signature def names
-    them (inputs by the names given in `_batch_one_function`, outputs
+    them (inputs by the names given in `batch_one_function`, outputs
     output_0, output_1, ... in the function's order), and TFLM users index
     the subgraph's lists, so those must follow the model.
     """

@@ -22,6 +22,7 @@ import rnnpool_keras
 from converters import builtin_lowering, convert, run_tflite, tflite_model
 from rnnpool_keras import RNNPool2D
 from tensorflow.lite.python import schema_py_generated as schema
+from model_cases import randomize_rnnpool_weights, two_rnnpool_model
 
 FLOAT_ATOL = 1e-5
 
@@ -60,15 +61,7 @@ QAT_MEAN_LSB = 4.1
 
 # -- models and runners ----------------------------------------------------------
 
-def _randomize(model, seed):
-    """Random weights for every RNNPool2D: matrices and biases ~ 0.5 N(0, 1),
-    zeta / nu ~ 0.5 N(0, 1) (so sigmoid(zeta) != 1), ranges left at 0."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, RNNPool2D):
-            layer.set_weights([np.zeros(w.shape) if "_range" in w.name
-                               else rng.normal(0, 0.5, w.shape) for w in layer.weights])
-    return model
+_randomize = randomize_rnnpool_weights
 
 
 def _rnnpool_model(input_shape, seed=0, randomize=True, **layer_args):
@@ -87,19 +80,7 @@ def _conv_rnnpool_model(seed=0):
 
 
 def _two_rnnpool_model(data_format="channels_last"):
-    """Conv -> RNNPool (same) -> conv -> RNNPool as the final 1x1 pooling -> dense."""
-    inputs = tf_keras.Input((16, 16, 3))
-    x = tf_keras.layers.Conv2D(5, 3, strides=2, padding="same", activation="relu")(inputs)
-    if data_format == "channels_first":
-        x = tf_keras.layers.Permute((3, 1, 2))(x)
-    x = RNNPool2D(4, 3, pool_size=3, strides=2, padding="same", data_format=data_format,
-                  name="rnnpool_stem")(x)
-    if data_format == "channels_first":
-        x = tf_keras.layers.Permute((2, 3, 1))(x)
-    x = tf_keras.layers.Conv2D(6, 1, activation="relu")(x)
-    x = RNNPool2D(3, 2, pool_size=4, strides=4, name="rnnpool_final")(x)  # 4x4 -> 1x1
-    x = tf_keras.layers.Flatten()(x)
-    return _randomize(tf_keras.Model(inputs, tf_keras.layers.Dense(3)(x)), seed=3)
+    return two_rnnpool_model(16, data_format)
 
 
 def _inputs(shape, count=3, seed=1):

@@ -13,42 +13,20 @@ import tf_keras
 import rnnpool_keras
 from converters import convert, run_tflite, tflite_model, custom_op
 from converters.host_runner import int8_params_of_op
+from model_cases import randomize_rnnpool_weights, two_rnnpool_model
 from rnnpool_keras import RNNPool2D, demo, synthetic
 from rnnpool_keras.quantization import from_keras, int8_reference
 from tensorflow.lite.python import schema_py_generated as schema
 
 
-def _random_weights(model, seed=0, scale=0.5):
-    """Random weights (zeta / nu too) for every RNNPool2D, so defaults hide nothing."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, RNNPool2D):
-            layer.set_weights([np.zeros(w.shape) if "_range" in w.name
-                               else rng.normal(0, scale, w.shape) for w in layer.weights])
-    return model
-
-
 def _rnnpool_model(input_shape, seed=0, **layer_args):
     inputs = tf_keras.Input(input_shape)
     outputs = RNNPool2D(name="rnnpool", **layer_args)(inputs)
-    return _random_weights(tf_keras.Model(inputs, outputs), seed)
+    return randomize_rnnpool_weights(tf_keras.Model(inputs, outputs), seed)
 
 
 def _stem_rnnpool_head_model(data_format="channels_last"):
-    """Conv -> RNNPool -> conv -> RNNPool as the final pooling -> dense."""
-    inputs = tf_keras.Input((20, 20, 3))
-    x = tf_keras.layers.Conv2D(6, 3, strides=2, padding="same", activation="relu")(inputs)
-    if data_format == "channels_first":
-        x = tf_keras.layers.Permute((3, 1, 2))(x)
-    x = RNNPool2D(4, 3, pool_size=3, strides=2, padding="same", data_format=data_format,
-                  name="rnnpool_head")(x)
-    if data_format == "channels_first":
-        x = tf_keras.layers.Permute((2, 3, 1))(x)
-    x = tf_keras.layers.Conv2D(8, 1, activation="relu")(x)
-    x = RNNPool2D(5, 4, pool_size=5, strides=5, name="rnnpool_final")(x)  # 5x5 -> 1x1
-    x = tf_keras.layers.Flatten()(x)
-    outputs = tf_keras.layers.Dense(3)(x)
-    return _random_weights(tf_keras.Model(inputs, outputs), seed=3)
+    return two_rnnpool_model(20, data_format)
 
 
 def _inputs(shape, count=3, seed=1):
@@ -153,7 +131,7 @@ def test_several_inputs_and_outputs_keep_the_keras_order():
         tf_keras.layers.Conv2D(4, 1, name="z_boxes")(pooled))
     logits = tf_keras.layers.Dense(5, name="a_logits")(tf_keras.layers.Concatenate()(
         [tf_keras.layers.Flatten()(pooled), extra]))
-    model = _random_weights(tf_keras.Model([image, extra], [boxes, logits]))
+    model = randomize_rnnpool_weights(tf_keras.Model([image, extra], [boxes, logits]))
     model_bytes = convert(model)
     x, side = _inputs((8, 8, 2)), _inputs((3,), seed=2)
     got = run_tflite(model_bytes, x, side)

@@ -107,16 +107,9 @@ def test_tflm_interpreter_demo(tmp_path):
 # -- a converted .tflite through MicroInterpreter ---------------------------------
 
 def _random_rnnpool_weights(model, seed):
-    """Random RNNPool2D weights; the `*_range` ones stay 0 (calibration sets them)."""
-    import numpy as np
-    from rnnpool_keras import RNNPool2D
+    from model_cases import randomize_rnnpool_weights
 
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, RNNPool2D):
-            layer.set_weights([np.zeros(w.shape) if "_range" in w.name
-                               else rng.normal(0, 0.5, w.shape) for w in layer.weights])
-    return model
+    return randomize_rnnpool_weights(model, seed)
 
 
 def _tiny_demo_cnn():
@@ -189,7 +182,7 @@ def test_tflm_runs_converted_models_like_run_tflite(run_model_binary, tmp_path):
     through MicroInterpreter with example_resolver.cc equals run_tflite:
     int8 bit-exact, float within 1e-5."""
     import numpy as np
-    from converters import convert, tflite_model
+    from converters import convert, memory_report, tflite_model
 
     rng = np.random.default_rng(0)
     demo_cnn = _tiny_demo_cnn()
@@ -216,6 +209,12 @@ def test_tflm_runs_converted_models_like_run_tflite(run_model_binary, tmp_path):
         assert "~~~MODEL PASSED~~~" in output
         assert re.search(r"^MicroInterpreter arena_used_bytes: \d+", output, re.M)
         assert re.search(r"^RecordingMicroInterpreter arena_used_bytes: \d+", output, re.M)
+        # The planned (non-persistent) part of TFLM's arena is what
+        # converters.memory_report computes with TFLM's planning rules,
+        # RNNPool's scratch included.
+        head = re.search(r"Arena allocation head (\d+) bytes", output)
+        assert head, output
+        assert int(head.group(1)) == memory_report(model_bytes)["tflm_arena_bytes"], name
 
 
 def test_tflm_run_model_rejects_bad_arguments(run_model_binary, tmp_path):

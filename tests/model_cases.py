@@ -1,0 +1,43 @@
+"""Small Keras models with RNNPool2D that several test files convert and run.
+
+TensorFlow is imported inside the functions: test_tflm_kernel.py must be able
+to skip before loading it.
+"""
+import numpy as np
+
+
+def randomize_rnnpool_weights(model, seed=0, scale=0.5):
+    """Random weights for every RNNPool2D of `model`: matrices, biases and zeta /
+    nu ~ scale * N(0, 1) (so the defaults hide nothing); the `*_range` weights
+    stay 0 (calibration or QAT sets them)."""
+    from rnnpool_keras import RNNPool2D
+
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, RNNPool2D):
+            layer.set_weights([np.zeros(w.shape) if "_range" in w.name
+                               else rng.normal(0, scale, w.shape) for w in layer.weights])
+    return model
+
+
+def two_rnnpool_model(input_size, data_format="channels_last", seed=3):
+    """Conv (stride 2) -> RNNPool ("same", stride 2) -> 1x1 conv -> RNNPool over the
+    whole remaining map (the final pooling) -> dense: two RNNPool ops between
+    builtins; channels_first adds the layer's transposes."""
+    import tf_keras
+    from rnnpool_keras import RNNPool2D
+
+    inputs = tf_keras.Input((input_size, input_size, 3))
+    x = tf_keras.layers.Conv2D(6, 3, strides=2, padding="same", activation="relu")(inputs)
+    if data_format == "channels_first":
+        x = tf_keras.layers.Permute((3, 1, 2))(x)
+    x = RNNPool2D(4, 3, pool_size=3, strides=2, padding="same", data_format=data_format,
+                  name="rnnpool_head")(x)
+    if data_format == "channels_first":
+        x = tf_keras.layers.Permute((2, 3, 1))(x)
+    x = tf_keras.layers.Conv2D(8, 1, activation="relu")(x)
+    final = -(-(-(-input_size // 2)) // 2)  # the map is ceil(ceil(n / 2) / 2) wide
+    x = RNNPool2D(5, 4, pool_size=final, strides=final, name="rnnpool_final")(x)
+    x = tf_keras.layers.Flatten()(x)
+    outputs = tf_keras.layers.Dense(3)(x)
+    return randomize_rnnpool_weights(tf_keras.Model(inputs, outputs), seed)

@@ -27,7 +27,6 @@ layers around RNNPool keep their QAT ranges and the lowered graph gets
 fake-quantisation points with ranges recorded on representative data (its
 tensors are not the custom op's, so QAT has no ranges for them).
 """
-import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -379,29 +378,12 @@ def convert_builtin(model, quantize, representative_data):
             "inputs")
     qat = quantize == "int8" and conversion.is_qat_model(model)
     points = _FakeQuantPoints(_record_ranges(model, representative_data)) if qat else None
-    # Traced at batch 1 and finished as the custom-op path does (conversion.py).
-    with graph_override.override(BuiltinBuilder(points)):
-        converter = tf.lite.TFLiteConverter.from_concrete_functions(
-            [conversion.batch_one_function(model)], model)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        if quantize == "int8":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.inference_input_type = tf.int8
-            converter.inference_output_type = tf.int8
-            if not qat:  # a QAT graph carries its ranges in fake-quant ops
-                converter.representative_dataset = _representative_dataset(
-                    model, representative_data)
-                converter.target_spec.supported_ops = [
-                    tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        with warnings.catch_warnings():
-            # Asks for quantized_input_stats, which neither calibration nor the
-            # QAT input ranges need.
-            warnings.filterwarnings("ignore", "Statistics for quantized inputs")
-            model_bytes = converter.convert()
-    tflite = tflite_model.load(model_bytes)
-    conversion.keras_io_order(tflite, conversion.input_names(model))
-    tflite_model.prune(tflite)
-    model_bytes = tflite_model.save(tflite)
+    # A QAT graph carries its ranges in fake-quant ops; a float one is calibrated.
+    dataset = (_representative_dataset(model, representative_data)
+               if quantize == "int8" and not qat else None)
+    model_bytes = conversion.finish(
+        conversion.run_stock_converter(model, BuiltinBuilder(points), quantize,
+                                       representative_dataset=dataset), model)
     if quantize == "int8":
         check_byte_moving_ops(model_bytes)
     return model_bytes

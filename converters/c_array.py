@@ -5,10 +5,23 @@ tensors and flatbuffer tables in place), `const` so it stays in flash, and the
 header declares it and its length under a name the caller chooses.
 """
 import collections
+import os
 import re
 
-CArray = collections.namedtuple("CArray", ["header", "source", "header_name",
-                                           "source_name"])
+class CArray(collections.namedtuple("CArray", ["header", "source", "header_name",
+                                              "source_name"])):
+    """The two files' text and names; `write(directory)` saves them there."""
+
+    def write(self, directory):
+        """Writes both files into `directory` (created if needed); their paths."""
+        os.makedirs(directory, exist_ok=True)
+        paths = []
+        for name, text in ((self.header_name, self.header),
+                           (self.source_name, self.source)):
+            paths.append(os.path.join(directory, name))
+            with open(paths[-1], "w") as file:
+                file.write(text)
+        return paths
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # A name that would not compile is refused here rather than by the firmware build.
 _CPP_KEYWORDS = {"alignas", "alignof", "and", "asm", "auto", "bool", "break", "case",

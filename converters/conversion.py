@@ -121,41 +121,60 @@ def convert(model, quantize=None, representative_data=None, lowering="custom"):
         return builtin_lowering.convert_builtin(model, quantize, representative_data)
     source = model if quantize is None else _int8_ready_model(model, representative_data)
     builder = composite.CompositeBuilder()
-    with graph_override.override(builder):
+    model_bytes = run_stock_converter(source, builder, quantize, allow_custom_ops=True)
+    return finish(model_bytes, source,
+                  lambda tflite: _finish_custom_ops(tflite, builder.layers, quantize))
+
+
+def run_stock_converter(model, build, quantize, allow_custom_ops=False,
+                        representative_dataset=None):
+    """The stock TFLite converter on `model` traced at batch 1, every RNNPool2D
+    built by `build` (a graph_override function). int8: full-integer with int8
+    input and output; from the model's QAT ranges, or calibrated on
+    `representative_dataset` (a converter representative dataset) if given."""
+    with graph_override.override(build):
         converter = tf.lite.TFLiteConverter.from_concrete_functions(
-            [batch_one_function(source)], source)
-        converter.allow_custom_ops = True
+            [batch_one_function(model)], model)
+        converter.allow_custom_ops = allow_custom_ops
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if quantize == "int8":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
+            if representative_dataset is not None:
+                converter.representative_dataset = representative_dataset
+                converter.target_spec.supported_ops = [
+                    tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         with warnings.catch_warnings():
-            # Asked for quantized_input_stats, which only a model without QAT
-            # ranges at its input needs; ours has them (QuantizeLayer).
+            # Asks for quantized_input_stats, which neither calibration nor the
+            # QAT ranges at a model's input (its QuantizeLayer) need.
             warnings.filterwarnings("ignore", "Statistics for quantized inputs")
-            model_bytes = converter.convert()
-    return _finish(model_bytes, builder.layers, quantize, input_names(source))
+            return converter.convert()
 
 
-def _finish(model_bytes, layers, quantize, input_names):
-    """Writes each RNNPool op's contract options (and int8 form), puts the
-    model's inputs and outputs in Keras order, and drops what became unused."""
+def finish(model_bytes, model, rewrite=None):
+    """Applies `rewrite(tflite ModelT)` if given, puts the inputs and outputs
+    in `model`'s (Keras) order, drops what became unused, and packs."""
     tflite = tflite_model.load(model_bytes)
+    if rewrite is not None:
+        rewrite(tflite)
+    keras_io_order(tflite, input_names(model))
+    tflite_model.prune(tflite)
+    return tflite_model.save(tflite)
+
+
+def _finish_custom_ops(tflite, layers, quantize):
+    """Writes each RNNPool op's contract options, and its int8 form."""
     subgraph = tflite.subgraphs[0]
     rnnpool_ops = [op for op in subgraph.operators
                    if tflite_model.op_name(tflite, op) == custom_op.CUSTOM_CODE]
     for op in rnnpool_ops:
-        index = custom_op.decode_layer_index(op.customOptions)
-        layer = _rnnpool_layer(layers[index])
+        layer = _rnnpool_layer(layers[custom_op.decode_layer_index(op.customOptions)])
         if quantize == "int8":
             int8_custom_op.quantize_rnnpool_op(tflite, subgraph, op, layer)
         else:
             op.customOptions = np.frombuffer(
                 custom_op.encode(custom_op.float_options(layer)), np.uint8)
-    keras_io_order(tflite, input_names)
-    tflite_model.prune(tflite)
-    return tflite_model.save(tflite)
 
 
 def keras_io_order(tflite, input_names):

@@ -12,6 +12,7 @@ import copy
 import numpy as np
 
 from converters import custom_op
+from converters import op_costs
 from converters import tflite_model
 from rnnpool_keras.quantization import integer_activations
 from rnnpool_keras.quantization import int8_params
@@ -19,10 +20,6 @@ from tensorflow.lite.python import schema_py_generated as schema
 
 # Above the activations a segment holds: TFLM's own bookkeeping per tensor.
 _ARENA_MARGIN_BYTES = 64 * 1024
-
-
-def _tensor_bytes(tensor):
-    return int(np.prod(tensor.shape)) * tflite_model.tensor_dtype(tensor).itemsize
 
 
 class _BuiltinSegment:
@@ -37,9 +34,8 @@ class _BuiltinSegment:
         for i in op_indices:
             for t in subgraph.operators[i].inputs:
                 t = int(t)
-                constant = tflite_model.constant_value(model, subgraph.tensors[t]) \
-                    if t >= 0 else None
-                if t >= 0 and t not in produced and constant is None and t not in read:
+                if (t >= 0 and t not in produced and t not in read
+                        and not op_costs.is_constant(model, subgraph.tensors[t])):
                     read.append(t)
         self.inputs = read
         self.outputs = [t for t in sorted(produced) if t in needed_later]
@@ -50,7 +46,7 @@ class _BuiltinSegment:
         piece_graph.outputs = np.array(self.outputs, np.int32)
         piece.signatureDefs = None  # named tensors of the whole model only
         tflite_model.prune(piece)
-        activations = sum(_tensor_bytes(subgraph.tensors[t])
+        activations = sum(op_costs.tensor_bytes(subgraph.tensors[t])
                           for t in set(self.inputs) | produced)
         piece_bytes = tflite_model.save(piece)
         self._interpreter = runtime.Interpreter.from_bytes(
@@ -99,10 +95,6 @@ def _int8_params(model, subgraph, op, options):
     tensors = [subgraph.tensors[t] for t in op.inputs]
     gate, update = options["gate_activation_name"], options["update_activation_name"]
 
-    def table(name):
-        return (integer_activations.make_table(name)
-                if name in integer_activations.TABLE_ACTIVATIONS else None)
-
     def cell(name, first):
         kernel, recurrent, gate_bias, update_bias = tensors[first:first + 4]
         return int8_params.QuantizedCell(
@@ -115,7 +107,8 @@ def _int8_params(model, subgraph, op, options):
             preactivation_scale=options[name + "_preactivation_scale"],
             state_scale=options[name + "_state_scale"],
             zeta_q14=options[name + "_zeta_q14"], nu_q14=options[name + "_nu_q14"],
-            gate_table=table(gate), update_table=table(update))
+            gate_table=integer_activations.table_for(gate),
+            update_table=integer_activations.table_for(update))
 
     input_scale, input_zero_point = tflite_model.quantization_of(tensors[0])
     output_scale, output_zero_point = tflite_model.quantization_of(

@@ -107,10 +107,13 @@ def _export_c(args):
         files = export_c_array(model_bytes, name)
     except (ValueError, TypeError) as error:
         raise CommandError(f"{args.model}: {error}") from None
-    for file_name, text in ((files.header_name, files.header),
-                            (files.source_name, files.source)):
-        _write(os.path.join(args.output_dir, file_name), text)
-        print(f"Wrote {os.path.join(args.output_dir, file_name)}")
+    try:
+        paths = files.write(args.output_dir)
+    except OSError as error:
+        raise CommandError(f"cannot write into {args.output_dir}: {error.strerror}") \
+            from None
+    for path in paths:
+        print(f"Wrote {path}")
 
 
 def _report(args):

@@ -67,6 +67,12 @@ def _compile(model, learning_rate):
                   metrics=["accuracy"])
 
 
+def _cosine_decay(learning_rate, epochs, data, batch_size):
+    """`learning_rate` decaying to 0 over the training steps of `epochs` epochs."""
+    steps = epochs * int(np.ceil(len(data.x_train) / batch_size))
+    return tf_keras.optimizers.schedules.CosineDecay(learning_rate, steps)
+
+
 def train_float(model, data, epochs, learning_rate=3e-3, batch_size=32, decay=True):
     """Trains `model` on `data`; prints progress, loss and test accuracy.
 
@@ -76,8 +82,7 @@ def train_float(model, data, epochs, learning_rate=3e-3, batch_size=32, decay=Tr
     statistics averaged over still-moving weights cost a constant learning
     rate most of its test accuracy (18% instead of 82% on Fashion-MNIST).
     """
-    steps = epochs * int(np.ceil(len(data.x_train) / batch_size))
-    _compile(model, tf_keras.optimizers.schedules.CosineDecay(learning_rate, steps)
+    _compile(model, _cosine_decay(learning_rate, epochs, data, batch_size)
              if decay else learning_rate)
     initial_loss = model.evaluate(data.x_train, data.y_train, verbose=0)[0]
     print(f"Training {epochs} epochs on {len(data.x_train):,} {data.name} images "
@@ -101,8 +106,7 @@ def train_qat(model, data, epochs=1, learning_rate=5e-4, batch_size=32):
     float_accuracy = model.evaluate(data.x_test, data.y_test, verbose=0)[1]
     qat = rnnpool_keras.quantize_model(model)
     # Decayed as in train_float, for the same BatchNorm statistics.
-    steps = epochs * int(np.ceil(len(data.x_train) / batch_size))
-    _compile(qat, tf_keras.optimizers.schedules.CosineDecay(learning_rate, steps))
+    _compile(qat, _cosine_decay(learning_rate, epochs, data, batch_size))
     print(f"Quantization-aware training, {epochs} epoch(s)")
     qat.fit(data.x_train, data.y_train, batch_size=batch_size, epochs=epochs, verbose=2)
     qat_accuracy = qat.evaluate(data.x_test, data.y_test, verbose=0)[1]
@@ -158,10 +162,7 @@ def deploy(qat, data, output_dir, name="rnnpool_demo_int8"):
     with open(model_path, "wb") as file:
         file.write(model_bytes)
     files = export_c_array(model_bytes, name)
-    for file_name, text in ((files.header_name, files.header),
-                            (files.source_name, files.source)):
-        with open(os.path.join(output_dir, file_name), "w") as file:
-            file.write(text)
+    files.write(output_dir)
     print(f"Wrote {model_path} and its C array {files.header_name} / "
           f"{files.source_name} in {output_dir}")
     return model_bytes, {"int8_accuracy": int8_accuracy, "qat_agreement": qat_agreement,

@@ -98,11 +98,6 @@ def quantize_cell(kernel, recurrent_kernel, gate_bias, update_bias, zeta, nu,
         scaled = fp.round_half_away(np.asarray(values, np.float64).reshape(-1) / pre_scale)
         return fp.saturate(scaled, fp.INT32_MIN, fp.INT32_MAX).astype(np.int32)
 
-    def table(name):
-        if name in integer_activations.TABLE_ACTIVATIONS:
-            return integer_activations.make_table(name)
-        return None
-
     return QuantizedCell(
         kernel=kernel_q, kernel_scale=kernel_scale,
         recurrent_kernel=recurrent_q, recurrent_scale=recurrent_scale,
@@ -110,7 +105,8 @@ def quantize_cell(kernel, recurrent_kernel, gate_bias, update_bias, zeta, nu,
         preactivation_scale=pre_scale,
         state_scale=symmetric_scale(state_max, fp.INT16_MAX),
         zeta_q14=_sigmoid_q14(zeta), nu_q14=_sigmoid_q14(nu),
-        gate_table=table(gate_activation), update_table=table(update_activation))
+        gate_table=integer_activations.table_for(gate_activation),
+        update_table=integer_activations.table_for(update_activation))
 
 
 def cell_constants(cell, input_scale, gate_activation, update_activation):

@@ -35,6 +35,12 @@ def make_table(name):
     return fp.saturate(values, fp.INT16_MIN, fp.INT16_MAX).astype(np.int16)
 
 
+def table_for(name):
+    """The table of activation `name`, None for one computed exactly (quantSigm,
+    quantTanh, relu): what a QuantizedCell carries."""
+    return make_table(name) if name in TABLE_ACTIVATIONS else None
+
+
 def table_lookup(x, table):
     """Interpolated table value at int16 inputs x (any shape)."""
     offset = np.asarray(x, dtype=np.int64) - fp.INT16_MIN  # 0 .. 65535

@@ -46,5 +46,5 @@ setup(
         extra_compile_args=["-O2"],
     )],
     cmdclass={"build_ext": build_ext},
-    entry_points={"console_scripts": ["rnnpool=rnnpool_keras.cli:main"]},
+    entry_points={"console_scripts": ["rnnpool=rnnpool_keras.app.cli:main"]},
 )

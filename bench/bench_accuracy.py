@@ -1,6 +1,6 @@
 """Fashion-MNIST accuracy: small MobileNetV2-RNNPool vs its strided-conv baseline.
 
-Both models (rnnpool_keras.models.small_mobilenetv2[_rnnpool]) are trained the
+Both models (rnnpool_keras.app.zoo.small_mobilenetv2[_rnnpool]) are trained the
 same way on Fashion-MNIST resized to --size, then fine-tuned with QAT and
 converted to full int8; the int8 accuracy is that of the .tflite file run by
 `converters.run_tflite` (TFLM reference kernels + our RNNPool kernel). Prints a
@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 import tf_keras  # noqa: E402
 
 import machine  # noqa: E402
-from rnnpool_keras import datasets, demo, models  # noqa: E402
+from rnnpool_keras.app import datasets, demo, zoo  # noqa: E402
 
 
 def evaluate(build, data, epochs, seed):
@@ -37,7 +37,7 @@ def evaluate(build, data, epochs, seed):
     row = {
         "model": model.name,
         "params": model.count_params(),
-        "madds": models.count_madds(model),
+        "madds": zoo.count_madds(model),
         "float": qat_results["float_accuracy"],
         "qat": qat_results["qat_accuracy"],
         "int8": float(np.mean(int8_logits.argmax(1) == data.y_test)),
@@ -62,7 +62,7 @@ def main():
         sys.exit("Fashion-MNIST is not installed: apt-get install dataset-fashion-mnist")
     data = demo.demo_data(args.train_count, args.test_count, args.size, "fashion-mnist")
     rows = [evaluate(build, data, args.epochs, args.seed)
-            for build in (models.small_mobilenetv2, models.small_mobilenetv2_rnnpool)]
+            for build in (zoo.small_mobilenetv2, zoo.small_mobilenetv2_rnnpool)]
     print()
     print(machine.describe())
     print(f"Fashion-MNIST {args.size}x{args.size}, {args.train_count:,} training images, "

@@ -40,7 +40,7 @@ def madds(pool, k, h1, h2):
     try:
         sys.path.insert(0, str(ROOT))
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        from rnnpool_keras.cost import madds_per_patch
+        from rnnpool_keras.spec.cost import madds_per_patch
         return madds_per_patch(pool, k, h1, h2)
     except ImportError:  # the formula of RNNPOOL.md, "Cost"
         r, c = pool

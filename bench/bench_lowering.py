@@ -10,7 +10,7 @@ largest error against the float Keras layer.
 
 Arena: "planned" is the part of TFLM's tensor arena its greedy planner lays
 out (activations and kernel scratch), reconstructed from the file by
-`converters.memory`, for both kinds. The stock tflite-micro Python interpreter
+`converters.analysis.memory`, for both kinds. The stock tflite-micro Python interpreter
 has no RNNPool kernel, so only the builtin models can be allocated for real:
 for them the "measured" column is what its RecordingMicroAllocator reports
 in total (planned part in brackets; the rest is TFLM's persistent structs).
@@ -38,7 +38,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 
-from converters import convert, edgeml, memory, run_tflite, tflite_model  # noqa: E402
+from converters import convert, run_tflite  # noqa: E402
+from converters.interop import edgeml
+from converters.analysis import memory
+from converters.tflite_io import tflite_model
 from rnnpool_keras import RNNPool2D  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -103,7 +106,7 @@ def tflm_arena_bytes(model_bytes):
 
 def planned_arena_bytes(model_bytes):
     """The arena TFLM's greedy planner lays out (activations and kernel scratch),
-    as converters.memory reconstructs it from the file."""
+    as converters.analysis.memory reconstructs it from the file."""
     return memory.memory_report(model_bytes)["tflm_arena_bytes"]
 
 

@@ -1,7 +1,7 @@
 """RAM, MAdds and size of the paper's VWW models as .tflite, beside the paper's figures.
 
 Converts MobileNetV2-0.35 (baseline) and MobileNetV2-RNNPool from
-rnnpool_keras.models to float and to int8 (calibrated on random images:
+rnnpool_keras.app.zoo to float and to int8 (calibrated on random images:
 memory figures do not depend on the weights) and prints, per model, a
 markdown table from converters.memory_report: MAdds, parameters, model size,
 peak RAM by the paper's convention (Appendix E; int8, as the paper counts),
@@ -26,15 +26,15 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import converters  # noqa: E402
-from converters.memory import KB, memory_report, plot_memory  # noqa: E402
-from rnnpool_keras import models  # noqa: E402
+from converters.analysis.memory import KB, memory_report, plot_memory  # noqa: E402
+from rnnpool_keras.app import zoo  # noqa: E402
 
 INPUT_SHAPE = (224, 224, 3)
 # Paper, Section 5.2 and Table 2: peak RAM (KB), MAdds, parameters.
 PAPER = {"MobileNetV2-0.35": ("250 KB", "53.2M", "296K"),
          "MobileNetV2-RNNPool": ("33.68 KB", "37.7M", "255K")}
-BUILDERS = {"MobileNetV2-0.35": models.vww_mobilenetv2,
-            "MobileNetV2-RNNPool": models.vww_mobilenetv2_rnnpool}
+BUILDERS = {"MobileNetV2-0.35": zoo.vww_mobilenetv2,
+            "MobileNetV2-RNNPool": zoo.vww_mobilenetv2_rnnpool}
 
 
 def _machine():

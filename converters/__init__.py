@@ -11,11 +11,12 @@
 def __getattr__(name):
     # TensorFlow loads slowly: import the conversion code on first use.
     import importlib
-    modules = {"convert": "converters.conversion", "run_tflite": "converters.host_runner",
-               "export_c_array": "converters.c_array",
-               "memory_report": "converters.memory",
-               "format_table": "converters.memory",
-               "plot_memory": "converters.memory"}
+    modules = {"convert": "converters.conversion.keras_to_tflite",
+               "run_tflite": "converters.runtime.host_runner",
+               "export_c_array": "converters.interop.c_array",
+               "memory_report": "converters.analysis.memory",
+               "format_table": "converters.analysis.memory",
+               "plot_memory": "converters.analysis.memory"}
     if name in modules:
         return getattr(importlib.import_module(modules[name]), name)
     raise AttributeError(f"module 'converters' has no attribute {name!r}")

@@ -4,11 +4,11 @@
 """
 import keras
 
-from rnnpool_keras import layer_core
+from rnnpool_keras.layers import rnnpool2d_base
 
 if keras.backend.backend() != "tensorflow":
     raise ImportError(
         "rnnpool_keras.keras3 needs the TensorFlow backend of Keras 3 "
         f"(KERAS_BACKEND=tensorflow); the active backend is {keras.backend.backend()!r}")
 
-RNNPool2D = layer_core.define_rnnpool2d(keras)
+RNNPool2D = rnnpool2d_base.define_rnnpool2d(keras)

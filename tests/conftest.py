@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 TESTS_DIR = Path(__file__).resolve().parent
-# Make `import numpy_reference` work whatever the rootdir / import mode is.
+# Make the helper modules here (model_cases, layer_weights) importable from
+# the test subfolders, whatever the rootdir / import mode is.
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 

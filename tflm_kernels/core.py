@@ -3,10 +3,10 @@
 The same call shapes as the NumPy references, so tests can compare directly:
 
 - `rnnpool_int8(x, params)`: int8 NHWC map and an
-  `rnnpool_keras.quantization.int8_params.QuantizedRNNPool`, bit-exact with
+  `rnnpool_keras.spec.int8_params.QuantizedRNNPool`, bit-exact with
   `int8_reference.rnnpool_int8(x, params)` (docs/int8_rnnpool.md).
 - `rnnpool_float(x, params, pool_size, strides, padding, gate_activation,
-  update_activation)`: float32, `params` keyed like tests/numpy_reference.py
+  update_activation)`: float32, `params` keyed like rnnpool_keras/spec/float_reference.py
   (rnn1_kernel, rnn1_recurrent_kernel, rnn1_gate_bias, rnn1_update_bias,
   rnn1_zeta, rnn1_nu, rnn2_...; full-rank matrices only, raw zeta / nu).
 - `*_patch(image, ..., top, left)`: one patch of one HWC image whose top-left
@@ -82,7 +82,7 @@ def int8_kernel_params(params):
     output multiplier is quantize_multiplier(rnn2.state_scale / output_scale),
     as in int8_reference.rnnpool_int8.
     """
-    from rnnpool_keras.quantization import fixed_point, int8_params
+    from rnnpool_keras.spec import fixed_point, int8_params
 
     gate, update = params.gate_activation, params.update_activation
     rnn1 = int8_params.cell_constants(params.rnn1, params.input_scale, gate, update)

@@ -8,9 +8,9 @@ import tensorflow as tf
 import tf_keras
 import tensorflow_model_optimization as tfmot
 
-from rnnpool_keras.layer import RNNPool2D
-from rnnpool_keras.layer_core import RANGE_NAMES
-from rnnpool_keras.quantization import integer_activations
+from rnnpool_keras.layers.rnnpool2d import RNNPool2D
+from rnnpool_keras.layers.rnnpool2d_base import RANGE_NAMES
+from rnnpool_keras.spec import integer_activations
 from rnnpool_keras.quantization.quantize_config import RNNPoolQuantizeConfig
 
 _RANK_ARGUMENTS = ("rnn1_kernel_rank", "rnn1_recurrent_rank",

@@ -4,10 +4,10 @@
 
 Three small cases (input 1x5x5x2, pool 3x3, stride 2, h1=3, h2=2):
 - `float_case`: float32, padding valid, sigmoid / tanh. Expected output from
-  tests/numpy_reference.py (float64; the kernel is compared with a tolerance).
+  rnnpool_keras/spec/float_reference.py (float64; the kernel is compared with a tolerance).
 - `int8_case`: int8, padding same (exercises zp_x padding), sigmoid / tanh.
 - `int8_relu_case`: int8, padding valid, quantSigm gate / relu update.
-  int8 expected outputs from rnnpool_keras.quantization.int8_reference
+  int8 expected outputs from rnnpool_keras.spec.int8_reference
   (the kernel must match bit for bit).
 
 Every scale is rounded to float32 before the oracle runs, because a .tflite
@@ -18,18 +18,13 @@ Activation codes are the custom-op contract's (docs/rnnpool_custom_op.md:
 Deterministic (fixed seed): rerunning rewrites the same file.
 """
 import dataclasses
-import sys
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-import numpy_reference  # noqa: E402  (tests/numpy_reference.py)
-from int8_cases import quantize, random_float_params  # noqa: E402
-from rnnpool_keras.quantization import int8_reference  # noqa: E402
+from rnnpool_keras.spec import float_reference
+from rnnpool_keras.spec import int8_reference
+from rnnpool_keras.spec.random_params import quantize, random_float_params
 
 OUT = Path(__file__).resolve().parent / "rnnpool_test_vectors.h"
 CONTRACT_ACTIVATIONS = {"sigmoid": 0, "tanh": 1, "relu": 2, "quantSigm": 3, "quantTanh": 4}
@@ -65,7 +60,7 @@ def float_case(rng):
     params = {k: (np.float32(v).astype(np.float64) if np.ndim(v) else f32(v))
               for k, v in params.items()}
     x = rng.uniform(-1.0, 1.0, SHAPE).astype(np.float32)
-    y = numpy_reference.rnnpool_reference(x, params, POOL, STRIDE, "valid",
+    y = float_reference.rnnpool_reference(x, params, POOL, STRIDE, "valid",
                                           gate_activation="sigmoid", update_activation="tanh")
     out = ["namespace float_case {\n",
            f"constexpr int kPoolH = {POOL[0]}, kPoolW = {POOL[1]};\n",

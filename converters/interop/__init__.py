@@ -1,0 +1,1 @@
+"""Exchanges with other tools: EdgeML weights in, C arrays for firmware out."""

@@ -1,0 +1,1 @@
+"""Running a converted model on the host (converters.run_tflite)."""

@@ -1,0 +1,1 @@
+"""Reading, editing and writing .tflite flatbuffers."""

@@ -1,0 +1,86 @@
+"""Builds the C++ kernel core standalone: sanitizer fuzz run and microcontroller flags.
+
+- tflm_kernels/fuzz/rnnpool_fuzz.cc under -fsanitize=address,undefined with
+  -fno-sanitize-recover=all (any report aborts), a short run;
+- tflm_kernels/rnnpool_core.cc alone with -fno-exceptions -fno-rtti -Werror
+  and every warning on, and its object file must not reference the heap,
+  exceptions or RTTI;
+- on x86-64, the int8 path's machine code has no floating-point arithmetic.
+Skipped when g++ is not installed.
+"""
+import platform
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+KERNELS = ROOT / "tflm_kernels"
+GXX = shutil.which("g++")
+
+pytestmark = pytest.mark.skipif(GXX is None, reason="g++ is not installed")
+
+
+def test_fuzz_harness_under_address_and_undefined_sanitizers(tmp_path):
+    binary = tmp_path / "rnnpool_fuzz"
+    build = subprocess.run(
+        [GXX, "-std=c++17", "-O1", "-g", "-fsanitize=address,undefined",
+         "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",
+         str(KERNELS / "fuzz" / "rnnpool_fuzz.cc"), str(KERNELS / "rnnpool_core.cc"),
+         "-o", str(binary)],
+        capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+    run = subprocess.run([str(binary), "300", "7"], capture_output=True, text=True,
+                         timeout=300)
+    report = run.stdout + run.stderr
+    assert run.returncode == 0, report
+    assert "runtime error" not in report and "Sanitizer" not in report, report
+    assert run.stdout.strip().splitlines()[-1].startswith("OK 300 cases"), report
+
+
+def test_core_builds_with_microcontroller_flags_and_no_heap(tmp_path):
+    obj = tmp_path / "rnnpool_core.o"
+    build = subprocess.run(
+        [GXX, "-std=c++17", "-O2", "-fno-exceptions", "-fno-rtti", "-Wall", "-Wextra",
+         "-Wpedantic", "-Wshadow", "-Wconversion", "-Werror", "-c",
+         str(KERNELS / "rnnpool_core.cc"), "-o", str(obj)],
+        capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+    nm = shutil.which("nm")
+    if nm is None:
+        pytest.skip("nm is not installed")
+    undefined = subprocess.run([nm, "-u", "-C", str(obj)], capture_output=True,
+                               text=True).stdout
+    for forbidden in ("malloc", "calloc", "realloc", "free", "operator new",
+                      "operator delete", "__cxa_", "typeinfo", "_Unwind"):
+        assert forbidden not in undefined, f"{forbidden} referenced:\n{undefined}"
+
+
+INT8_PATH = ("RnnPoolInt8(", "RnnPoolPatchInt8(", "SweepInt8<", "MatVec<int", "ActivationInt16(",
+             "WriteOutputInt8(")
+FLOAT_ARITHMETIC = re.compile(
+    r"^(v?(add|sub|mul|div|sqrt|min|max|cmp|round|fmadd\w*)(ss|sd|ps|pd)|v?u?comis[sd]|"
+    r"v?cvt\w+|f(ld|st|add|sub|mul|div)\w*)$")
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64")
+                    or shutil.which("objdump") is None, reason="needs x86-64 and objdump")
+def test_int8_path_has_no_floating_point_arithmetic(tmp_path):
+    obj = tmp_path / "rnnpool_core.o"
+    subprocess.run([GXX, "-std=c++17", "-O2", "-fno-exceptions", "-fno-rtti", "-c",
+                    str(KERNELS / "rnnpool_core.cc"), "-o", str(obj)], check=True)
+    listing = subprocess.run(["objdump", "-d", "--no-show-raw-insn", "-C", str(obj)],
+                             capture_output=True, text=True, check=True).stdout
+    checked = 0
+    for function in re.split(r"\n(?=[0-9a-f]+ <)", listing):
+        name = function.split("\n", 1)[0]
+        if not any(part in name for part in INT8_PATH):
+            continue
+        checked += 1
+        for line in function.split("\n")[1:]:
+            fields = line.split("\t")
+            mnemonic = fields[1].split()[0] if len(fields) > 1 and fields[1].split() else ""
+            assert not FLOAT_ARITHMETIC.match(mnemonic), f"{name}: {line}"
+    assert checked >= 4

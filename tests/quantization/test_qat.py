@@ -1,0 +1,242 @@
+"""Quantization-aware training and calibration of RNNPool2D (tfmot, tf_keras).
+
+The QAT model simulates docs/int8_rnnpool.md: its output must agree with the
+NumPy integer reference run on the same quantised parameters and input.
+"""
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+
+import rnnpool_keras
+from rnnpool_keras.spec.float_reference import rnnpool_reference
+from rnnpool_keras import RNNPool2D
+from rnnpool_keras.app import demo, synthetic
+from rnnpool_keras.quantization import layer_int8_params
+from rnnpool_keras.spec import int8_params, int8_reference
+
+
+def _single_layer_model(input_shape, seed=0, weight_scale=0.5, **layer_args):
+    inputs = tf_keras.Input(input_shape)
+    layer = RNNPool2D(name="rnnpool", **layer_args)
+    model = tf_keras.Model(inputs, layer(inputs))
+    rng = np.random.default_rng(seed)
+    # Random weights everywhere (zeta / nu too) so the defaults hide nothing.
+    layer.set_weights([np.zeros(w.shape) if "_range" in w.name
+                       else rng.normal(0, weight_scale, w.shape) for w in layer.weights])
+    return model
+
+
+def _qat_against_integer_reference(model, x, calibration=None):
+    """(QAT output in output LSBs, integer reference output, float output, params),
+    after calibrating on `calibration` (default: x itself)."""
+    qat = rnnpool_keras.quantize_model(model)
+    rnnpool_keras.calibrate(qat, x if calibration is None else calibration)
+    input_quantizer = qat.layers[1].quantizer_vars
+    wrapper = qat.get_layer("quant_rnnpool")
+    s_in, zp_in = layer_int8_params.asymmetric_int8(input_quantizer["min_var"],
+                                             input_quantizer["max_var"])
+    s_out, zp_out = layer_int8_params.asymmetric_int8(wrapper._output_quantizer_vars["min_var"],
+                                               wrapper._output_quantizer_vars["max_var"])
+    x_q = np.clip(np.round(x / s_in) + zp_in, -128, 127).astype(np.int8)
+    params = layer_int8_params.int8_params_of_layer(wrapper.layer, s_in, zp_in, s_out, zp_out)
+    simulated = np.round(np.asarray(qat(x)) / s_out) + zp_out
+    return simulated, int8_reference.rnnpool_int8(x_q, params), np.asarray(model(x)), params
+
+
+def _assert_agreement(simulated, integer):
+    difference = np.abs(simulated - integer.astype(np.float64))
+    assert np.mean(difference <= 1) >= 0.99, np.mean(difference <= 1)
+    assert difference.max() <= 2, difference.max()
+
+
+@pytest.mark.parametrize("gate, update", [("sigmoid", "tanh"), ("quantSigm", "quantTanh"),
+                                          ("sigmoid", "relu"), ("tanh", "quantSigm")])
+@pytest.mark.parametrize("geometry", [dict(pool_size=4, strides=2, padding="valid"),
+                                      dict(pool_size=(3, 2), strides=(2, 3), padding="same")])
+def test_qat_output_agrees_with_the_integer_reference(gate, update, geometry):
+    model = _single_layer_model((12, 11, 3), rnn1_units=4, rnn2_units=3,
+                                gate_activation=gate, update_activation=update, **geometry)
+    x = np.random.default_rng(1).normal(size=(6, 12, 11, 3)).astype(np.float32)
+    simulated, integer, float_output, params = _qat_against_integer_reference(model, x)
+    _assert_agreement(simulated, integer)
+    # Integer vs float: the int8 input / weight / output quantisation, bounded.
+    error = np.abs((integer.astype(np.float64) - params.output_zero_point)
+                   * params.output_scale - float_output) / params.output_scale
+    print(f"{gate}/{update} {geometry}: integer vs float max {error.max():.2f} LSB, "
+          f"mean {error.mean():.3f} LSB")
+    assert error.max() <= 8 and error.mean() <= 1.0
+
+
+@pytest.mark.parametrize("case", ["zero", "saturating", "extreme_weights"])
+def test_qat_agrees_with_the_integer_reference_on_edge_cases(case):
+    rng = np.random.default_rng(2)
+    model = _single_layer_model((8, 8, 2), rnn1_units=3, rnn2_units=3, pool_size=4,
+                                strides=4)
+    if case == "extreme_weights":  # every matrix entry at +-max: int8 +-127
+        layer = model.get_layer("rnnpool")
+        for name in ("rnn1_kernel", "rnn1_recurrent_kernel", "rnn2_kernel",
+                     "rnn2_recurrent_kernel"):
+            weight = getattr(layer, name)
+            weight.assign(0.8 * np.sign(rng.normal(size=weight.shape)))
+    x = rng.normal(size=(4, 8, 8, 2)).astype(np.float32)
+    calibration = x
+    if case == "zero":
+        x = np.zeros_like(x)
+    elif case == "saturating":
+        x = np.sign(x) * 50.0  # far outside the calibrated input range
+    simulated, integer, _, _ = _qat_against_integer_reference(model, x, calibration)
+    _assert_agreement(simulated, integer)
+
+
+@pytest.mark.parametrize("shape, args", [
+    ((2, 2, 1024), dict(rnn1_units=2, rnn2_units=2, pool_size=2)),
+    ((2, 2, 3), dict(rnn1_units=256, rnn2_units=256, pool_size=2)),
+    ((64, 64, 1), dict(rnn1_units=2, rnn2_units=2, pool_size=64)),
+], ids=["k1024", "units256", "pool64"])
+def test_qat_agrees_with_the_integer_reference_at_the_largest_sizes(shape, args):
+    model = _single_layer_model(shape, weight_scale=0.1, **args)
+    x = np.random.default_rng(3).normal(size=(2,) + shape).astype(np.float32)
+    simulated, integer, _, _ = _qat_against_integer_reference(model, x)
+    _assert_agreement(simulated, integer)
+
+
+def test_calibration_ranges_are_the_largest_magnitudes_of_the_float_operator():
+    model = _single_layer_model((9, 9, 2), rnn1_units=3, rnn2_units=2, pool_size=3,
+                                strides=2, padding="same")
+    layer = model.get_layer("rnnpool")
+    x = np.random.default_rng(4).normal(size=(5, 9, 9, 2)).astype(np.float32)
+    qat = rnnpool_keras.calibrate(rnnpool_keras.quantize_model(model), x)
+    expected = {}
+    params = {w.name.split("/")[-1].split(":")[0]: np.asarray(w, np.float64)
+              for w in layer.weights}
+    # Calibration runs the QAT model, so W and U are on their int8 grids.
+    for name in ("rnn1_kernel", "rnn1_recurrent_kernel", "rnn2_kernel",
+                 "rnn2_recurrent_kernel"):
+        values, scale = int8_params.quantize_symmetric_int8(params[name])
+        params[name] = values * scale
+    rnnpool_reference(x, params, 3, 2, "same", "channels_last", "sigmoid", "tanh",
+                      ranges=expected)
+    got = layer_int8_params.layer_ranges(qat.get_layer("quant_rnnpool").layer)
+    for key in ("rnn1_pre", "rnn1_state", "rnn2_pre", "rnn2_state"):
+        name = key.replace("_pre", "_preactivation")
+        assert got[name] == pytest.approx(expected[key], rel=1e-5), name
+
+
+def test_qat_model_trains_and_stays_close_to_its_float_twin():
+    x_train, y_train = synthetic.quadrant_images(512, seed=5)
+    x_test, y_test = synthetic.quadrant_images(256, seed=6)
+    tf_keras.utils.set_random_seed(5)
+    float_model = demo.tiny_rnnpool_cnn()
+    loss = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    float_model.compile(tf_keras.optimizers.Adam(3e-3), loss, metrics=["accuracy"])
+    float_model.fit(x_train, y_train, batch_size=32, epochs=4, verbose=0)
+    float_accuracy = float_model.evaluate(x_test, y_test, verbose=0)[1]
+
+    qat = rnnpool_keras.quantize_model(float_model)
+    qat.compile(tf_keras.optimizers.Adam(1e-3), loss, metrics=["accuracy"])
+    qat_layer = qat.get_layer("quant_rnnpool").layer
+    before = qat.evaluate(x_train, y_train, verbose=0)[0]
+    history = qat.fit(x_train, y_train, batch_size=32, epochs=2, verbose=0)
+    after = qat.evaluate(x_train, y_train, verbose=0)[0]
+    qat_accuracy = qat.evaluate(x_test, y_test, verbose=0)[1]
+    print(f"float accuracy {float_accuracy:.3f}, QAT accuracy {qat_accuracy:.3f}, "
+          f"QAT loss {before:.4f} -> {after:.4f}")
+    assert qat_layer.int8_simulation is True
+    assert after < before
+    assert np.isfinite(history.history["loss"]).all()
+    # The moving-average ranges were initialised and tracked during training.
+    assert all(v > 0 for v in layer_int8_params.layer_ranges(qat_layer).values())
+    assert qat_accuracy >= float_accuracy - 0.05
+
+
+def test_qat_model_trains_from_scratch():
+    x, y = synthetic.quadrant_images(512, seed=7)
+    tf_keras.utils.set_random_seed(7)
+    qat = rnnpool_keras.quantize_model(demo.tiny_rnnpool_cnn())
+    qat.compile(tf_keras.optimizers.Adam(3e-3),
+                tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    initial = qat.evaluate(x, y, verbose=0)
+    qat.fit(x, y, batch_size=32, epochs=6, verbose=0)
+    assert qat.evaluate(x, y, verbose=0) < initial / 3
+
+
+# tfmot's QAT models do not load from the `.keras` format (its QuantizeLayer
+# builds twice: true of a Dense-only model too), so .h5 and SavedModel are tested.
+@pytest.mark.parametrize("suffix", [".h5", "_savedmodel"])
+def test_saved_qat_model_loads_under_quantize_scope_with_identical_outputs(tmp_path, suffix):
+    model = _single_layer_model((8, 8, 2), rnn1_units=3, rnn2_units=2, pool_size=4,
+                                strides=2)
+    x = np.random.default_rng(8).normal(size=(3, 8, 8, 2)).astype(np.float32)
+    qat = rnnpool_keras.calibrate(rnnpool_keras.quantize_model(model), x)
+    path = str(tmp_path / ("qat" + suffix))
+    qat.save(path, save_format="h5" if suffix == ".h5" else "tf")
+    with rnnpool_keras.quantize_scope():
+        restored = tf_keras.models.load_model(path)
+    np.testing.assert_array_equal(np.asarray(restored(x)), np.asarray(qat(x)))
+    assert layer_int8_params.layer_ranges(restored.get_layer("quant_rnnpool").layer) == \
+        layer_int8_params.layer_ranges(qat.get_layer("quant_rnnpool").layer)
+
+
+# -- bad input ------------------------------------------------------------------
+
+def test_quantize_model_rejects_a_keras3_model():
+    import keras
+    from rnnpool_keras.keras3 import RNNPool2D as Keras3RNNPool2D
+    inputs = keras.Input((4, 4, 2))
+    model = keras.Model(inputs, Keras3RNNPool2D(2, 2, 2)(inputs))
+    with pytest.raises(TypeError, match="expects a tf_keras"):
+        rnnpool_keras.quantize_model(model)
+
+
+def test_quantize_model_rejects_non_models_and_subclassed_models():
+    with pytest.raises(TypeError, match="expects a tf_keras"):
+        rnnpool_keras.quantize_model("model.keras")
+
+    class Subclassed(tf_keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.pool = RNNPool2D(2, 2, 2)
+
+        def call(self, x):
+            return self.pool(x)
+
+    model = Subclassed()
+    model(np.zeros((1, 4, 4, 2), np.float32))
+    with pytest.raises(TypeError, match="subclassed"):
+        rnnpool_keras.quantize_model(model)
+
+
+@pytest.mark.parametrize("args, message", [
+    (dict(rnn1_kernel_rank=2), "`rnn1_kernel_rank`=2"),
+    (dict(rnn2_recurrent_rank=1), "`rnn2_recurrent_rank`=1"),
+    (dict(gate_activation="relu"), "`gate_activation`='relu'"),
+])
+def test_quantize_model_names_what_has_no_int8_form(args, message):
+    inputs = tf_keras.Input((4, 4, 2))
+    model = tf_keras.Model(inputs, RNNPool2D(3, 2, 2, name="pool", **args)(inputs))
+    with pytest.raises(ValueError, match=f"'pool' cannot be quantized to int8: .*{message}"):
+        rnnpool_keras.quantize_model(model)
+
+
+def test_int8_export_needs_calibrated_ranges():
+    model = _single_layer_model((4, 4, 2), rnn1_units=2, rnn2_units=2, pool_size=2)
+    with pytest.raises(ValueError, match="no calibrated range .*run calibrate"):
+        layer_int8_params.int8_params_of_layer(model.get_layer("rnnpool"), 0.1, 0, 0.1, 0)
+
+
+def test_quantize_config_checks_weight_count_and_shapes_and_serialises():
+    config = rnnpool_keras.RNNPoolQuantizeConfig()
+    layer = RNNPool2D(3, 2, 2)
+    layer.build((None, 4, 4, 2))
+    weights = [w for w, _ in config.get_weights_and_quantizers(layer)]
+    assert [tuple(w.shape) for w in weights] == [(2, 3), (3, 3), (3, 2), (2, 2)]
+    with pytest.raises(ValueError, match="expects 4 weights"):
+        config.set_quantize_weights(layer, weights[:3])
+    with pytest.raises(ValueError, match=r"rnn2_kernel has shape \(3, 2\)"):
+        config.set_quantize_weights(layer, weights[:2] + [tf.zeros((2, 3))] + weights[3:])
+    with pytest.raises(ValueError, match="expects no activations"):
+        config.set_quantize_activations(layer, [object()])
+    assert config.get_activations_and_quantizers(layer) == []
+    assert len(config.get_output_quantizers(layer)) == 1
+    assert type(config).from_config(config.get_config()).get_config() == {}

@@ -1,0 +1,86 @@
+"""Kernel cases as files for kernel_runner.cc (read on the board via semihosting).
+
+A case is the dict the Python extension takes (`tflm_kernels.core.
+int8_kernel_params` / `float_kernel_params`) plus the input map, serialised
+little-endian in the order kernel_runner.cc reads it: int32 header fields,
+then each array padded to 4 bytes.
+"""
+import struct
+
+import numpy as np
+
+MAGIC = 0x43504E52  # "RNPC"
+MULTIPLIERS = ("input_multiplier", "recurrent_multiplier", "update_multiplier",
+               "gate_activation_multiplier", "update_activation_multiplier")
+
+
+def _ints(*values):
+    return struct.pack(f"<{len(values)}i", *(int(v) for v in values))
+
+
+def _array(values, dtype):
+    data = np.ascontiguousarray(values, dtype=np.dtype(dtype).newbyteorder("<")).tobytes()
+    return data + b"\0" * (-len(data) % 4)
+
+
+def _header(params, x, int8, patch):
+    rnn1, rnn2 = params["rnn1"]["kernel"], params["rnn2"]["kernel"]
+    k, h1 = rnn1.shape
+    h2 = rnn2.shape[1]
+    if patch is None:
+        batch, height, width, channels = x.shape
+        top = left = 0
+    else:
+        (height, width, channels), batch = x.shape, 1
+        top, left = patch
+    if channels != k:
+        raise ValueError(f"x has {channels} channels, the kernel takes {k}")
+    return _ints(MAGIC, int(int8), int(patch is not None), k, h1, h2, *params["pool_size"],
+                 *params["strides"], params["padding"], params["gate_activation"],
+                 params["update_activation"], batch, height, width, top, left)
+
+
+def _cell_arrays(cell, weight_dtype, bias_dtype):
+    return b"".join([_array(cell["kernel"], weight_dtype),
+                     _array(cell["recurrent_kernel"], weight_dtype),
+                     _array(cell["gate_bias"], bias_dtype),
+                     _array(cell["update_bias"], bias_dtype)])
+
+
+def write_int8_case(path, params, x, patch=None):
+    """Writes an int8 case: `params` from core.int8_kernel_params, `x` an int8
+    NHWC map (whole-map run) or, with `patch` = (top, left), one HWC image."""
+    parts = [_header(params, x, True, patch),
+             _ints(params["input_zero_point"], params["output_zero_point"],
+                   *params["output_multiplier"])]
+    cells = (params["rnn1"], params["rnn2"])
+    for cell in cells:
+        multipliers = [v for name in MULTIPLIERS for v in (cell[name] or (0, 0))]
+        parts.append(_ints(cell["zeta_q14"], cell["nu_q14"], *multipliers,
+                           cell["gate_table"] is not None, cell["update_table"] is not None))
+    parts += [_cell_arrays(cell, np.int8, np.int32) for cell in cells]
+    for cell in cells:
+        for name in ("gate_table", "update_table"):
+            if cell[name] is not None:
+                parts.append(_array(cell[name], np.int16))
+    parts.append(_array(x, np.int8))
+    with open(path, "wb") as f:
+        f.write(b"".join(parts))
+
+
+def write_float_case(path, params, x, patch=None):
+    """Writes a float case: `params` from core.float_kernel_params, `x` as for
+    write_int8_case but float32."""
+    parts = [_header(params, x, False, patch)]
+    cells = (params["rnn1"], params["rnn2"])
+    for cell in cells:
+        parts.append(struct.pack("<2f", cell["zeta_sigmoid"], cell["nu_sigmoid"]))
+    parts += [_cell_arrays(cell, np.float32, np.float32) for cell in cells]
+    parts.append(_array(x, np.float32))
+    with open(path, "wb") as f:
+        f.write(b"".join(parts))
+
+
+def read_output(path, dtype, shape):
+    """The runner's output file as an array of `shape`."""
+    return np.fromfile(path, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)

@@ -1,0 +1,246 @@
+// Runs one RNNPool kernel case on an emulated Cortex-M board: reads the case
+// (parameters and input, written by cortex_m/cases.py) from a host file via
+// semihosting, runs the kernel core once between the CountBegin / CountEnd
+// markers (insn_count_plugin.c counts the instructions between them), writes
+// the output to a host file, and prints the stack the kernel used.
+//
+//   kernel_runner <case file> <output file>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <initializer_list>
+
+#include "rnnpool_core.h"
+#include "semihosting.h"
+
+extern "C" uint32_t __stack_limit;
+
+namespace {
+
+// Bump allocation from a static arena: the core never allocates, the runner
+// needs room only for one case.
+alignas(16) unsigned char arena[320 * 1024];
+size_t arena_used = 0;
+
+void* Allocate(size_t bytes) {
+  const size_t start = (arena_used + 15) & ~static_cast<size_t>(15);
+  if (start + bytes > sizeof(arena)) {
+    cortex_m::Write("runner: case too large for the arena\n");
+    cortex_m::Exit(2);
+  }
+  arena_used = start + bytes;
+  return arena + start;
+}
+
+FILE* case_file = nullptr;
+
+int32_t ReadInt() {
+  int32_t v = 0;
+  if (std::fread(&v, sizeof(v), 1, case_file) != 1) {
+    cortex_m::Write("runner: case file truncated\n");
+    cortex_m::Exit(2);
+  }
+  return v;
+}
+
+float ReadFloat() {
+  const int32_t bits = ReadInt();
+  float v;
+  std::memcpy(&v, &bits, sizeof(v));
+  return v;
+}
+
+// An array of n elements, padded to 4 bytes in the file.
+template <typename T>
+T* ReadArray(size_t n) {
+  T* data = static_cast<T*>(Allocate(n * sizeof(T) + 4));
+  const size_t bytes = n * sizeof(T), padded = (bytes + 3) & ~static_cast<size_t>(3);
+  if (std::fread(data, 1, padded, case_file) != padded) {
+    cortex_m::Write("runner: case file truncated\n");
+    cortex_m::Exit(2);
+  }
+  return data;
+}
+
+rnnpool::Multiplier ReadMultiplier() {
+  rnnpool::Multiplier m;
+  m.q = ReadInt();
+  m.shift = ReadInt();
+  return m;
+}
+
+// Stack measurement: the free stack below the caller is filled with a pattern
+// before the kernel runs; the lowest overwritten word is its deepest use.
+constexpr uint32_t kStackPattern = 0xA5C3E10Fu;
+
+__attribute__((noinline)) uint32_t* PaintStack() {
+  uint32_t* sp;
+  __asm__ volatile("mov %0, sp" : "=r"(sp));
+  for (uint32_t* p = &__stack_limit; p < sp - 64; ++p) *p = kStackPattern;
+  return sp - 64;
+}
+
+size_t StackUsedBelow(const uint32_t* painted_top) {
+  const uint32_t* p = &__stack_limit;
+  while (p < painted_top && *p == kStackPattern) ++p;
+  return static_cast<size_t>(reinterpret_cast<const char*>(painted_top) -
+                             reinterpret_cast<const char*>(p));
+}
+
+}  // namespace
+
+// Markers for insn_count_plugin.c: never inlined, never merged.
+extern "C" __attribute__((noinline, used)) void CountBegin() { __asm__ volatile(""); }
+extern "C" __attribute__((noinline, used)) void CountEnd() { __asm__ volatile("nop"); }
+
+namespace {
+
+struct Geometry {
+  int32_t batch, height, width, top, left;
+};
+
+template <typename Cell, typename Elem, typename Bias>
+void ReadCellArrays(const rnnpool::RnnPoolShape& s, int32_t in, int32_t units, Cell* cell) {
+  (void)s;
+  cell->kernel = ReadArray<Elem>(static_cast<size_t>(in) * units);
+  cell->recurrent_kernel = ReadArray<Elem>(static_cast<size_t>(units) * units);
+  cell->gate_bias = ReadArray<Bias>(units);
+  cell->update_bias = ReadArray<Bias>(units);
+}
+
+size_t OutputElements(const rnnpool::RnnPoolShape& s, const Geometry& g, bool patch) {
+  if (patch) return 4 * static_cast<size_t>(s.rnn2_units);
+  const size_t oh = rnnpool::OutputSize(g.height, s.pool_h, s.stride_h, s.padding);
+  const size_t ow = rnnpool::OutputSize(g.width, s.pool_w, s.stride_w, s.padding);
+  return static_cast<size_t>(g.batch) * oh * ow * 4 * s.rnn2_units;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    cortex_m::Write("usage: kernel_runner <case file> <output file>\n");
+    return 2;
+  }
+  case_file = std::fopen(argv[1], "rb");
+  if (case_file == nullptr) {
+    cortex_m::Write("runner: cannot open the case file\n");
+    return 2;
+  }
+  if (ReadInt() != 0x43504E52) {  // "RNPC"
+    cortex_m::Write("runner: not a case file\n");
+    return 2;
+  }
+  const bool int8 = ReadInt() == 1;
+  const bool patch = ReadInt() == 1;
+  rnnpool::RnnPoolShape s{};
+  s.in_channels = ReadInt();
+  s.rnn1_units = ReadInt();
+  s.rnn2_units = ReadInt();
+  s.pool_h = ReadInt();
+  s.pool_w = ReadInt();
+  s.stride_h = ReadInt();
+  s.stride_w = ReadInt();
+  s.padding = static_cast<rnnpool::Padding>(ReadInt());
+  s.gate_activation = static_cast<rnnpool::Activation>(ReadInt());
+  s.update_activation = static_cast<rnnpool::Activation>(ReadInt());
+  Geometry g;
+  g.batch = ReadInt();
+  g.height = ReadInt();
+  g.width = ReadInt();
+  g.top = ReadInt();
+  g.left = ReadInt();
+  const size_t input_elements =
+      static_cast<size_t>(g.batch) * g.height * g.width * s.in_channels;
+  const size_t output_elements = OutputElements(s, g, patch);
+  size_t output_bytes = 0, scratch_bytes = 0, stack_bytes = 0;
+  void* output = nullptr;
+  rnnpool::Status status = rnnpool::Status::kOk;
+
+  if (int8) {
+    rnnpool::RnnPoolInt8Params p{};
+    p.shape = s;
+    p.input_zero_point = ReadInt();
+    p.output_zero_point = ReadInt();
+    p.output_multiplier = ReadMultiplier();
+    bool tables[2][2];
+    for (rnnpool::Int8Cell* cell : {&p.rnn1, &p.rnn2}) {
+      cell->zeta_q14 = ReadInt();
+      cell->nu_q14 = ReadInt();
+      cell->input_multiplier = ReadMultiplier();
+      cell->recurrent_multiplier = ReadMultiplier();
+      cell->update_multiplier = ReadMultiplier();
+      cell->gate_activation_multiplier = ReadMultiplier();
+      cell->update_activation_multiplier = ReadMultiplier();
+      const int index = cell == &p.rnn1 ? 0 : 1;
+      tables[index][0] = ReadInt() != 0;
+      tables[index][1] = ReadInt() != 0;
+    }
+    ReadCellArrays<rnnpool::Int8Cell, int8_t, int32_t>(s, s.in_channels, s.rnn1_units, &p.rnn1);
+    ReadCellArrays<rnnpool::Int8Cell, int8_t, int32_t>(s, s.rnn1_units, s.rnn2_units, &p.rnn2);
+    for (int index = 0; index < 2; ++index) {
+      rnnpool::Int8Cell* cell = index == 0 ? &p.rnn1 : &p.rnn2;
+      if (tables[index][0]) cell->gate_table = ReadArray<int16_t>(rnnpool::kTableSize);
+      if (tables[index][1]) cell->update_table = ReadArray<int16_t>(rnnpool::kTableSize);
+    }
+    const int8_t* input = ReadArray<int8_t>(input_elements);
+    status = rnnpool::ValidateInt8Params(p);
+    if (status == rnnpool::Status::kOk) {
+      scratch_bytes = rnnpool::RnnPoolInt8ScratchBytes(s);
+      void* scratch = Allocate(scratch_bytes);
+      output_bytes = output_elements;
+      int8_t* out = static_cast<int8_t*>(Allocate(output_bytes));
+      output = out;
+      const uint32_t* painted = PaintStack();
+      CountBegin();
+      if (patch) {
+        rnnpool::RnnPoolPatchInt8(p, input, g.height, g.width, g.top, g.left, out, scratch);
+      } else {
+        rnnpool::RnnPoolInt8(p, input, g.batch, g.height, g.width, out, scratch);
+      }
+      CountEnd();
+      stack_bytes = StackUsedBelow(painted);
+    }
+  } else {
+    rnnpool::RnnPoolFloatParams p{};
+    p.shape = s;
+    for (rnnpool::FloatCell* cell : {&p.rnn1, &p.rnn2}) {
+      cell->zeta_sigmoid = ReadFloat();
+      cell->nu_sigmoid = ReadFloat();
+    }
+    ReadCellArrays<rnnpool::FloatCell, float, float>(s, s.in_channels, s.rnn1_units, &p.rnn1);
+    ReadCellArrays<rnnpool::FloatCell, float, float>(s, s.rnn1_units, s.rnn2_units, &p.rnn2);
+    const float* input = ReadArray<float>(input_elements);
+    status = rnnpool::ValidateFloatParams(p);
+    if (status == rnnpool::Status::kOk) {
+      scratch_bytes = rnnpool::RnnPoolFloatScratchBytes(s);
+      void* scratch = Allocate(scratch_bytes);
+      output_bytes = output_elements * sizeof(float);
+      float* out = static_cast<float*>(Allocate(output_bytes));
+      output = out;
+      const uint32_t* painted = PaintStack();
+      CountBegin();
+      if (patch) {
+        rnnpool::RnnPoolPatchFloat(p, input, g.height, g.width, g.top, g.left, out, scratch);
+      } else {
+        rnnpool::RnnPoolFloat(p, input, g.batch, g.height, g.width, out, scratch);
+      }
+      CountEnd();
+      stack_bytes = StackUsedBelow(painted);
+    }
+  }
+  std::fclose(case_file);
+  if (status != rnnpool::Status::kOk) {
+    std::printf("status %d %s\n", static_cast<int>(status), rnnpool::StatusMessage(status));
+    return 1;
+  }
+  FILE* out_file = std::fopen(argv[2], "wb");
+  if (out_file == nullptr || std::fwrite(output, 1, output_bytes, out_file) != output_bytes) {
+    cortex_m::Write("runner: cannot write the output file\n");
+    return 2;
+  }
+  std::fclose(out_file);
+  std::printf("stack_bytes %u\nscratch_bytes %u\n", static_cast<unsigned>(stack_bytes),
+              static_cast<unsigned>(scratch_bytes));
+  return 0;
+}

@@ -47,9 +47,9 @@ def _cell_arrays(cell, weight_dtype, bias_dtype):
                      _array(cell["update_bias"], bias_dtype)])
 
 
-def write_int8_case(path, params, x, patch=None):
-    """Writes an int8 case: `params` from core.int8_kernel_params, `x` an int8
-    NHWC map (whole-map run) or, with `patch` = (top, left), one HWC image."""
+def int8_case(params, x, patch=None):
+    """The bytes of an int8 case: `params` from core.int8_kernel_params, `x` an
+    int8 NHWC map (whole-map run) or, with `patch` = (top, left), one HWC image."""
     parts = [_header(params, x, True, patch),
              _ints(params["input_zero_point"], params["output_zero_point"],
                    *params["output_multiplier"])]
@@ -64,23 +64,37 @@ def write_int8_case(path, params, x, patch=None):
             if cell[name] is not None:
                 parts.append(_array(cell[name], np.int16))
     parts.append(_array(x, np.int8))
-    with open(path, "wb") as f:
-        f.write(b"".join(parts))
+    return b"".join(parts)
 
 
-def write_float_case(path, params, x, patch=None):
-    """Writes a float case: `params` from core.float_kernel_params, `x` as for
-    write_int8_case but float32."""
+def float_case(params, x, patch=None):
+    """The bytes of a float case: `params` from core.float_kernel_params, `x` as
+    for int8_case but float32."""
     parts = [_header(params, x, False, patch)]
     cells = (params["rnn1"], params["rnn2"])
     for cell in cells:
         parts.append(struct.pack("<2f", cell["zeta_sigmoid"], cell["nu_sigmoid"]))
     parts += [_cell_arrays(cell, np.float32, np.float32) for cell in cells]
     parts.append(_array(x, np.float32))
+    return b"".join(parts)
+
+
+def write_cases(path, cases):
+    """Writes case bytes (int8_case / float_case), run in order by kernel_runner."""
     with open(path, "wb") as f:
-        f.write(b"".join(parts))
+        f.write(b"".join(cases))
 
 
-def read_output(path, dtype, shape):
-    """The runner's output file as an array of `shape`."""
-    return np.fromfile(path, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)
+def split_output(path, layouts):
+    """The runner's output file as one array per case; `layouts` lists each
+    case's (dtype, shape) in order."""
+    data = open(path, "rb").read()
+    arrays, offset = [], 0
+    for dtype, shape in layouts:
+        dtype = np.dtype(dtype).newbyteorder("<")
+        count = int(np.prod(shape))
+        arrays.append(np.frombuffer(data, dtype, count, offset).reshape(shape))
+        offset += count * dtype.itemsize
+    if offset != len(data):
+        raise ValueError(f"{path}: {len(data)} bytes, the cases account for {offset}")
+    return arrays

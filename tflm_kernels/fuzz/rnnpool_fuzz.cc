@@ -498,7 +498,12 @@ bool RunCase(long index, Counts* counts) {
       x.data[i] = static_cast<int8_t>(mode == 0 ? -128 : mode == 1 ? 127
                                       : mode == 2 ? p.input_zero_point : Uniform(-128, 127));
     }
-    rnnpool::RnnPoolInt8(p, x.data, batch, height, width, y.data, scratch.data);
+    rnnpool::RnnPoolInt8Plan plan;
+    if (rnnpool::PrepareInt8Plan(p, &plan) != rnnpool::Status::kOk) {
+      std::printf("case %ld: PrepareInt8Plan refused valid parameters\n", index);
+      std::abort();
+    }
+    rnnpool::RnnPoolInt8(plan, x.data, batch, height, width, y.data, scratch.data);
     counts->patches += static_cast<long>(batch) * out_h * out_w;
     for (int b = 0; b < batch; ++b) {
       for (int i = 0; i < out_h; ++i) {
@@ -508,7 +513,7 @@ bool RunCase(long index, Counts* counts) {
           const int8_t* got = y.data + ((static_cast<size_t>(b) * out_h + i) * out_w + j) * out_c;
           const int top = i * s.stride_h - pad_top, left = j * s.stride_w - pad_left;
           spec::Patch(p, x.data + b * image_size, height, width, top, left, want.data);
-          rnnpool::RnnPoolPatchInt8(p, x.data + b * image_size, height, width, top, left,
+          rnnpool::RnnPoolPatchInt8(plan, x.data + b * image_size, height, width, top, left,
                                     patch.data, scratch.data);
           if (std::memcmp(got, want.data, out_c) != 0 ||
               std::memcmp(patch.data, want.data, out_c) != 0) {

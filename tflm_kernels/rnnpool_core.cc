@@ -7,7 +7,8 @@
 #include <new>
 #include <type_traits>
 
-#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+#if (defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT) || \
+    (defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32)
 #include <arm_acle.h>
 #endif
 
@@ -512,6 +513,105 @@ inline int32_t ClampUnsigned15(int32_t x) {  // [0, 32767]
 #endif
 }
 
+// (4) Two multiply-adds per instruction (SMLAD) for the int16-by-int8
+// products h @ U and the RNN2 projection, with the matrix reordered once at
+// Prepare into 2x2 blocks: for rows j, j+1 (j even) and columns o, o+1 (o even)
+// the four bytes M[j][o], M[j][o+1], M[j+1][o], M[j+1][o+1]. One word load
+// then feeds two SMLADs: SXTB16 of the word gives the int16 lanes
+// (M[j][o], M[j+1][o]), SXTB16 of the word rotated by 8 gives
+// (M[j][o+1], M[j+1][o+1]), each multiplied lane by lane with the state pair
+// (v[j], v[j+1]) read as one word. Integer sums are exact in any order, so
+// the results equal MatVec's; spec 5 bounds every partial sum below 2^31.
+// ACLE intrinsics where the core has the SIMD32 extension, plain C elsewhere.
+inline int32_t Sxtb16(uint32_t w) {  // bytes 0, 2 sign-extended to two int16 lanes
+#if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32
+  return static_cast<int32_t>(__sxtb16(w));
+#else
+  const uint32_t low = static_cast<uint32_t>(static_cast<int32_t>(static_cast<int8_t>(w)));
+  const uint32_t high = static_cast<uint32_t>(static_cast<int32_t>(static_cast<int8_t>(w >> 16)));
+  return static_cast<int32_t>((low & 0xFFFFu) | (high << 16));
+#endif
+}
+// Bytes 1, 3 sign-extended to two int16 lanes (SXTB16 with its rotation).
+inline int32_t Sxtb16High(uint32_t w) {
+#if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32
+  int32_t result;
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(result) : "r"(w));  // ACLE has no rotate form
+  return result;
+#else
+  return Sxtb16((w >> 8) | (w << 24));
+#endif
+}
+inline int32_t Smlad(int32_t a, int32_t b, int32_t acc) {  // acc + a.lo * b.lo + a.hi * b.hi
+#if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32
+  return static_cast<int32_t>(__smlad(a, b, acc));
+#else
+  const int32_t products = static_cast<int16_t>(a) * static_cast<int16_t>(b) +
+                           (a >> 16) * (b >> 16);
+  return static_cast<int32_t>(static_cast<uint32_t>(acc) + static_cast<uint32_t>(products));
+#endif
+}
+inline uint32_t LoadWord(const void* p) {
+  uint32_t w;
+  std::memcpy(&w, p, sizeof(w));
+  return w;
+}
+
+// Bytes of a [in][units] matrix in 2x2 blocks (in and units even).
+inline size_t PairBytes(int32_t in, int32_t units) {
+  return static_cast<size_t>(in) * static_cast<size_t>(units);
+}
+
+void ReorderPairs(const int8_t* m, int32_t in, int32_t units, int8_t* pairs) {
+  for (int32_t j = 0; j < in; j += 2) {
+    for (int32_t o = 0; o < units; o += 2) {
+      *pairs++ = m[j * units + o];
+      *pairs++ = m[j * units + o + 1];
+      *pairs++ = m[(j + 1) * units + o];
+      *pairs++ = m[(j + 1) * units + o + 1];
+    }
+  }
+}
+
+// out[o] = epilogue(sum_j v[j] M[j][o]): v int16 [in], 4-byte aligned; `pairs`
+// from ReorderPairs; in, units even. Four outputs per pass (four accumulators
+// and two weight words stay in registers on a Cortex-M), then two.
+template <typename Epilogue>
+RNNPOOL_ALWAYS_INLINE void MatVecPairs(const int16_t* v, int32_t in, const int8_t* pairs,
+                                       int32_t units, int32_t* out, const Epilogue& epilogue) {
+  const size_t row_bytes = 2 * static_cast<size_t>(units);  // one pair of rows
+  const int16_t* const v_end = v + in;
+  int32_t o = 0;
+  for (; o + 4 <= units; o += 4) {
+    const int8_t* m = pairs + 2 * o;
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (const int16_t* vj = v; vj < v_end; vj += 2, m += row_bytes) {
+      const int32_t vv = static_cast<int32_t>(LoadWord(vj));
+      const uint32_t w0 = LoadWord(m), w1 = LoadWord(m + 4);
+      a0 = Smlad(Sxtb16(w0), vv, a0);
+      a1 = Smlad(Sxtb16High(w0), vv, a1);
+      a2 = Smlad(Sxtb16(w1), vv, a2);
+      a3 = Smlad(Sxtb16High(w1), vv, a3);
+    }
+    out[o] = epilogue(a0);
+    out[o + 1] = epilogue(a1);
+    out[o + 2] = epilogue(a2);
+    out[o + 3] = epilogue(a3);
+  }
+  if (o < units) {  // units = 4 q + 2
+    const int8_t* m = pairs + 2 * o;
+    int32_t a0 = 0, a1 = 0;
+    for (const int16_t* vj = v; vj < v_end; vj += 2, m += row_bytes) {
+      const int32_t vv = static_cast<int32_t>(LoadWord(vj));
+      const uint32_t w = LoadWord(m);
+      a0 = Smlad(Sxtb16(w), vv, a0);
+      a1 = Smlad(Sxtb16High(w), vv, a1);
+    }
+    out[o] = epilogue(a0);
+    out[o + 1] = epilogue(a1);
+  }
+}
+
 // (2) Spec 4.4's interpolation T[i] + RDBPOT((T[i+1] - T[i]) f, 7), where
 // o = t + 32768 in [0, 65535], i = o >> 7, f = o & 127, as one multiply-add
 // and one shift. With d = T[i+1] - T[i]:
@@ -572,6 +672,7 @@ const InterpolationTable* FindInterpolationTable(const int16_t* table) {
 // One cell in fast form.
 struct FastCell {
   const int8_t* recurrent_kernel;
+  int32_t recurrent_pairs;  // offset of U in 2x2 blocks in the plan's pairs, or -1
   const int32_t* gate_bias;
   const int32_t* update_bias;
   const InterpolationTable* gate_table;    // table gate only
@@ -620,6 +721,7 @@ int64_t MaxAbs(const int32_t* values, int32_t n) {
 bool MakeFastCell(const Int8Cell& cell, Kind gate, Kind update, int32_t units,
                   int64_t max_abs_gx, FastCell* c) {
   c->recurrent_kernel = cell.recurrent_kernel;
+  c->recurrent_pairs = -1;  // set by MakeInt8Plan when U fits the plan
   c->gate_bias = cell.gate_bias;
   c->update_bias = cell.update_bias;
   c->zeta = cell.zeta_q14;
@@ -695,23 +797,27 @@ RNNPOOL_ALWAYS_INLINE int16_t StepUnit(const FastCell& c, ptrdiff_t o, int32_t g
 // run from the last to the first, which saves the loop a register and a
 // compare.
 template <typename Cell, Kind kGate, Kind kUpdate>
-void SweepInt8(const Cell& c, int32_t units, const int32_t* gx, int32_t steps,
-               ptrdiff_t step_stride, int16_t* h, int32_t* acc) {
+void SweepInt8(const Cell& c, const int8_t* plan_pairs, int32_t units, const int32_t* gx,
+               int32_t steps, ptrdiff_t step_stride, int16_t* h, int32_t* acc) {
   for (ptrdiff_t o = units - 1; o >= 0; --o) {
     h[o] = StepUnit<kGate, kUpdate, true>(c, o, gx[o], 0, 0);
   }
   for (int32_t t = 1; t < steps; ++t) {
     gx += step_stride;
     // |acc| <= 2^30 (spec 5).
-    MatVecInline<int32_t>(h, units, 0, c.recurrent_kernel, units, acc, StoreSum());
+    if (c.recurrent_pairs >= 0) {
+      MatVecPairs(h, units, plan_pairs + c.recurrent_pairs, units, acc, StoreSum());
+    } else {
+      MatVecInline<int32_t>(h, units, 0, c.recurrent_kernel, units, acc, StoreSum());
+    }
     for (ptrdiff_t o = units - 1; o >= 0; --o) {
       h[o] = StepUnit<kGate, kUpdate, false>(c, o, gx[o], acc[o], h[o]);
     }
   }
 }
 
-using FastSweepFn = void (*)(const FastCell&, int32_t, const int32_t*, int32_t, ptrdiff_t,
-                             int16_t*, int32_t*);
+using FastSweepFn = void (*)(const FastCell&, const int8_t*, int32_t, const int32_t*, int32_t,
+                             ptrdiff_t, int16_t*, int32_t*);
 
 template <Kind kGate>
 FastSweepFn SelectSweep(Kind update) {
@@ -801,6 +907,10 @@ struct Int8Plan {
   Kind gate, update;
   ProjectionRequant mx1, mx2;
   Requant my;
+  int32_t w2_pairs;  // offset of RNN2's W in 2x2 blocks in `pairs`, or -1
+  // (Offsets, not pointers: the plan may be copied.)
+  // U1, U2, W2 in 2x2 blocks when h1, h2 are even and they fit (h <= 26).
+  alignas(4) int8_t pairs[kInt8PlanPairBytes];
 };
 
 static_assert(sizeof(Int8Plan) <= kInt8PlanBytes && alignof(Int8Plan) <= 8,
@@ -829,13 +939,28 @@ void MakeInt8Plan(const RnnPoolInt8Params& params, Int8Plan* plan) {
   MakeProjectionRequant(params.rnn1.input_multiplier, max_acc1, &plan->mx1);
   MakeProjectionRequant(params.rnn2.input_multiplier, max_acc2, &plan->mx2);
   plan->my = MakeRequant(params.output_multiplier);
+  // The SMLAD layout (4) of U1, U2, and W2 (whose input, an RNN1 state, is
+  // int16) when every size is even and the three fit the plan.
+  const int32_t h1 = s.rnn1_units, h2 = s.rnn2_units;
+  plan->w2_pairs = -1;
+  if (plan->fast && h1 % 2 == 0 && h2 % 2 == 0 &&
+      PairBytes(h1, h1) + PairBytes(h2, h2) + PairBytes(h1, h2) <= kInt8PlanPairBytes) {
+    const int32_t u2 = static_cast<int32_t>(PairBytes(h1, h1));
+    const int32_t w2 = u2 + static_cast<int32_t>(PairBytes(h2, h2));
+    ReorderPairs(params.rnn1.recurrent_kernel, h1, h1, plan->pairs);
+    ReorderPairs(params.rnn2.recurrent_kernel, h2, h2, plan->pairs + u2);
+    ReorderPairs(params.rnn2.kernel, h1, h2, plan->pairs + w2);
+    plan->cells.fast[0].recurrent_pairs = 0;
+    plan->cells.fast[1].recurrent_pairs = u2;
+    plan->w2_pairs = w2;
+  }
 }
 
 // Runs cell 0 (RNN1) or 1 (RNN2) over one sequence (SweepInt8's arguments).
 void Sweep(const Int8Plan& plan, int32_t cell, int32_t units, const int32_t* gx, int32_t steps,
            ptrdiff_t step_stride, int16_t* h, int32_t* acc) {
   if (plan.fast) {
-    plan.fast_sweep(plan.cells.fast[cell], units, gx, steps, step_stride, h, acc);
+    plan.fast_sweep(plan.cells.fast[cell], plan.pairs, units, gx, steps, step_stride, h, acc);
   } else {
     SweepInt8(plan.cells.generic[cell], plan.gate, plan.update, units, gx, steps, step_stride,
               h, acc);
@@ -886,8 +1011,13 @@ void PatchInt8(const Int8Plan& plan, const int8_t* image, int32_t height, int32_
     const int32_t count = counts[pass];
     const int16_t* summaries = w.states1 + (pass == 0 ? 0 : static_cast<size_t>(r) * h1);
     for (int32_t t = 0; t < count; ++t) {
-      Project(summaries + static_cast<size_t>(t) * h1, h1, 0, params.rnn2.kernel, h2, plan.mx2,
-              w.proj2 + static_cast<size_t>(t) * h2);
+      const int16_t* v = summaries + static_cast<size_t>(t) * h1;
+      int32_t* g = w.proj2 + static_cast<size_t>(t) * h2;
+      if (plan.w2_pairs >= 0 && plan.mx2.fast) {
+        MatVecPairs(v, h1, plan.pairs + plan.w2_pairs, h2, g, FastEpilogue{plan.mx2.fast_form});
+      } else {
+        Project(v, h1, 0, params.rnn2.kernel, h2, plan.mx2, g);
+      }
     }
     int8_t* out = output + static_cast<size_t>(pass) * 2 * h2;
     Sweep(plan, 1, h2, w.proj2, count, h2, w.state2, w.acc);

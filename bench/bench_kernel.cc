@@ -3,7 +3,8 @@
 //   bench_kernel time <config> <acts>            prints "<kind> <ns per patch>" lines
 //   bench_kernel run  <config> <acts> <kind> <n> runs n patches of one kind (callgrind)
 //
-// config: vww (6x6x8, h1=h2=8) or face (8x8x4, h1=h2=16).
+// config: vww (6x6x8, h1=h2=8), face (8x8x4, h1=h2=16) or q15 (8x8x4, h1=h2=8: the
+//         configuration of the authors' q15_rnnpool_block benchmark).
 // acts:   table (gate sigmoid, update tanh: the RNNPool default) or
 //         quant (gate quantSigm, update quantTanh: the authors' quantised models).
 // kind:   int8     RnnPoolPatchInt8 (tflm_kernels/rnnpool_core.cc) with a plan
@@ -24,6 +25,18 @@
 
 #include "rnnpool_core.h"
 
+// Cortex-M builds (bench_kernel.py --target, -DRNNPOOL_COUNT_MARKERS): the
+// "run" loop sits between these two calls, whose addresses the emulator's
+// instruction-counting plugin (tflm_kernels/cortex_m/insn_count_plugin.c) watches.
+#if defined(RNNPOOL_COUNT_MARKERS)
+#include "stack_meter.h"
+extern "C" __attribute__((noinline, used)) void CountBegin() { __asm__ volatile(""); }
+extern "C" __attribute__((noinline, used)) void CountEnd() { __asm__ volatile("nop"); }
+#else
+inline void CountBegin() {}
+inline void CountEnd() {}
+#endif
+
 namespace {
 
 struct Config {
@@ -32,6 +45,7 @@ struct Config {
 
 Config GetConfig(const char* name) {
   if (std::strcmp(name, "face") == 0) return Config{8, 8, 4, 16, 16};
+  if (std::strcmp(name, "q15") == 0) return Config{8, 8, 4, 8, 8};
   return Config{6, 6, 8, 8, 8};  // vww
 }
 
@@ -241,7 +255,16 @@ int main(int argc, char** argv) {
 
   if (!timing) {
     for (int kind = 0; kind < 3; ++kind) {
-      if (std::strcmp(only, names[kind]) == 0) run(kind, n_run);
+      if (std::strcmp(only, names[kind]) != 0) continue;
+#if defined(RNNPOOL_COUNT_MARKERS)
+      const uint32_t* painted = cortex_m::PaintStack();
+#endif
+      CountBegin();
+      run(kind, n_run);
+      CountEnd();
+#if defined(RNNPOOL_COUNT_MARKERS)
+      std::printf("stack_bytes %u\n", static_cast<unsigned>(cortex_m::StackUsedBelow(painted)));
+#endif
     }
     return 0;
   }

@@ -14,7 +14,17 @@ the authors' quantised-model ones (quantSigm, quantTanh). Prints ns per patch
 per MAdd (MAdds from rnnpool_keras.madds_per_patch) and naive / kernel ratios.
 Also prints the scratch sizes and the core's stack use (g++ -fstack-usage).
 
+With --target cortex-m4|cortex-m7|cortex-m55 it cross-compiles the same
+program (arm-none-eabi-g++ -O2, the flags of tflm_kernels/cortex_m/emulator.py)
+and prints, per patch on QEMU's emulated core, the executed instructions
+(counted by the TCG plugin tflm_kernels/cortex_m/insn_count_plugin.c between
+markers around the patch loop: instructions, not cycles), beside the x86
+callgrind figures; the measured stack of the patch loop; the core's code size
+(arm-none-eabi-size, split by role from the symbol sizes) and its deepest
+-fstack-usage chains.
+
     python bench/bench_kernel.py [--patches 200] [--no-callgrind]
+    python bench/bench_kernel.py --target cortex-m4 [--no-callgrind]
 """
 import argparse
 import os
@@ -31,6 +41,7 @@ FLAGS = ["-std=c++17", "-O2", "-fno-exceptions", "-fno-rtti"]
 CONFIGS = {  # name: (pool, k, h1, h2)
     "vww": ((6, 6), 8, 8, 8),
     "face": ((8, 8), 4, 16, 16),
+    "q15": ((8, 8), 4, 8, 8),  # the authors' q15_rnnpool_block benchmark shape
 }
 ACTIVATION_SETS = {"table": "sigmoid/tanh", "quant": "quantSigm/quantTanh"}
 KINDS = ("int8", "float", "naive")
@@ -78,11 +89,11 @@ def callgrind_instructions(binary, config, acts, kind, patches, workdir):
     return (collected(patches) - collected(0)) / patches
 
 
-def stack_usage(workdir):
+def stack_usage(workdir, compiler="g++", flags=FLAGS):
     """{function: bytes} from -fstack-usage of the core at -O2."""
     obj = workdir / "rnnpool_core.o"
-    subprocess.run(["g++", *FLAGS, "-fstack-usage", "-c", str(KERNELS / "rnnpool_core.cc"),
-                    "-o", str(obj)], check=True, cwd=workdir)
+    subprocess.run([compiler, *flags, f"-I{KERNELS}", "-fstack-usage", "-c",
+                    str(KERNELS / "rnnpool_core.cc"), "-o", str(obj)], check=True, cwd=workdir)
     usage = {}
     for line in (workdir / "rnnpool_core.su").read_text().splitlines():
         location, size, _kind = line.rsplit("\t", 2)
@@ -104,12 +115,116 @@ def deepest_chain(usage, path):
     return total, frames
 
 
+def int8_chain(usage):
+    # RnnPoolInt8 (or RnnPoolPatchInt8) -> the per-patch body (which takes the
+    # plan) -> Sweep -> SweepInt8; the matrix products are inlined.
+    entry = max(("RnnPoolInt8(", "rnnpool::RnnPoolPatchInt8("),
+                key=lambda name: deepest_chain(usage, [name])[0])
+    return deepest_chain(usage, [entry, "PatchInt8(", "::Sweep(", "SweepInt8("])
+
+
+def float_chain(usage):
+    return deepest_chain(usage, ["RnnPoolFloat(", "RnnPoolPatchFloat(", "SweepFloat(",
+                                 "ActivationFloat("])
+
+
+def code_size_by_role(obj):
+    """{role: bytes} of the core's code and constants, from arm-none-eabi-nm -S:
+    float (names with Float), prepare (validation, multipliers, plan, tables
+    of the plan), int8 (the rest: the int8 Eval paths and their tables)."""
+    out = subprocess.run(["arm-none-eabi-nm", "-S", "-C", str(obj)], check=True,
+                         capture_output=True, text=True).stdout
+    prepare = ("Validate", "StatusMessage", "QuantizeMultiplier", "ComputeCellMultipliers",
+               "MakeInt8Plan", "MakeFast", "MakeCellCtx", "PrepareInt8Plan", "MaxAbs",
+               "RequantBound", "FindInterpolationTable", "Int8FastPathApplies",
+               "ReorderPairs", "MultiplierOk", "IsKnownActivation", "BuiltinTable",
+               "ScratchBytes", "OutputSize", "PaddingBefore", "MakeProjectionRequant",
+               "ActivationInt16", "SelectSweep", "KindOf", "Int8PlanIsFast")
+    sizes = {"int8": 0, "float": 0, "prepare": 0}
+    for line in out.splitlines():
+        parts = line.split(maxsplit=3)
+        if len(parts) < 4 or parts[2].lower() not in ("t", "r"):
+            continue
+        size, name = int(parts[1], 16), parts[3]
+        if "Float" in name or "float" in name.split("(")[0]:
+            sizes["float"] += size
+        elif any(p in name for p in prepare):
+            sizes["prepare"] += size
+        else:
+            sizes["int8"] += size
+    return sizes
+
+
+def target_report(target, args):
+    """The --target table: emulated instructions per patch beside x86 callgrind."""
+    sys.path.insert(0, str(ROOT))
+    from tflm_kernels.cortex_m import emulator
+    missing = emulator.missing_tools()
+    if missing:
+        sys.exit(f"--target needs {', '.join(missing)} (apt-get install gcc-arm-none-eabi "
+                 "libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm)")
+    use_callgrind = not args.no_callgrind and shutil.which("valgrind") is not None
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        elf = emulator.build(target, [ROOT / "bench" / "bench_kernel.cc", *emulator.CORE_SOURCES],
+                             workdir / "bench_kernel.elf", defines=["RNNPOOL_COUNT_MARKERS"])
+        plugin = emulator.build_plugin(workdir)
+        host = build(workdir) if use_callgrind else None
+        rows = []
+        for config in CONFIGS:
+            for acts in ACTIVATION_SETS:
+                for kind in KINDS:
+                    n = 1 if kind == "naive" else 2
+                    status, text, count = emulator.run(
+                        target, elf, ["run", config, acts, kind, str(n)], cwd=workdir,
+                        plugin=plugin)
+                    if status != 0 or count is None:
+                        sys.exit(f"{target} run failed:\n{text}")
+                    stack = int(re.search(r"stack_bytes (\d+)", text).group(1))
+                    x86 = (callgrind_instructions(host, config, acts, kind, 20, workdir)
+                           if use_callgrind and kind != "naive" else None)
+                    rows.append((config, acts, kind, count / n, x86, stack))
+        flags = emulator.compile_flags(target)
+        obj = workdir / "core.o"
+        subprocess.run(["arm-none-eabi-g++", *flags, f"-I{KERNELS}", "-c",
+                        str(KERNELS / "rnnpool_core.cc"), "-o", str(obj)], check=True)
+        total_text = emulator.text_bytes(obj)
+        roles = code_size_by_role(obj)
+        usage = stack_usage(workdir, "arm-none-eabi-g++", flags)
+
+    print(f"RNNPool kernel core per patch on emulated {target} "
+          f"({emulator.TARGETS[target][0]}, arm-none-eabi-g++ -O2); executed instructions "
+          "(QEMU TCG plugin; not cycles) beside x86-64 callgrind (g++ -O2)")
+    print()
+    print(f"| config | activations | kind | {target} instructions | x86 instructions "
+          "| stack bytes (measured) |")
+    print("|---|---|---|--:|--:|--:|")
+    for config, acts, kind, count, x86, stack in rows:
+        x86_text = f"{x86:,.0f}" if x86 is not None else "n/a"
+        print(f"| {config} | {ACTIVATION_SETS[acts]} | {kind} | {count:,.0f} | {x86_text} "
+              f"| {stack} |")
+    print()
+    print(f"core .text + .rodata ({target}, -O2): {total_text:,} bytes; by role: "
+          + ", ".join(f"{role} {size:,}" for role, size in roles.items()))
+    total, frames = int8_chain(usage)
+    print(f"stack, deepest int8 chain ({target} -O2 -fstack-usage): {total} bytes = "
+          + " + ".join(frames))
+    total, frames = float_chain(usage)
+    print(f"stack, deepest float chain ({target} -O2 -fstack-usage): {total} bytes = "
+          + " + ".join(frames))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--patches", type=int, default=200,
                         help="patches per callgrind run (default 200)")
     parser.add_argument("--no-callgrind", action="store_true")
+    parser.add_argument("--target", choices=("cortex-m4", "cortex-m7", "cortex-m55"),
+                        help="count instructions on this emulated Cortex-M core instead")
     args = parser.parse_args()
+    if args.target:
+        target_report(args.target, args)
+        return
     if shutil.which("g++") is None:
         sys.exit("g++ is needed")
     use_callgrind = not args.no_callgrind and shutil.which("valgrind") is not None
@@ -148,15 +263,9 @@ def main():
     for config, acts, _, _, _, scratch in rows:
         if acts == "table":
             print(f"scratch bytes {config}: int8 {scratch[0]}, float {scratch[1]}")
-    # RnnPoolInt8 (or RnnPoolPatchInt8) -> the per-patch body (which takes the
-    # plan) -> Sweep -> SweepInt8; the matrix products are inlined.
-    entry = max(("RnnPoolInt8(", "rnnpool::RnnPoolPatchInt8("),
-                key=lambda name: deepest_chain(usage, [name])[0])
-    total, frames = deepest_chain(usage, [entry, ("RnnPoolPatchInt8(", "Int8Plan&"),
-                                          "::Sweep(", "SweepInt8("])
+    total, frames = int8_chain(usage)
     print(f"stack, deepest int8 chain (x86-64 -O2): {total} bytes = " + " + ".join(frames))
-    total, frames = deepest_chain(usage, ["RnnPoolFloat(", "RnnPoolPatchFloat(", "SweepFloat(",
-                                          "ActivationFloat("])
+    total, frames = float_chain(usage)
     print(f"stack, deepest float chain (x86-64 -O2): {total} bytes = " + " + ".join(frames))
 
 

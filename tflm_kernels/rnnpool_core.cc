@@ -907,16 +907,18 @@ struct Int8Plan {
   Kind gate, update;
   ProjectionRequant mx1, mx2;
   Requant my;
-  int32_t w2_pairs;  // offset of RNN2's W in 2x2 blocks in `pairs`, or -1
+  int32_t w2_pairs;  // offset of RNN2's W in 2x2 blocks in the pair storage, or -1
   // (Offsets, not pointers: the plan may be copied.)
-  // U1, U2, W2 in 2x2 blocks when h1, h2 are even and they fit (h <= 26).
-  alignas(4) int8_t pairs[kInt8PlanPairBytes];
 };
 
-static_assert(sizeof(Int8Plan) <= kInt8PlanBytes && alignof(Int8Plan) <= 8,
+// RnnPoolInt8Plan's storage: an Int8Plan, then kInt8PlanPairBytes of pair
+// storage (U1, U2, W2 in 2x2 blocks when h1, h2 are even and they fit).
+constexpr size_t kPairStorageOffset = kInt8PlanBytes - kInt8PlanPairBytes;
+static_assert(sizeof(Int8Plan) <= kPairStorageOffset && alignof(Int8Plan) <= 8,
               "RnnPoolInt8Plan's storage is too small for Int8Plan");
 
-void MakeInt8Plan(const RnnPoolInt8Params& params, Int8Plan* plan) {
+// `pairs`: kInt8PlanPairBytes for the reordered matrices, or null (none).
+void MakeInt8Plan(const RnnPoolInt8Params& params, Int8Plan* plan, int8_t* pairs) {
   plan->params = params;
   const RnnPoolShape& s = params.shape;
   plan->gate = KindOf(s.gate_activation);
@@ -943,13 +945,13 @@ void MakeInt8Plan(const RnnPoolInt8Params& params, Int8Plan* plan) {
   // int16) when every size is even and the three fit the plan.
   const int32_t h1 = s.rnn1_units, h2 = s.rnn2_units;
   plan->w2_pairs = -1;
-  if (plan->fast && h1 % 2 == 0 && h2 % 2 == 0 &&
+  if (pairs != nullptr && plan->fast && h1 % 2 == 0 && h2 % 2 == 0 &&
       PairBytes(h1, h1) + PairBytes(h2, h2) + PairBytes(h1, h2) <= kInt8PlanPairBytes) {
     const int32_t u2 = static_cast<int32_t>(PairBytes(h1, h1));
     const int32_t w2 = u2 + static_cast<int32_t>(PairBytes(h2, h2));
-    ReorderPairs(params.rnn1.recurrent_kernel, h1, h1, plan->pairs);
-    ReorderPairs(params.rnn2.recurrent_kernel, h2, h2, plan->pairs + u2);
-    ReorderPairs(params.rnn2.kernel, h1, h2, plan->pairs + w2);
+    ReorderPairs(params.rnn1.recurrent_kernel, h1, h1, pairs);
+    ReorderPairs(params.rnn2.recurrent_kernel, h2, h2, pairs + u2);
+    ReorderPairs(params.rnn2.kernel, h1, h2, pairs + w2);
     plan->cells.fast[0].recurrent_pairs = 0;
     plan->cells.fast[1].recurrent_pairs = u2;
     plan->w2_pairs = w2;
@@ -957,10 +959,10 @@ void MakeInt8Plan(const RnnPoolInt8Params& params, Int8Plan* plan) {
 }
 
 // Runs cell 0 (RNN1) or 1 (RNN2) over one sequence (SweepInt8's arguments).
-void Sweep(const Int8Plan& plan, int32_t cell, int32_t units, const int32_t* gx, int32_t steps,
+void Sweep(const Int8Plan& plan, const int8_t* pairs, int32_t cell, int32_t units, const int32_t* gx, int32_t steps,
            ptrdiff_t step_stride, int16_t* h, int32_t* acc) {
   if (plan.fast) {
-    plan.fast_sweep(plan.cells.fast[cell], plan.pairs, units, gx, steps, step_stride, h, acc);
+    plan.fast_sweep(plan.cells.fast[cell], pairs, units, gx, steps, step_stride, h, acc);
   } else {
     SweepInt8(plan.cells.generic[cell], plan.gate, plan.update, units, gx, steps, step_stride,
               h, acc);
@@ -968,7 +970,7 @@ void Sweep(const Int8Plan& plan, int32_t cell, int32_t units, const int32_t* gx,
 }
 
 // One patch with a plan (see the public RnnPoolPatchInt8).
-void PatchInt8(const Int8Plan& plan, const int8_t* image, int32_t height, int32_t width,
+void PatchInt8(const Int8Plan& plan, const int8_t* pairs, const int8_t* image, int32_t height, int32_t width,
                int32_t top, int32_t left, int8_t* output, void* scratch) {
   const RnnPoolInt8Params& params = plan.params;
   const RnnPoolShape& s = params.shape;
@@ -996,11 +998,11 @@ void PatchInt8(const Int8Plan& plan, const int8_t* image, int32_t height, int32_
   // 2. RNN1 along every row (time = column), then every column (time = row),
   //    both reading the projections of step 1.
   for (int32_t i = 0; i < r; ++i) {
-    Sweep(plan, 0, h1, w.proj1 + static_cast<size_t>(i) * c * h1, c, h1,
+    Sweep(plan, pairs, 0, h1, w.proj1 + static_cast<size_t>(i) * c * h1, c, h1,
           w.states1 + static_cast<size_t>(i) * h1, w.acc);
   }
   for (int32_t j = 0; j < c; ++j) {
-    Sweep(plan, 0, h1, w.proj1 + static_cast<size_t>(j) * h1, r, static_cast<ptrdiff_t>(c) * h1,
+    Sweep(plan, pairs, 0, h1, w.proj1 + static_cast<size_t>(j) * h1, r, static_cast<ptrdiff_t>(c) * h1,
           w.states1 + static_cast<size_t>(r + j) * h1, w.acc);
   }
   // 3. RNN2 over the row summaries, forward and backward, then over the
@@ -1014,15 +1016,15 @@ void PatchInt8(const Int8Plan& plan, const int8_t* image, int32_t height, int32_
       const int16_t* v = summaries + static_cast<size_t>(t) * h1;
       int32_t* g = w.proj2 + static_cast<size_t>(t) * h2;
       if (plan.w2_pairs >= 0 && plan.mx2.fast) {
-        MatVecPairs(v, h1, plan.pairs + plan.w2_pairs, h2, g, FastEpilogue{plan.mx2.fast_form});
+        MatVecPairs(v, h1, pairs + plan.w2_pairs, h2, g, FastEpilogue{plan.mx2.fast_form});
       } else {
         Project(v, h1, 0, params.rnn2.kernel, h2, plan.mx2, g);
       }
     }
     int8_t* out = output + static_cast<size_t>(pass) * 2 * h2;
-    Sweep(plan, 1, h2, w.proj2, count, h2, w.state2, w.acc);
+    Sweep(plan, pairs, 1, h2, w.proj2, count, h2, w.state2, w.acc);
     WriteOutputInt8(plan.my, params.output_zero_point, w.state2, h2, out);
-    Sweep(plan, 1, h2, w.proj2 + static_cast<size_t>(count - 1) * h2, count, -h2, w.state2,
+    Sweep(plan, pairs, 1, h2, w.proj2 + static_cast<size_t>(count - 1) * h2, count, -h2, w.state2,
           w.acc);
     WriteOutputInt8(plan.my, params.output_zero_point, w.state2, h2, out + h2);
   }
@@ -1044,17 +1046,23 @@ namespace {
 const Int8Plan& PlanOf(const RnnPoolInt8Plan& plan) {
   return *reinterpret_cast<const Int8Plan*>(plan.storage);
 }
+const int8_t* PairsOf(const RnnPoolInt8Plan& plan) {
+  return reinterpret_cast<const int8_t*>(plan.storage + kPairStorageOffset);
+}
 }  // namespace
 
 bool Int8FastPathApplies(const RnnPoolInt8Params& params) {
-  RnnPoolInt8Plan plan;
-  return PrepareInt8Plan(params, &plan) == Status::kOk && Int8PlanIsFast(plan);
+  if (ValidateInt8Params(params) != Status::kOk) return false;
+  Int8Plan plan;
+  MakeInt8Plan(params, &plan, nullptr);
+  return plan.fast;
 }
 
 Status PrepareInt8Plan(const RnnPoolInt8Params& params, RnnPoolInt8Plan* plan) {
   const Status status = ValidateInt8Params(params);
   if (status != Status::kOk) return status;
-  MakeInt8Plan(params, new (plan->storage) Int8Plan);
+  MakeInt8Plan(params, new (plan->storage) Int8Plan,
+               reinterpret_cast<int8_t*>(plan->storage + kPairStorageOffset));
   return Status::kOk;
 }
 
@@ -1062,7 +1070,7 @@ bool Int8PlanIsFast(const RnnPoolInt8Plan& plan) { return PlanOf(plan).fast; }
 
 void RnnPoolPatchInt8(const RnnPoolInt8Plan& plan, const int8_t* image, int32_t height,
                       int32_t width, int32_t top, int32_t left, int8_t* output, void* scratch) {
-  PatchInt8(PlanOf(plan), image, height, width, top, left, output, scratch);
+  PatchInt8(PlanOf(plan), PairsOf(plan), image, height, width, top, left, output, scratch);
 }
 
 // ===========================================================================
@@ -1227,6 +1235,20 @@ void WholeMap(const Params& params, const Elem* input, int32_t batch, int32_t he
 
 }  // namespace
 
+namespace {
+
+void RunWholeMapInt8(const Int8Plan& plan, const int8_t* pairs, const int8_t* input,
+                     int32_t batch, int32_t height, int32_t width, int8_t* output,
+                     void* scratch) {
+  WholeMap(plan.params, input, batch, height, width, output, scratch,
+           [&plan, pairs](const RnnPoolInt8Params&, const int8_t* image, int32_t h, int32_t w,
+                          int32_t top, int32_t left, int8_t* out, void* s) {
+             PatchInt8(plan, pairs, image, h, w, top, left, out, s);
+           });
+}
+
+}  // namespace
+
 void RnnPoolFloat(const RnnPoolFloatParams& params, const float* input, int32_t batch,
                   int32_t height, int32_t width, float* output, void* scratch) {
   WholeMap(params, input, batch, height, width, output, scratch, RnnPoolPatchFloat);
@@ -1234,19 +1256,14 @@ void RnnPoolFloat(const RnnPoolFloatParams& params, const float* input, int32_t 
 
 void RnnPoolInt8(const RnnPoolInt8Plan& plan, const int8_t* input, int32_t batch,
                  int32_t height, int32_t width, int8_t* output, void* scratch) {
-  const Int8Plan& p = PlanOf(plan);
-  WholeMap(p.params, input, batch, height, width, output, scratch,
-           [&p](const RnnPoolInt8Params&, const int8_t* image, int32_t h, int32_t w,
-                int32_t top, int32_t left, int8_t* out, void* s) {
-             PatchInt8(p, image, h, w, top, left, out, s);
-           });
+  RunWholeMapInt8(PlanOf(plan), PairsOf(plan), input, batch, height, width, output, scratch);
 }
 
 void RnnPoolInt8(const RnnPoolInt8Params& params, const int8_t* input, int32_t batch,
                  int32_t height, int32_t width, int8_t* output, void* scratch) {
-  RnnPoolInt8Plan plan;
-  MakeInt8Plan(params, new (plan.storage) Int8Plan);
-  RnnPoolInt8(plan, input, batch, height, width, output, scratch);
+  Int8Plan plan;  // without the reordered matrices: 1 KiB less stack
+  MakeInt8Plan(params, &plan, nullptr);
+  RunWholeMapInt8(plan, nullptr, input, batch, height, width, output, scratch);
 }
 
 size_t RnnPoolFloatScratchBytes(const RnnPoolShape& shape) {

@@ -13,8 +13,7 @@
 
 #include "rnnpool_core.h"
 #include "semihosting.h"
-
-extern "C" uint32_t __stack_limit;
+#include "stack_meter.h"
 
 namespace {
 
@@ -71,24 +70,6 @@ rnnpool::Multiplier ReadMultiplier() {
   m.q = ReadInt();
   m.shift = ReadInt();
   return m;
-}
-
-// Stack measurement: the free stack below the caller is filled with a pattern
-// before the kernel runs; the lowest overwritten word is its deepest use.
-constexpr uint32_t kStackPattern = 0xA5C3E10Fu;
-
-__attribute__((noinline)) uint32_t* PaintStack() {
-  uint32_t* sp;
-  __asm__ volatile("mov %0, sp" : "=r"(sp));
-  for (uint32_t* p = &__stack_limit; p < sp - 64; ++p) *p = kStackPattern;
-  return sp - 64;
-}
-
-size_t StackUsedBelow(const uint32_t* painted_top) {
-  const uint32_t* p = &__stack_limit;
-  while (p < painted_top && *p == kStackPattern) ++p;
-  return static_cast<size_t>(reinterpret_cast<const char*>(painted_top) -
-                             reinterpret_cast<const char*>(p));
 }
 
 }  // namespace
@@ -186,7 +167,7 @@ int RunCase(FILE* out_file) {
       output_bytes = output_elements;
       int8_t* out = static_cast<int8_t*>(Allocate(output_bytes));
       output = out;
-      const uint32_t* painted = PaintStack();
+      const uint32_t* painted = cortex_m::PaintStack();
       CountBegin();
       if (patch) {
         rnnpool::RnnPoolPatchInt8(plan, input, g.height, g.width, g.top, g.left, out, scratch);
@@ -194,7 +175,7 @@ int RunCase(FILE* out_file) {
         rnnpool::RnnPoolInt8(plan, input, g.batch, g.height, g.width, out, scratch);
       }
       CountEnd();
-      stack_bytes = StackUsedBelow(painted);
+      stack_bytes = cortex_m::StackUsedBelow(painted);
     }
   } else {
     rnnpool::RnnPoolFloatParams p{};
@@ -213,7 +194,7 @@ int RunCase(FILE* out_file) {
       output_bytes = output_elements * sizeof(float);
       float* out = static_cast<float*>(Allocate(output_bytes));
       output = out;
-      const uint32_t* painted = PaintStack();
+      const uint32_t* painted = cortex_m::PaintStack();
       CountBegin();
       if (patch) {
         rnnpool::RnnPoolPatchFloat(p, input, g.height, g.width, g.top, g.left, out, scratch);
@@ -221,7 +202,7 @@ int RunCase(FILE* out_file) {
         rnnpool::RnnPoolFloat(p, input, g.batch, g.height, g.width, out, scratch);
       }
       CountEnd();
-      stack_bytes = StackUsedBelow(painted);
+      stack_bytes = cortex_m::StackUsedBelow(painted);
     }
   }
   if (status != rnnpool::Status::kOk) {

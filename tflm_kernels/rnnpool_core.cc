@@ -262,11 +262,12 @@ void MatVec(const In* v, int32_t in, Acc offset, const W* matrix, int32_t units,
 //   both cells meet its preconditions (MakeFastCell), which calibrated models
 //   do in practice: table activations use the builtin sigmoid / tanh numbers
 //   (compared by content, so a model's copy qualifies); no multiplier's
-//   saturating left shift can saturate on the values it sees (M_h < 32 for
-//   h = 8, < 16 for h = 16; M_c < 1; M_a < 2^15); the activations' offsets fit
-//   their nudges (M_a >= 2^-16 for table and quantSigm activations); and a
-//   gate and an update of the same family share one M_a (spec 3 makes them
-//   equal);
+//   saturating left shift can saturate on the values it sees and its input
+//   fits the 32-bit form it is given (M_h < 16 for h = 8, < 8 for h = 16;
+//   M_c < 1; M_a < 2^15); the activations' offsets fit their rounding
+//   constants; spec 4.3's two exact sums fit int32 (bounded at Prepare from
+//   the sizes, the multipliers and the largest |bias|); and a gate and an
+//   update of the same family share one M_a (spec 3 makes them equal);
 // - the generic path (Int8CellCtx, SweepInt8<Int8CellCtx>), the spec's
 //   operations one by one, for everything else (other tables, multipliers
 //   near the ends of their ranges).
@@ -892,10 +893,9 @@ void WriteOutputInt8(const Requant& my, int32_t zp, const int16_t* h, int32_t n,
   }
 }
 
-// What does not depend on the patch, derived from the parameters once per
-// RnnPoolInt8 call (once per patch for RnnPoolPatchInt8): about 800
-// instructions, plus up to four 1 KB table comparisons when the tables are
-// not the builtin arrays themselves; no memory beyond this struct.
+// What does not depend on the patch, derived from the parameters once, by
+// PrepareInt8Plan (the public RnnPoolInt8Plan holds it, then the reordered
+// matrices); Eval only reads it.
 struct Int8Plan {
   RnnPoolInt8Params params;
   bool fast;  // both cells in fast form

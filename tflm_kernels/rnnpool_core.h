@@ -43,34 +43,35 @@
  * VWW (6x6, k=8, h1=h2=8): 1584 bytes (int8), 1856 bytes (float);
  * Face (8x8, k=4, h1=h2=16): 5216 / 5888 bytes.
  *
- * int8 speed (rnnpool_core.cc, "int8 path"). Each entry point first derives,
- * from the parameters alone, a plan: the multipliers in a one-multiply,
- * one-shift form with the activations' offsets folded in, and, for the
- * builtin sigmoid / tanh numbers (found by content, so a model's copy of the
- * tables qualifies), interpolation tables that turn spec 4.4's lookup into
- * one multiply-add (8 KB of compile-time constants next to the 2 KB tables).
- * RnnPoolInt8 makes the plan once per call, RnnPoolPatchInt8 once per patch
- * (about 800 instructions, plus up to four 1 KB table comparisons when the
- * tables are not the builtin arrays themselves). Parameters outside that
- * fast path's preconditions (other tables, multipliers near the ends of
- * their ranges: see Int8FastPathApplies) run a direct transcription of the
- * spec; both give the same bits.
+ * int8 speed (rnnpool_core.cc, "int8 path"). PrepareInt8Plan derives, once,
+ * from the parameters alone, a plan (RnnPoolInt8Plan, kept by the caller:
+ * TFLM's op data): the multipliers in a 32-bit one-multiply form with the
+ * activations' offsets folded in, interpolation tables for the builtin
+ * sigmoid / tanh numbers (found by content, so a model's copy of the tables
+ * qualifies; 8 KB of compile-time constants next to the 2 KB tables), and
+ * U1, U2, W2 reordered for two-MAC (SMLAD) products. Eval only reads it. On
+ * ARMv7E-M and later the fast path uses SMMULR / SMLAL-class requantisation,
+ * SSAT / USAT saturation and SMLAD / SXTB16 products through ACLE (arm_acle.h)
+ * with portable C++ elsewhere: x86, Cortex-M and the Python extension run the
+ * same source. Parameters outside that fast path's preconditions (other
+ * tables, multipliers or biases near the ends of their ranges: see
+ * Int8FastPathApplies) run a direct transcription of the spec; both give the
+ * same bits.
  *
  * Stack. No arrays on the stack, no alloca, no recursion; the int8 call chain
- * is RnnPoolInt8 (which holds the plan, about 650 bytes) or RnnPoolPatchInt8
- * (which holds one too) -> the per-patch body -> Sweep -> SweepInt8, with the
- * matrix products inlined (float: RnnPoolFloat -> RnnPoolPatchFloat ->
- * SweepFloat -> ActivationFloat). g++ 12 -O2 -fstack-usage on x86-64 gives
- * 832 + 496 + 64 + 240 = 1632 bytes for the deepest int8 chain (1400 before
- * the plan existed) and 192 + 384 + 112 + 48 = 736 bytes for the float chain
- * (bench/bench_kernel.py prints the current figures); budget 2 KiB.
+ * is RnnPoolInt8 -> the per-patch body -> Sweep -> SweepInt8, with the matrix
+ * products inlined (float: RnnPoolFloat -> RnnPoolPatchFloat -> SweepFloat ->
+ * ActivationFloat). bench/bench_kernel.py prints the -fstack-usage chains
+ * (x86-64, and Cortex-M with --target) and the stack measured on the emulated
+ * cores. The RnnPoolInt8 overload taking parameters builds a plan (without
+ * the reordered matrices) on its stack, about 1 KiB more.
  *
  * Arithmetic bounds (spec 5): with sizes inside the limits below and
  * |weights| <= 127 (-128 is also safe), no int32 intermediate can overflow.
- * int64 appears only in the two exact sums of spec 4.3 and inside MBQM (the
- * 64-bit product SRDHM is defined by, and the rounding of that product, into
- * which the fast path also folds the activations' +32768 / +2^14 offsets, so
- * their clamps see the 64-bit result); the dot products accumulate in int32.
+ * int64 appears only in the two exact sums of spec 4.3 and inside MBQM in the
+ * spec transcription; the fast path forms both sums in int32 after Prepare
+ * has bounded their terms (the projections' and h @ U's requantised bounds,
+ * the largest |bias|), and its only 64-bit value is one 32x32 product.
  *
  * Tested by tests/test_kernel_core_{int8,float,fuzz}.py (bit-exact with the
  * oracle; primitives against fixed_point.py; ASan/UBSan fuzzing with
@@ -358,10 +359,12 @@ Status ComputeCellMultipliers(double input_scale, double kernel_scale,
 // parameters; the results are identical either way. They do when the sigmoid /
 // tanh tables hold the builtin numbers (BuiltinTable), a gate and an update of
 // the same family have the same M_a (spec 3 makes them equal), and, in both
-// cells, M_h < 2^L for the largest L with h * 2^(22 + L) < 2^31 (M_h < 32 for
-// h = 8, < 16 for h = 16), M_c < 1, M_a < 2^15, and M_a >= 2^-16 for sigmoid,
-// tanh and quantSigm, which calibrated scales meet unless a state range is
-// thousands of times a pre-activation range. For tests and diagnostics.
+// cells, h @ U * 2^(left(M_h) + 1) fits int32 (M_h < 16 for h = 8, < 8 for
+// h = 16), M_c < 1, M_a < 2^15, the activations' rounding constants fit int32
+// (M_a >= 2^-15 or so), and the bounds of gx + gh + b (from k, h, M_x, M_h and
+// the largest |bias|) stay below 2^31, which calibrated scales meet unless a
+// state range is thousands of times a pre-activation range. For tests and
+// diagnostics; returns false for parameters ValidateInt8Params rejects.
 bool Int8FastPathApplies(const RnnPoolInt8Params& params);
 
 // ---------------------------------------------------------------------------

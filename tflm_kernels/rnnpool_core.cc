@@ -574,7 +574,7 @@ void ReorderPairs(const int8_t* m, int32_t in, int32_t units, int8_t* pairs) {
   }
 }
 
-// out[o] = epilogue(sum_j v[j] M[j][o]): v int16 [in], 4-byte aligned; `pairs`
+// out[o] = epilogue(sum_j v[j] M[j][o], o): v int16 [in], 4-byte aligned; `pairs`
 // from ReorderPairs; in, units even. Four outputs per pass (four accumulators
 // and two weight words stay in registers on a Cortex-M), then two.
 template <typename Epilogue>
@@ -594,10 +594,10 @@ RNNPOOL_ALWAYS_INLINE void MatVecPairs(const int16_t* v, int32_t in, const int8_
       a2 = Smlad(Sxtb16(w1), vv, a2);
       a3 = Smlad(Sxtb16High(w1), vv, a3);
     }
-    out[o] = epilogue(a0);
-    out[o + 1] = epilogue(a1);
-    out[o + 2] = epilogue(a2);
-    out[o + 3] = epilogue(a3);
+    out[o] = epilogue(a0, o);
+    out[o + 1] = epilogue(a1, o + 1);
+    out[o + 2] = epilogue(a2, o + 2);
+    out[o + 3] = epilogue(a3, o + 3);
   }
   if (o < units) {  // units = 4 q + 2
     const int8_t* m = pairs + 2 * o;
@@ -608,8 +608,8 @@ RNNPOOL_ALWAYS_INLINE void MatVecPairs(const int16_t* v, int32_t in, const int8_
       a0 = Smlad(Sxtb16(w), vv, a0);
       a1 = Smlad(Sxtb16High(w), vv, a1);
     }
-    out[o] = epilogue(a0);
-    out[o + 1] = epilogue(a1);
+    out[o] = epilogue(a0, o);
+    out[o + 1] = epilogue(a1, o + 1);
   }
 }
 
@@ -774,46 +774,77 @@ inline int32_t ActivateFast(int32_t x, const InterpolationTable* table, const Fa
   }
 }
 
-// Spec 4.3 for unit o, fast form, all in int32 (Prepare checked the sums'
-// bounds). kFirst: the state is all zero (t = 0), so gh = MBQM(0) = 0 and
-// z * h = 0 are known without computing them.
-template <Kind kGate, Kind kUpdate, bool kFirst>
-RNNPOOL_ALWAYS_INLINE int16_t StepUnit(const FastCell& c, ptrdiff_t o, int32_t gx, int32_t acc,
-                                       int32_t h) {
-  int32_t pre = gx;
-  if (!kFirst) pre += ApplyNarrow(acc, c.recurrent);
-  const int32_t z =
-      ActivateFast<kGate>(SaturateInt16(pre + c.gate_bias[o]), c.gate_table, c.gate_activation);
-  const int32_t u = ActivateFast<kUpdate>(
-      SaturateInt16(pre + c.update_bias[o]), c.update_table,
-      kGate == kUpdate ? c.gate_activation : c.update_activation);
-  const int32_t coef = (c.coef_bias - c.zeta * z) >> 15;  // (3), in [0, 3 * 2^14]
-  int32_t next = ApplyWide(coef * u, c.update);             // |coef * u| < 2^31
-  if (!kFirst) next += RoundingDivideByPOTConst<15>(z * h);  // |z h| <= 2^30
-  return static_cast<int16_t>(SaturateInt16(next));
+// Spec 4.3 for one step of a cell, fast form, all in int32 (Prepare checked
+// the sums' bounds), in two passes over the units so that each pass keeps its
+// constants in registers (a Cortex-M has 13): ActivateUnits turns the
+// pre-activations gx + gh into z and c, packed as two int16 lanes in place;
+// UpdateUnits makes the next state from them.
+inline int32_t PackLanes(int32_t low, int32_t high) {  // (low, high) as int16 lanes
+  return static_cast<int32_t>((static_cast<uint32_t>(low) & 0xFFFFu) |
+                              (static_cast<uint32_t>(high) << 16));
 }
 
+// pre[o] (gx + gh) -> (z, c) lanes, in place.
+// The constants are copied to locals: the stores to pre[] (int32) could
+// otherwise alias the cell's fields and force reloads every unit.
+template <Kind kGate, Kind kUpdate>
+RNNPOOL_ALWAYS_INLINE void ActivateUnits(const FastCell& c, int32_t units, int32_t* pre) {
+  const FastRequant mz = c.gate_activation;
+  const FastRequant mu = kGate == kUpdate ? c.gate_activation : c.update_activation;
+  const int32_t* const gate_bias = c.gate_bias;
+  const int32_t* const update_bias = c.update_bias;
+  const InterpolationTable* const gate_table = c.gate_table;
+  const InterpolationTable* const update_table = c.update_table;
+  for (int32_t o = 0; o < units; ++o) {
+    const int32_t p = pre[o];
+    const int32_t z = ActivateFast<kGate>(SaturateInt16(p + gate_bias[o]), gate_table, mz);
+    const int32_t u = ActivateFast<kUpdate>(SaturateInt16(p + update_bias[o]), update_table, mu);
+    pre[o] = PackLanes(z, u);
+  }
+}
+
+// h' = sat16(RDBPOT(z h, 15) + MBQM(coef c, M_c)), coef = (3); kFirst: h = 0.
+template <bool kFirst>
+RNNPOOL_ALWAYS_INLINE void UpdateUnits(const FastCell& c, int32_t units, const int32_t* zu,
+                                       int16_t* h) {
+  const FastRequant mc = c.update;
+  const int32_t coef_bias = c.coef_bias, zeta = c.zeta;
+  for (int32_t o = 0; o < units; ++o) {
+    const int32_t z = static_cast<int16_t>(zu[o]), u = zu[o] >> 16;
+    const int32_t coef = (coef_bias - zeta * z) >> 15;  // (3), in [0, 3 * 2^14]
+    int32_t next = ApplyWide(coef * u, mc);               // |coef * u| < 2^31
+    if (!kFirst) next += RoundingDivideByPOTConst<15>(z * h[o]);  // |z h| <= 2^30
+    h[o] = static_cast<int16_t>(SaturateInt16(next));
+  }
+}
+
+// gx + MBQM(h @ U, M_h) of unit o, as the epilogue of the SMLAD products.
+struct PreActivationEpilogue {
+  const int32_t* gx;
+  FastRequant m;  // a copy: the stores to out[] could alias a reference
+  int32_t operator()(int32_t acc, int32_t o) const { return gx[o] + ApplyNarrow(acc, m); }
+};
+
 // As the generic SweepInt8, fast form, the activation families fixed at
-// compile time. The units of a step are independent once h @ U is known; they
-// run from the last to the first, which saves the loop a register and a
-// compare.
+// compile time. `acc` holds a step's pre-activations, then its (z, c) lanes.
 template <typename Cell, Kind kGate, Kind kUpdate>
 void SweepInt8(const Cell& c, const int8_t* plan_pairs, int32_t units, const int32_t* gx,
                int32_t steps, ptrdiff_t step_stride, int16_t* h, int32_t* acc) {
-  for (ptrdiff_t o = units - 1; o >= 0; --o) {
-    h[o] = StepUnit<kGate, kUpdate, true>(c, o, gx[o], 0, 0);
-  }
+  for (int32_t o = 0; o < units; ++o) acc[o] = gx[o];  // h = 0: gh = MBQM(0) = 0
+  ActivateUnits<kGate, kUpdate>(c, units, acc);
+  UpdateUnits<true>(c, units, acc, h);
   for (int32_t t = 1; t < steps; ++t) {
     gx += step_stride;
-    // |acc| <= 2^30 (spec 5).
+    // |h @ U| <= 2^30 (spec 5).
     if (c.recurrent_pairs >= 0) {
-      MatVecPairs(h, units, plan_pairs + c.recurrent_pairs, units, acc, StoreSum());
+      MatVecPairs(h, units, plan_pairs + c.recurrent_pairs, units, acc,
+                  PreActivationEpilogue{gx, c.recurrent});
     } else {
       MatVecInline<int32_t>(h, units, 0, c.recurrent_kernel, units, acc, StoreSum());
+      for (int32_t o = 0; o < units; ++o) acc[o] = gx[o] + ApplyNarrow(acc[o], c.recurrent);
     }
-    for (ptrdiff_t o = units - 1; o >= 0; --o) {
-      h[o] = StepUnit<kGate, kUpdate, false>(c, o, gx[o], acc[o], h[o]);
-    }
+    ActivateUnits<kGate, kUpdate>(c, units, acc);
+    UpdateUnits<false>(c, units, acc, h);
   }
 }
 
@@ -865,8 +896,9 @@ void MakeProjectionRequant(const Multiplier& m, int64_t max_abs_input, Projectio
 }
 
 struct FastEpilogue {
-  const FastRequant& m;
+  FastRequant m;  // a copy: the stores to out[] could alias a reference
   int32_t operator()(int32_t a) const { return ApplyNarrow(a, m); }
+  int32_t operator()(int32_t a, int32_t) const { return ApplyNarrow(a, m); }
 };
 struct GenericEpilogue {
   const Requant& m;

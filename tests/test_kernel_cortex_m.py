@@ -137,3 +137,31 @@ def test_float_matches_the_reference_within_1e_5_on_the_emulated_core(target, ru
                               [(np.float32, e.shape) for _, _, e in items])
     for (_, _, expected), got in zip(items, outputs):
         np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-5)
+
+
+# Ceilings for one VWW patch (6x6x8, h1 = h2 = 8) on the emulated Cortex-M4,
+# arm-none-eabi-g++ -O2; measured 94,202 / 87,446 int8 and 183,530 / 72,547
+# float (bench/RESULTS.md). Emulated instruction counts are deterministic;
+# the ceilings leave 5% for compiler and data differences.
+VWW_CEILINGS = {("sigmoid", "tanh"): 99_000, ("quantSigm", "quantTanh"): 92_000}
+STACK_BUDGET = 2048  # bytes, rnnpool_core.h
+
+
+@pytest.mark.parametrize("gate, update", list(VWW_CEILINGS))
+def test_vww_patch_stays_within_its_m4_instruction_and_stack_budget(gate, update, runners,
+                                                                     workdir):
+    rng = np.random.default_rng(22)
+    params = make_case(rng, 8, 8, 8, (6, 6), (6, 6), "valid", gate, update)
+    image = random_input(rng, (6, 6, 8))
+    kernel = core.int8_kernel_params(params)
+    assert core.int8_fast_path(kernel)
+    expected = int8_reference.rnnpool_int8(image[None], params).reshape(-1)
+    plugin = emulator.build_plugin(workdir)
+    (got,), text, instructions = run_cases(runners, workdir, "cortex-m4",
+                                           [cases.int8_case(kernel, image, (0, 0))],
+                                           [(np.int8, expected.shape)], plugin=plugin)
+    np.testing.assert_array_equal(got, expected)
+    # The patch loop is never a handful of instructions: the markers worked.
+    assert 20_000 < instructions <= VWW_CEILINGS[(gate, update)]
+    stack = int(text.split("stack_bytes ")[1].split()[0])
+    assert 0 < stack <= STACK_BUDGET

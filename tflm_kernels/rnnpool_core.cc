@@ -428,6 +428,13 @@ struct FastRequant {
   int32_t round;
   int32_t sign_mask;
   int32_t n;
+#if !(defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP)
+  // The one-rounding 64-bit form of the same value (hosts without SMMULR):
+  int64_t multiplier;  // q 2^left
+  int64_t nudge;       // 2^30 + round 2^31
+  int64_t negative;    // -2^31 if n >= 1, else 0
+  int32_t total;       // 31 + n
+#endif
 };
 
 // (a b + 2^31) >> 32: one SMMULR where the core has the DSP extension.
@@ -459,6 +466,7 @@ bool MakeFastRequant(const Multiplier& m, int64_t max_abs_input, int32_t offset,
   const int32_t n = m.shift > 0 ? 0 : -m.shift;
   const int32_t pre_shift = narrow ? left + 1 : left;
   if (pre_shift > 30 || max_abs_input > (int64_t{INT32_MAX} >> pre_shift)) return false;
+  if (!narrow && left != 0) return false;  // ApplyWide does not shift
   const int64_t round =
       n > 0 ? (int64_t{1} << (n - 1)) + (static_cast<int64_t>(offset) << n) : offset;
   if (n > 30 || (max_abs_input << left) + round + 1 > INT32_MAX) return false;
@@ -467,9 +475,16 @@ bool MakeFastRequant(const Multiplier& m, int64_t max_abs_input, int32_t offset,
   out->round = static_cast<int32_t>(round);
   out->sign_mask = n > 0 ? -1 : 0;
   out->n = n;
+#if !(defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP)
+  out->multiplier = static_cast<int64_t>(m.q) << left;
+  out->nudge = (int64_t{1} << 30) + (round << 31);
+  out->negative = n > 0 ? -(int64_t{1} << 31) : 0;
+  out->total = 31 + n;
+#endif
   return true;
 }
 
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 inline int32_t RoundTail(int32_t t, const FastRequant& m) {
   return (t + m.round + ((t >> 31) & m.sign_mask)) >> m.n;
 }
@@ -480,15 +495,31 @@ inline int32_t ApplyNarrow(int32_t x, const FastRequant& m) {
                    m);
 }
 
+// Wide inputs have left = 0 (pre_shift 0): MakeFastRequant accepts no left
+// shift for them, as x 2^left would not fit.
 inline int32_t ApplyWide(int32_t x, const FastRequant& m) {
-  const int64_t p =
-      static_cast<int64_t>(static_cast<int32_t>(static_cast<uint32_t>(x) << m.pre_shift)) * m.q;
+  const int64_t p = static_cast<int64_t>(x) * m.q;
   // (p + 2^30) >> 31 of |p| < 2^62: the high word's 31 bits and the low word's top bit.
   const uint64_t sum = static_cast<uint64_t>(p + (int64_t{1} << 30));
   const int32_t t = static_cast<int32_t>((static_cast<uint32_t>(sum >> 32) << 1) |
                                          (static_cast<uint32_t>(sum) >> 31));
   return RoundTail(t, m);
 }
+#else
+// Hosts with a native 64-bit datapath (x86-64): the same value in one
+// rounding step (detail::Requant's derivation). With P = x' q = x (q 2^left):
+// RDBPOT(SRDHM, n) + offset = (P + 2^30 + round 2^31 - [P < -2^30] 2^31 [n >= 1])
+// >> (31 + n), as round 2^31 = 2^(30+n) + offset 2^(31+n) (n >= 1) or
+// offset 2^31 (n = 0). Prepare's bound |x'| + round < 2^31 keeps the sum
+// below 2^62.
+inline int32_t ApplyNarrow(int32_t x, const FastRequant& m) {
+  const int64_t p = x * m.multiplier;
+  return static_cast<int32_t>((p + m.nudge + (p < -(int64_t{1} << 30) ? m.negative : 0)) >>
+                              m.total);
+}
+
+inline int32_t ApplyWide(int32_t x, const FastRequant& m) { return ApplyNarrow(x, m); }
+#endif
 
 // Saturation (spec 2.4) and the activations' clamps: SSAT / USAT through ACLE
 // where the core has them.
@@ -496,21 +527,23 @@ inline int32_t SaturateInt16(int32_t x) {
 #if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
   return __ssat(x, 16);
 #else
-  return x < INT16_MIN ? INT16_MIN : (x > INT16_MAX ? INT16_MAX : x);
+  return Sat16(x);  // one unsigned compare in the common case
 #endif
 }
 inline int32_t ClampUnsigned16(int32_t x) {  // [0, 65535]
 #if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
   return static_cast<int32_t>(__usat(x, 16));
 #else
-  return x < 0 ? 0 : (x > 65535 ? 65535 : x);
+  if (RNNPOOL_UNLIKELY(static_cast<uint32_t>(x) > 65535u)) return x < 0 ? 0 : 65535;
+  return x;
 #endif
 }
 inline int32_t ClampUnsigned15(int32_t x) {  // [0, 32767]
 #if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
   return static_cast<int32_t>(__usat(x, 15));
 #else
-  return x < 0 ? 0 : (x > 32767 ? 32767 : x);
+  if (RNNPOOL_UNLIKELY(static_cast<uint32_t>(x) > 32767u)) return x < 0 ? 0 : 32767;
+  return x;
 #endif
 }
 
@@ -557,6 +590,15 @@ inline uint32_t LoadWord(const void* p) {
   std::memcpy(&w, p, sizeof(w));
   return w;
 }
+
+// Only where SMLAD exists: emulated in C (x86), the reordered products cost
+// more than MatVec's plain multiply-adds, so the plan keeps the matrices as
+// they are there (the results are the same either way).
+#if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32
+constexpr bool kTwoMacProducts = true;
+#else
+constexpr bool kTwoMacProducts = false;
+#endif
 
 // Bytes of a [in][units] matrix in 2x2 blocks (in and units even).
 inline size_t PairBytes(int32_t in, int32_t units) {
@@ -699,7 +741,7 @@ int32_t ActivationOffset(Kind kind) {
 bool MakeFastActivation(Kind kind, const int16_t* table, const Multiplier& m,
                         const InterpolationTable** interpolation, FastRequant* requant) {
   *interpolation = nullptr;
-  *requant = FastRequant{0, 0, 0, 0, 0};
+  *requant = FastRequant{};
   if (kind == Kind::kRelu) return true;
   if (kind == Kind::kTable) {
     *interpolation = FindInterpolationTable(table);
@@ -977,7 +1019,7 @@ void MakeInt8Plan(const RnnPoolInt8Params& params, Int8Plan* plan, int8_t* pairs
   // int16) when every size is even and the three fit the plan.
   const int32_t h1 = s.rnn1_units, h2 = s.rnn2_units;
   plan->w2_pairs = -1;
-  if (pairs != nullptr && plan->fast && h1 % 2 == 0 && h2 % 2 == 0 &&
+  if (kTwoMacProducts && pairs != nullptr && plan->fast && h1 % 2 == 0 && h2 % 2 == 0 &&
       PairBytes(h1, h1) + PairBytes(h2, h2) + PairBytes(h1, h2) <= kInt8PlanPairBytes) {
     const int32_t u2 = static_cast<int32_t>(PairBytes(h1, h1));
     const int32_t w2 = u2 + static_cast<int32_t>(PairBytes(h2, h2));

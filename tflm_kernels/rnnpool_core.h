@@ -376,10 +376,10 @@ bool Int8FastPathApplies(const RnnPoolInt8Params& params);
 // Opaque and of fixed size, so a TFLM op data can hold it by value. It keeps
 // a copy of the parameters, whose arrays must outlive it.
 // ---------------------------------------------------------------------------
-// 1 KiB of constants and up to 2 KiB of U1, U2, W2 reordered for two-MAC
+// 1.25 KiB of constants and up to 2 KiB of U1, U2, W2 reordered for two-MAC
 // products (when h1 and h2 are even and h1^2 + h2^2 + h1 h2 <= 2048).
 constexpr size_t kInt8PlanPairBytes = 2048;
-constexpr size_t kInt8PlanBytes = 1024 + kInt8PlanPairBytes;
+constexpr size_t kInt8PlanBytes = 1280 + kInt8PlanPairBytes;
 struct RnnPoolInt8Plan {
   alignas(8) unsigned char storage[kInt8PlanBytes];
 };

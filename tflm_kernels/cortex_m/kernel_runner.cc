@@ -102,6 +102,21 @@ size_t OutputElements(const rnnpool::RnnPoolShape& s, const Geometry& g, bool pa
 
 
 
+// Allocates scratch and output, runs `kernel(output, scratch)` once between
+// the markers; returns the stack it used (bytes).
+template <typename Elem, typename Kernel>
+size_t RunMeasured(size_t scratch_bytes, size_t output_elements, void** output,
+                   const Kernel& kernel) {
+  void* scratch = Allocate(scratch_bytes);
+  Elem* out = static_cast<Elem*>(Allocate(output_elements * sizeof(Elem)));
+  *output = out;
+  const uint32_t* painted = cortex_m::PaintStack();
+  CountBegin();
+  kernel(out, scratch);
+  CountEnd();
+  return cortex_m::StackUsedBelow(painted);
+}
+
 // Runs the case whose magic number was just read; appends its output to
 // out_file. Returns 0, or 1 if the parameters do not validate.
 int RunCase(FILE* out_file) {
@@ -163,19 +178,15 @@ int RunCase(FILE* out_file) {
     status = rnnpool::PrepareInt8Plan(p, &plan);
     if (status == rnnpool::Status::kOk) {
       scratch_bytes = rnnpool::RnnPoolInt8ScratchBytes(s);
-      void* scratch = Allocate(scratch_bytes);
       output_bytes = output_elements;
-      int8_t* out = static_cast<int8_t*>(Allocate(output_bytes));
-      output = out;
-      const uint32_t* painted = cortex_m::PaintStack();
-      CountBegin();
-      if (patch) {
-        rnnpool::RnnPoolPatchInt8(plan, input, g.height, g.width, g.top, g.left, out, scratch);
-      } else {
-        rnnpool::RnnPoolInt8(plan, input, g.batch, g.height, g.width, out, scratch);
-      }
-      CountEnd();
-      stack_bytes = cortex_m::StackUsedBelow(painted);
+      stack_bytes = RunMeasured<int8_t>(scratch_bytes, output_elements, &output,
+                                        [&](int8_t* out, void* scratch) {
+        if (patch) {
+          rnnpool::RnnPoolPatchInt8(plan, input, g.height, g.width, g.top, g.left, out, scratch);
+        } else {
+          rnnpool::RnnPoolInt8(plan, input, g.batch, g.height, g.width, out, scratch);
+        }
+      });
     }
   } else {
     rnnpool::RnnPoolFloatParams p{};
@@ -190,19 +201,15 @@ int RunCase(FILE* out_file) {
     status = rnnpool::ValidateFloatParams(p);
     if (status == rnnpool::Status::kOk) {
       scratch_bytes = rnnpool::RnnPoolFloatScratchBytes(s);
-      void* scratch = Allocate(scratch_bytes);
       output_bytes = output_elements * sizeof(float);
-      float* out = static_cast<float*>(Allocate(output_bytes));
-      output = out;
-      const uint32_t* painted = cortex_m::PaintStack();
-      CountBegin();
-      if (patch) {
-        rnnpool::RnnPoolPatchFloat(p, input, g.height, g.width, g.top, g.left, out, scratch);
-      } else {
-        rnnpool::RnnPoolFloat(p, input, g.batch, g.height, g.width, out, scratch);
-      }
-      CountEnd();
-      stack_bytes = cortex_m::StackUsedBelow(painted);
+      stack_bytes = RunMeasured<float>(scratch_bytes, output_elements, &output,
+                                       [&](float* out, void* scratch) {
+        if (patch) {
+          rnnpool::RnnPoolPatchFloat(p, input, g.height, g.width, g.top, g.left, out, scratch);
+        } else {
+          rnnpool::RnnPoolFloat(p, input, g.batch, g.height, g.width, out, scratch);
+        }
+      });
     }
   }
   if (status != rnnpool::Status::kOk) {

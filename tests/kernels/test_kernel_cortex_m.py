@@ -12,9 +12,9 @@ QEMU is absent.
 import numpy as np
 import pytest
 
-import numpy_reference as nr
-from int8_cases import random_float_params
-from rnnpool_keras.quantization import int8_reference, integer_activations
+import rnnpool_keras.spec.float_reference as nr
+from rnnpool_keras.spec import int8_reference, integer_activations
+from rnnpool_keras.spec.random_params import random_float_params
 from test_kernel_core_int8 import make_case, random_input
 from tflm_kernels import core
 from tflm_kernels.cortex_m import cases, emulator

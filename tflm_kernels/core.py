@@ -23,9 +23,11 @@ import math
 
 import numpy as np
 
+from rnnpool_keras.spec.contract import ACTIVATION_CODES
 from tflm_kernels import _rnnpool_core as _core
 
-ACTIVATIONS = ("sigmoid", "tanh", "quantSigm", "quantTanh", "relu")  # C++ enum order
+# The op contract's activation codes, which the C++ enum uses too.
+ACTIVATIONS = tuple(sorted(ACTIVATION_CODES, key=ACTIVATION_CODES.get))
 PADDINGS = ("valid", "same")
 
 quantize_multiplier = _core.quantize_multiplier

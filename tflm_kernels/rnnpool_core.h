@@ -106,13 +106,15 @@ constexpr int32_t kOneQ15 = 1 << 15;
 
 enum class Padding : int32_t { kValid = 0, kSame = 1 };
 
-// The order of rnnpool_keras' names: sigmoid, tanh, quantSigm, quantTanh, relu.
+// The activation codes of the op contract (docs/rnnpool_custom_op.md,
+// `gate_activation` / `update_activation`): one numbering from the .tflite
+// options to the kernel (the TFLM glue static_asserts it).
 enum class Activation : int32_t {
   kSigmoid = 0,
   kTanh = 1,
-  kQuantSigm = 2,
-  kQuantTanh = 3,
-  kRelu = 4,
+  kRelu = 2,
+  kQuantSigm = 3,
+  kQuantTanh = 4,
 };
 
 // Sizes and hyper-parameters of one op, shared by the float and int8 paths.

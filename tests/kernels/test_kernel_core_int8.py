@@ -360,7 +360,7 @@ def _valid_kernel_dict(rng):
     (lambda d: d.update(pool_size=(0, 2)), "pool"),
     (lambda d: d.update(strides=(1, 0)), "strides"),
     (lambda d: d.update(padding=2), "padding"),
-    (lambda d: d.update(gate_activation=4), "relu"),
+    (lambda d: d.update(gate_activation=core.ACTIVATIONS.index("relu")), "relu"),
     (lambda d: d.update(update_activation=7), "activation"),
     (lambda d: d["rnn1"].update(zeta_q14=16385), "zeta"),
     (lambda d: d["rnn2"].update(nu_q14=-1), "zeta"),

@@ -247,7 +247,10 @@ std::vector<int16_t> RandomTable() {
 }
 
 Activation RandomActivation(bool allow_relu) {
-  return static_cast<Activation>(Uniform(0, allow_relu ? 4 : 3));
+  constexpr Activation kAll[5] = {Activation::kSigmoid, Activation::kTanh,
+                                  Activation::kQuantSigm, Activation::kQuantTanh,
+                                  Activation::kRelu};  // relu last: excluded by the range
+  return kAll[Uniform(0, allow_relu ? 4 : 3)];
 }
 
 void FillInt8Cell(rnnpool::Int8Cell* cell, int in, int units, std::vector<int8_t>* W,
@@ -390,7 +393,7 @@ Status BreakOne(rnnpool::RnnPoolInt8Params* p, rnnpool::RnnPoolFloatParams* f,
     }
     case 11: {
       // An activation multiplier matters unless the activation is relu.
-      s.gate_activation = static_cast<Activation>(Uniform(0, 3));
+      s.gate_activation = RandomActivation(false);
       p->rnn2.gate_activation_multiplier.shift = 40;
       *float_applies = false;
       return Status::kBadMultiplier;

@@ -225,16 +225,19 @@ TfLiteStatus CheckKeys(const OpDataRnnPool& data, uint32_t required,
   return kTfLiteOk;
 }
 
-// Contract activation codes -> core enum.
+// The core's enum is the contract's numbering (docs/rnnpool_custom_op.md).
+static_assert(static_cast<int>(rnnpool::Activation::kSigmoid) == 0 &&
+                  static_cast<int>(rnnpool::Activation::kTanh) == 1 &&
+                  static_cast<int>(rnnpool::Activation::kRelu) == 2 &&
+                  static_cast<int>(rnnpool::Activation::kQuantSigm) == 3 &&
+                  static_cast<int>(rnnpool::Activation::kQuantTanh) == 4,
+              "rnnpool::Activation must use the contract's activation codes");
+
+// A contract activation code as the core enum; false for an unknown code.
 bool ContractActivation(int32_t code, rnnpool::Activation* out) {
-  switch (code) {
-    case 0: *out = rnnpool::Activation::kSigmoid; return true;
-    case 1: *out = rnnpool::Activation::kTanh; return true;
-    case 2: *out = rnnpool::Activation::kRelu; return true;
-    case 3: *out = rnnpool::Activation::kQuantSigm; return true;
-    case 4: *out = rnnpool::Activation::kQuantTanh; return true;
-    default: return false;
-  }
+  if (code < 0 || code > static_cast<int32_t>(rnnpool::Activation::kQuantTanh)) return false;
+  *out = static_cast<rnnpool::Activation>(code);
+  return true;
 }
 
 // The ten temp tensors of Prepare, deallocated on every return path.

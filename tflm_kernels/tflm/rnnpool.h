@@ -89,7 +89,7 @@ struct OpDataRnnPool {
 
   // --- Prepare results ---
   bool is_int8;
-  rnnpool::RnnPoolShape shape;  // core enums (activation codes translated)
+  rnnpool::RnnPoolShape shape;  // core enums (the contract's activation codes)
   // Float path: shape + sigmoid(zeta), sigmoid(nu); pointers set in Eval.
   rnnpool::RnnPoolFloatParams float_params;
   // int8 path: shape, zeta_q14 / nu_q14, built-in tables, all multipliers

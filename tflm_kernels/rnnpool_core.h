@@ -44,12 +44,14 @@
  * Face (8x8, k=4, h1=h2=16): 5216 / 5888 bytes.
  *
  * int8 speed (rnnpool_core.cc, "int8 path"). PrepareInt8Plan derives, once,
- * from the parameters alone, a plan (RnnPoolInt8Plan, kept by the caller:
- * TFLM's op data): the multipliers in a 32-bit one-multiply form with the
+ * from the parameters alone, a plan (RnnPoolInt8Plan, kept by the caller,
+ * e.g. in an op data): the multipliers in a 32-bit one-multiply form with the
  * activations' offsets folded in, interpolation tables for the builtin
  * sigmoid / tanh numbers (found by content, so a model's copy of the tables
- * qualifies; 8 KB of compile-time constants next to the 2 KB tables), and
- * U1, U2, W2 reordered for two-MAC (SMLAD) products. Eval only reads it. On
+ * qualifies; 8 KB of compile-time constants next to the 2 KB tables), and,
+ * on cores with SMLAD, U1, U2, W2 reordered for two-MAC products. Eval only
+ * reads it. The TFLM glue still calls the RnnPoolInt8 overload that takes
+ * parameters (a plan per Invoke, without the reordering). On
  * ARMv7E-M and later the fast path uses SMMULR / SMLAL-class requantisation,
  * SSAT / USAT saturation and SMLAD / SXTB16 products through ACLE (arm_acle.h)
  * with portable C++ elsewhere: x86, Cortex-M and the Python extension run the

@@ -18,7 +18,8 @@ setup(
     # The C++ core ships with the package, for TFLM builds and the fuzz harness.
     package_data={"tflm_kernels": ["*.h", "*.cc", "*.inc", "fuzz/*.cc", "fuzz/*.md",
                                    "tflm/*.h", "tflm/*.cc", "tflm/*.inc", "tflm/*.md",
-                                   "tflm/*.py"]},
+                                   "tflm/*.py", "cortex_m/*.cc", "cortex_m/*.h",
+                                   "cortex_m/*.c", "cortex_m/*.ld", "cortex_m/*.md"]},
     install_requires=[
         "tensorflow>=2.16",
         "tf-keras",

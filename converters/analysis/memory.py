@@ -19,6 +19,7 @@ Three RAM figures, for three questions:
 from converters.analysis import memory_plan
 from converters.analysis import op_costs
 from converters.analysis import paper_memory
+from converters.tflite_io import model_checks
 from converters.tflite_io import tflite_model
 from converters.analysis.memory_plot import plot_memory
 
@@ -40,6 +41,11 @@ def _checked_model(model_bytes):
             raise ValueError("model_bytes carries an offline memory plan "
                              "('OfflineMemoryAllocation' metadata), which TFLM uses "
                              "instead of its greedy planner; not supported here")
+    model_checks.check_model(model, bytes(model_bytes))
+    # What the device's Prepare would reject is rejected here too: TFLM's
+    # builtin kernels and the RNNPool validator see the model as run_tflite does.
+    from converters.runtime import host_runner
+    host_runner.plan(model)
     return model
 
 

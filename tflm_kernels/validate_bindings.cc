@@ -1,6 +1,6 @@
 // `validate_op` of tflm_kernels._rnnpool_core: rnnpool::ValidateRnnPoolOp
 // (rnnpool_validate.h, the code TFLM's Prepare runs) for the host tools.
-// converters/rnnpool_validation.py describes the op from the flatbuffer.
+// converters/tflite_io/rnnpool_validation.py describes the op from the flatbuffer.
 #include "validate_bindings.h"
 
 #include <pybind11/numpy.h>

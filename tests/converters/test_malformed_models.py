@@ -1,7 +1,7 @@
 """Every malformed .tflite made from the project's converted models is rejected
 with a ValueError / TypeError that says why; valid ones run bit-exact.
 
-The cases (tests/malformed_models.py) run in a child process that records each
+The cases (tests/converters/malformed_models.py) run in a child process that records each
 result as it finishes: a segfault fails this test and names its case instead
 of killing the test run. The counts are printed (pytest -s) for the record.
 """

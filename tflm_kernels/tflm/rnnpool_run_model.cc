@@ -199,7 +199,7 @@ size_t TotalBytes(tflite::MicroInterpreter& interpreter, bool inputs) {
 }
 
 // What the flatbuffer verifier does not check and the interpreter trusts
-// (converters/model_checks.py checks the same on the host): operator code and
+// (converters/tflite_io/model_checks.py checks the same on the host): operator code and
 // tensor indices in range, dims >= 0, constant buffers at least as long as
 // their shape. Prints the first problem and returns false.
 bool CheckModelStructure(const tflite::Model* model) {

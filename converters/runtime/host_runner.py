@@ -56,8 +56,9 @@ class _BuiltinSegment:
             self._interpreter = runtime.Interpreter.from_bytes(
                 piece_bytes, arena_size=activations + len(piece_bytes) + _ARENA_MARGIN_BYTES)
         except RuntimeError as error:  # a builtin's Prepare said no
-            raise ValueError(f"TFLM rejected operators {self._names}: "
-                             f"{str(error).strip().splitlines()[-1] if str(error).strip() else error}") from None
+            reason = str(error).strip().splitlines()[-1] if str(error).strip() else "no reason"
+            raise ValueError(f"TFLM rejected operators {self._names}: {reason} (TFLM "
+                             "printed the failing check above)") from None
 
     def run(self, values):
         for index, tensor in enumerate(self.inputs):
@@ -220,14 +221,7 @@ def run_tflite(model_bytes, *inputs):
     Returns:
       A list with one float32 array [N, ...] per model output.
     """
-    if not isinstance(model_bytes, (bytes, bytearray, memoryview)):
-        raise TypeError("model_bytes must be the bytes of a .tflite model, got "
-                        f"{type(model_bytes).__name__}")
-    model = tflite_model.load(model_bytes)
-    if len(model.subgraphs) != 1:
-        raise ValueError(f"run_tflite runs single-subgraph models; this one has "
-                         f"{len(model.subgraphs)}")
-    model_checks.check_model(model, bytes(model_bytes))
+    model = model_checks.load_checked(model_bytes, "run_tflite")
     subgraph = model.subgraphs[0]
     if len(inputs) != len(subgraph.inputs):
         raise ValueError(f"run_tflite got {len(inputs)} input arrays; the model has "

@@ -65,6 +65,23 @@ def _check_tensor(model, subgraph, index, file_bytes):
                              f"{q.quantizedDimension}; it has rank {len(shape)}")
 
 
+def load_checked(model_bytes, tool):
+    """ModelT of a single-subgraph .tflite whose structure check_model accepts.
+
+    `tool` names the caller in messages ("run_tflite", "the memory report").
+    TypeError if model_bytes is not bytes-like; ValueError otherwise."""
+    if not isinstance(model_bytes, (bytes, bytearray, memoryview)):
+        raise TypeError("model_bytes must be the bytes of a .tflite model, got "
+                        f"{type(model_bytes).__name__}")
+    model_bytes = bytes(model_bytes)
+    model = tflite_model.load(model_bytes)
+    if len(model.subgraphs) != 1:
+        raise ValueError(f"model_bytes has {len(model.subgraphs)} subgraphs; {tool} "
+                         "handles single-subgraph models (no control flow)")
+    check_model(model, model_bytes)
+    return model
+
+
 def check_model(model, file_bytes=None):
     """Raises ValueError, naming the operator and tensor, unless every index,
     shape and buffer of the main subgraph is in range.

@@ -127,7 +127,8 @@ def _index_cases(model, model_bytes, op_index):
                              ("-2", -2)):
             new = list(inputs)
             new[position] = value
-            yield f"{tag} input {position} index {label}", _mutate(model_bytes, set_inputs(new)), False
+            yield (f"{tag} input {position} index {label}",
+                   _mutate(model_bytes, set_inputs(new)), False)
         if position < len(inputs) - 1:
             new = list(inputs)
             new[position], new[position + 1] = new[position + 1], new[position]
@@ -245,11 +246,13 @@ def _graph_cases(model, model_bytes):
             target = m.subgraphs[0].operators[i]
             target.inputs = np.array([len(m.subgraphs[0].tensors) + 3]
                                      + [int(t) for t in target.inputs[1:]], np.int32)
-        yield f"op{op_index} {name} input index past the end", _mutate(model_bytes, bad_input), False
+        yield (f"op{op_index} {name} input index past the end",
+               _mutate(model_bytes, bad_input), False)
 
         def bad_code(m, i=op_index):
             m.subgraphs[0].operators[i].opcodeIndex = len(m.operatorCodes) + 1
-        yield f"op{op_index} {name} opcode index past the end", _mutate(model_bytes, bad_code), False
+        yield (f"op{op_index} {name} opcode index past the end",
+               _mutate(model_bytes, bad_code), False)
 
 
 def _byte_cases(model_bytes, seed=0):

@@ -220,6 +220,13 @@ def run_tflite(model_bytes, *inputs):
         shape (the model's batch dimension is 1; the N samples run one by one).
     Returns:
       A list with one float32 array [N, ...] per model output.
+    Raises:
+      TypeError: model_bytes is not bytes-like, or an input is not numeric.
+      ValueError: naming the operator / tensor / option, for a file TFLM's
+        Prepare (builtins, and the RNNPool validator of
+        tflm_kernels/rnnpool_validate.h) or the structure checks of
+        converters.tflite_io.model_checks reject; for inputs of the wrong count
+        or shape, N = 0, or NaN / infinity into an int8 model.
     """
     model = model_checks.load_checked(model_bytes, "run_tflite")
     subgraph = model.subgraphs[0]

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "rnnpool_core.h"
+#include "validate_bindings.h"
 
 namespace py = pybind11;
 using rnnpool::Activation;
@@ -294,6 +295,7 @@ PYBIND11_MODULE(_rnnpool_core, m) {
   m.attr("MAX_INPUT_CHANNELS") = rnnpool::kMaxInputChannels;
   m.attr("MAX_UNITS") = rnnpool::kMaxUnits;
   m.attr("MAX_POOL") = rnnpool::kMaxPool;
+  RegisterValidateOp(m);
 
   m.def("quantize_multiplier", [](double value) {
     int32_t q = 0;

@@ -19,6 +19,7 @@ Three RAM figures, for three questions:
 from converters.analysis import memory_plan
 from converters.analysis import op_costs
 from converters.analysis import paper_memory
+from converters.tflite_io import model_checks
 from converters.tflite_io import tflite_model
 from converters.analysis.memory_plot import plot_memory
 
@@ -28,18 +29,16 @@ _OFFLINE_PLAN = b"OfflineMemoryAllocation"
 
 
 def _checked_model(model_bytes):
-    if not isinstance(model_bytes, (bytes, bytearray, memoryview)):
-        raise TypeError("model_bytes must be the bytes of a .tflite model, got "
-                        f"{type(model_bytes).__name__}")
-    model = tflite_model.load(model_bytes)
-    if len(model.subgraphs) != 1:
-        raise ValueError(f"model_bytes has {len(model.subgraphs)} subgraphs; the memory "
-                         "report covers single-subgraph models (no control flow)")
+    model = model_checks.load_checked(model_bytes, "the memory report")
     for entry in model.metadata or []:
         if entry.name == _OFFLINE_PLAN:
             raise ValueError("model_bytes carries an offline memory plan "
                              "('OfflineMemoryAllocation' metadata), which TFLM uses "
                              "instead of its greedy planner; not supported here")
+    # What the device's Prepare would reject is rejected here too: TFLM's
+    # builtin kernels and the RNNPool validator see the model as run_tflite does.
+    from converters.runtime import host_runner
+    host_runner.plan(model)
     return model
 
 

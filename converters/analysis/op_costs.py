@@ -70,22 +70,24 @@ def _output_shape(subgraph, op):
 
 
 def rnnpool_geometry(model, subgraph, op):
-    """Sizes of an RNNPool op from its tensors and options.
+    """Sizes of an RNNPool op, from the kernel's own validation of its tensors
+    and options (converters.tflite_io.rnnpool_validation; ValueError if it rejects them).
 
     Returns a dict: input / output shapes, pool_size, strides, padding,
-    in_channels k, rnn1_units h1, rnn2_units h2, patches (N H' W').
+    in_channels k, rnn1_units h1, rnn2_units h2, patches (N H' W'), and the
+    kernel's scratch_bytes.
     """
-    options = contract.decode(op.customOptions)
-    input_shape = shape_of(subgraph.tensors[op.inputs[0]])
-    output_shape = _output_shape(subgraph, op)
-    in_channels, rnn1_units = shape_of(subgraph.tensors[op.inputs[1]])  # W1 [k, h1]
-    rnn2_units = shape_of(subgraph.tensors[op.inputs[5]])[1]  # W2 [h1, h2]
+    from converters.tflite_io import rnnpool_validation
+
+    index = next((i for i, o in enumerate(subgraph.operators) if o is op), None)
+    v = rnnpool_validation.validated_rnnpool_op(model, subgraph, op, index)
+    output_shape = list(v["output_shape"])
     return {
-        "input_shape": input_shape, "output_shape": output_shape,
-        "pool_size": list(options["pool_size"]), "strides": list(options["strides"]),
-        "padding": options["padding_name"], "in_channels": in_channels,
-        "rnn1_units": rnn1_units, "rnn2_units": rnn2_units,
-        "patches": int(np.prod(output_shape[:-1])),
+        "input_shape": list(v["input_shape"]), "output_shape": output_shape,
+        "pool_size": list(v["pool_size"]), "strides": list(v["strides"]),
+        "padding": contract.padding_name(v["padding"]), "in_channels": v["in_channels"],
+        "rnn1_units": v["rnn1_units"], "rnn2_units": v["rnn2_units"],
+        "patches": int(np.prod(output_shape[:-1])), "scratch_bytes": int(v["scratch_bytes"]),
     }
 
 
@@ -128,16 +130,4 @@ def scratch_requests(model, subgraph, op_index):
 
 
 def _rnnpool_scratch(model, subgraph, op_index):
-    from converters.runtime import host_runner
-    from tflm_kernels import core
-
-    op = subgraph.operators[op_index]
-    input_type = subgraph.tensors[op.inputs[0]].type
-    if input_type == _TYPE.INT8:
-        return int(core.scratch_bytes_int8(host_runner.int8_params_of_op(model, op_index)))
-    if input_type == _TYPE.FLOAT32:
-        g = rnnpool_geometry(model, subgraph, op)
-        return int(core.scratch_bytes_float(g["in_channels"], g["rnn1_units"],
-                                            g["rnn2_units"], g["pool_size"]))
-    raise ValueError(f"RNNPool op {op_index} has a {_TYPE_NAMES.get(input_type)} input; "
-                     "expected float32 or int8")
+    return rnnpool_geometry(model, subgraph, subgraph.operators[op_index])["scratch_bytes"]

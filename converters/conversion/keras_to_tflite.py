@@ -60,6 +60,38 @@ def _check_arguments(model, quantize, representative_data, lowering):
                          "quantize='int8', or convert the float model it came from")
     if quantize is None and representative_data is not None:
         raise ValueError("representative_data is only used with quantize='int8'")
+    try:
+        defined_inputs = model.inputs
+    except AttributeError:
+        defined_inputs = None
+    if not defined_inputs:
+        raise ValueError(f"model ({type(model).__name__}) has no defined inputs: a "
+                         "subclassed model, or a Sequential one without an input shape, "
+                         "cannot be traced; build it with the functional API or "
+                         "tf_keras.Input")
+    if isinstance(representative_data, (np.ndarray, list, tuple, tf.Tensor)):
+        _check_finite(representative_data, "representative_data")  # iterables: as they come
+
+
+def _check_finite(data, name):
+    """ValueError unless `data` (an array, or a list / tuple of arrays) is
+    numeric, non-empty and finite: the converter's calibration cannot use NaN
+    or infinity (one +inf crashes the stock converter)."""
+    if isinstance(data, (list, tuple)) and data and not np.isscalar(data[0]):
+        for i, part in enumerate(data):
+            _check_finite(part, f"{name}[{i}]")
+        return
+    try:
+        array = np.asarray(data, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a numeric array [N, ...], got "
+                        f"{type(data).__name__}") from None
+    if array.size == 0:
+        raise ValueError(f"{name} is empty; pass an array [N, ...] with N >= 1")
+    if not np.all(np.isfinite(array)):
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        raise ValueError(f"{name} holds {bad} NaN or infinite values; calibration needs "
+                         "finite inputs")
 
 
 def input_names(model):

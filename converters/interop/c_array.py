@@ -8,6 +8,8 @@ import collections
 import os
 import re
 
+from converters.interop import atomic_write
+
 class CArray(collections.namedtuple("CArray", ["header", "source", "header_name",
                                               "source_name"])):
     """The two files' text and names; `write(directory)` saves them there."""
@@ -19,20 +21,69 @@ class CArray(collections.namedtuple("CArray", ["header", "source", "header_name"
         for name, text in ((self.header_name, self.header),
                            (self.source_name, self.source)):
             paths.append(os.path.join(directory, name))
-            with open(paths[-1], "w") as file:
-                file.write(text)
+            atomic_write.write_atomically(paths[-1], text)
         return paths
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-# A name that would not compile is refused here rather than by the firmware build.
-_CPP_KEYWORDS = {"alignas", "alignof", "and", "asm", "auto", "bool", "break", "case",
-                 "catch", "char", "class", "const", "constexpr", "continue", "default",
-                 "delete", "do", "double", "else", "enum", "explicit", "extern", "false",
-                 "float", "for", "friend", "goto", "if", "inline", "int", "long",
-                 "mutable", "namespace", "new", "noexcept", "not", "nullptr", "operator",
-                 "or", "private", "protected", "public", "register", "return", "short",
-                 "signed", "sizeof", "static", "struct", "switch", "template", "this",
-                 "throw", "true", "try", "typedef", "typename", "union", "unsigned",
-                 "using", "virtual", "void", "volatile", "while"}
+# Names that would not compile as a C and C++ identifier are refused here
+# rather than by the firmware build: C11 and C++20 keywords, C++ alternative
+# tokens, and names the headers or the program already use.
+_C11_KEYWORDS = {
+    "auto", "break", "case", "char", "const", "continue", "default", "do", "double",
+    "else", "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long",
+    "register", "restrict", "return", "short", "signed", "sizeof", "static", "struct",
+    "switch", "typedef", "union", "unsigned", "void", "volatile", "while", "_Alignas",
+    "_Alignof", "_Atomic", "_Bool", "_Complex", "_Generic", "_Imaginary", "_Noreturn",
+    "_Static_assert", "_Thread_local"}
+_CPP20_KEYWORDS = {
+    "alignas", "alignof", "asm", "auto", "bool", "break", "case", "catch", "char",
+    "char8_t", "char16_t", "char32_t", "class", "concept", "const", "consteval",
+    "constexpr", "constinit", "const_cast", "continue", "co_await", "co_return",
+    "co_yield", "decltype", "default", "delete", "do", "double", "dynamic_cast", "else",
+    "enum", "explicit", "export", "extern", "false", "float", "for", "friend", "goto",
+    "if", "inline", "int", "long", "mutable", "namespace", "new", "noexcept", "nullptr",
+    "operator", "private", "protected", "public", "register", "reinterpret_cast",
+    "requires", "return", "short", "signed", "sizeof", "static", "static_assert",
+    "static_cast", "struct", "switch", "template", "this", "thread_local", "throw",
+    "true", "try", "typedef", "typeid", "typename", "union", "unsigned", "using",
+    "virtual", "void", "volatile", "wchar_t", "while"}
+_CPP_ALTERNATIVE_TOKENS = {"and", "and_eq", "bitand", "bitor", "compl", "not", "not_eq",
+                           "or", "or_eq", "xor", "xor_eq"}
+# Macros of <stddef.h> / <stdbool.h> / <iso646.h> and the program's entry point.
+_TAKEN_NAMES = {"main", "NULL", "bool", "true", "false", "offsetof", "assert", "errno",
+                "EOF", "stdin", "stdout", "stderr", "__cplusplus", "__STDC__"}
+RESERVED_NAMES = frozenset(_C11_KEYWORDS | _CPP20_KEYWORDS | _CPP_ALTERNATIVE_TOKENS
+                           | _TAKEN_NAMES)
+
+
+def _name_problem(name):
+    """Why `name` cannot be the array's name in C and C++, or None."""
+    if not isinstance(name, str):
+        return f"name must be a str, got {type(name).__name__}"
+    if not _IDENTIFIER.match(name):
+        return (f"name must be a C identifier (letters, digits and '_', not starting "
+                f"with a digit), got {name!r}")
+    if name in RESERVED_NAMES:
+        return (f"name must be a C identifier that is not a C11 / C++20 keyword or a "
+                f"reserved name (main, NULL, ...), got {name!r}")
+    if "__" in name or re.match(r"_[A-Z]", name):
+        return (f"name must be a C identifier not reserved for the implementation (no "
+                f"'__', no leading '_' and capital letter), got {name!r}")
+    return None
+
+
+def _include_guard(name):
+    """An include guard unique to `name` (model and MODEL differ): lowercase
+    letters and digits are upper-cased, a capital X becomes "_X" and "_"
+    becomes "_0", which decodes one way only and never gives "__"."""
+    def encode(char):
+        if char == "_":
+            return "_0"
+        return "_" + char if char.isupper() else char.upper()
+
+    # The fixed "..._N" keeps a leading "_X" from making "__".
+    return "RNNPOOL_MODEL_N" + "".join(encode(c) for c in name) + "_H"
+
+
 _BYTES_PER_LINE = 12
 
 
@@ -50,15 +101,15 @@ def export_c_array(model_bytes, name):
       CArray(header, source, header_name, source_name): the two files' text and
       their file names.
     """
-    if not isinstance(model_bytes, (bytes, bytearray)):
+    if not isinstance(model_bytes, (bytes, bytearray, memoryview)):
         raise TypeError(f"model_bytes must be bytes, got {type(model_bytes).__name__}")
+    model_bytes = bytes(model_bytes)
     if not model_bytes:
         raise ValueError("model_bytes is empty")
-    if (not isinstance(name, str) or not _IDENTIFIER.match(name)
-            or name in _CPP_KEYWORDS):
-        raise ValueError(f"name must be a C identifier that is not a keyword "
-                         f"(letters, digits, '_', not starting with a digit), got {name!r}")
-    guard = re.sub(r"[^A-Z0-9]", "_", name.upper()) + "_H_"
+    problem = _name_problem(name)
+    if problem:
+        raise (TypeError if not isinstance(name, str) else ValueError)(problem)
+    guard = _include_guard(name)
     header = (
         f"// {name}: a TFLite model, {len(model_bytes)} bytes. Generated by\n"
         f"// converters.export_c_array (rnnpool-keras); do not edit.\n"

@@ -56,9 +56,17 @@ def load_state_dict(layer, state_dict, prefix=""):
       ValueError listing every missing, unexpected and mis-shaped key; nothing
       is assigned unless all keys match.
     """
+    import collections.abc
+
+    if not isinstance(state_dict, collections.abc.Mapping):
+        raise TypeError("state_dict must be a mapping of EdgeML key -> array, got "
+                        f"{type(state_dict).__name__}")
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefix must be a str, got {type(prefix).__name__}")
     expected = expected_keys(layer)
     values = {key[len(prefix):]: np.asarray(value)
-              for key, value in state_dict.items() if key.startswith(prefix)}
+              for key, value in state_dict.items()
+              if isinstance(key, str) and key.startswith(prefix)}
     problems = []
     for key in sorted(set(expected) - set(values)):
         problems.append(f"missing key {key!r} (shape {expected[key][0]})")
@@ -67,11 +75,27 @@ def load_state_dict(layer, state_dict, prefix=""):
                         "check the layer's sizes and *_rank arguments")
     for key in sorted(set(values) & set(expected)):
         shape = expected[key][0]
-        if values[key].shape != shape:
-            problems.append(f"key {key!r} has shape {values[key].shape}, "
-                            f"expected {shape}")
+        value = values[key]
+        if value.dtype.kind not in "fiu":  # strings, objects (None), bools, complex
+            problems.append(f"key {key!r} has dtype {value.dtype}, expected real numbers")
+        elif value.shape != shape:
+            problems.append(f"key {key!r} has shape {value.shape}, expected {shape}")
+        elif not np.all(np.isfinite(value)):
+            problems.append(f"key {key!r} holds NaN or infinite values")
     if problems:
         raise ValueError("EdgeML state_dict does not match the RNNPool2D layer "
                          f"{layer.name!r}:\n  " + "\n  ".join(problems))
-    for key, (_, variable) in expected.items():
-        variable.assign(values[key].reshape(tuple(variable.shape)))
+    # Everything converted before anything is assigned; a failing assign
+    # puts the earlier ones back, so the layer is never half-loaded.
+    previous = {key: np.array(variable.numpy()) for key, (_, variable) in expected.items()}
+    new = {key: values[key].reshape(previous[key].shape).astype(previous[key].dtype)
+           for key in expected}
+    done = []
+    try:
+        for key, (_, variable) in expected.items():
+            variable.assign(new[key])
+            done.append(key)
+    except Exception:
+        for key in done:
+            expected[key][1].assign(previous[key])
+        raise

@@ -11,12 +11,13 @@ import copy
 
 import numpy as np
 
-from rnnpool_keras.spec import contract
 from converters.analysis import op_costs
+from converters.tflite_io import model_checks
+from converters.tflite_io import rnnpool_validation
 from converters.tflite_io import tflite_model
+from rnnpool_keras.spec import contract
 from rnnpool_keras.spec import integer_activations
 from rnnpool_keras.spec import int8_params
-from tensorflow.lite.python import schema_py_generated as schema
 
 # Above the activations a segment holds: TFLM's own bookkeeping per tensor.
 _ARENA_MARGIN_BYTES = 64 * 1024
@@ -49,29 +50,25 @@ class _BuiltinSegment:
         activations = sum(op_costs.tensor_bytes(subgraph.tensors[t])
                           for t in set(self.inputs) | produced)
         piece_bytes = tflite_model.save(piece)
-        self._interpreter = runtime.Interpreter.from_bytes(
-            piece_bytes, arena_size=activations + len(piece_bytes) + _ARENA_MARGIN_BYTES)
+        self._names = ", ".join(f"{i} {tflite_model.op_name(model, subgraph.operators[i])}"
+                                for i in op_indices)
+        try:
+            self._interpreter = runtime.Interpreter.from_bytes(
+                piece_bytes, arena_size=activations + len(piece_bytes) + _ARENA_MARGIN_BYTES)
+        except RuntimeError as error:  # a builtin's Prepare said no
+            reason = str(error).strip().splitlines()[-1] if str(error).strip() else "no reason"
+            raise ValueError(f"TFLM rejected operators {self._names}: {reason} (TFLM "
+                             "printed the failing check above)") from None
 
     def run(self, values):
         for index, tensor in enumerate(self.inputs):
             self._interpreter.set_input(values[tensor], index)
-        self._interpreter.invoke()
+        try:
+            self._interpreter.invoke()
+        except RuntimeError as error:
+            raise ValueError(f"TFLM failed running operators {self._names}: {error}") from None
         for index, tensor in enumerate(self.outputs):
             values[tensor] = np.array(self._interpreter.get_output(index))
-
-
-def _float_kernel_params(model, subgraph, op, options):
-    from tflm_kernels import core
-
-    params = {}
-    for position, (_, name) in enumerate(contract.WEIGHT_INPUTS, start=1):
-        params[name] = tflite_model.constant_value(model, subgraph.tensors[op.inputs[position]])
-    for cell in contract.CELLS:
-        params[cell + "_zeta"] = options[cell + "_zeta"]
-        params[cell + "_nu"] = options[cell + "_nu"]
-    return core.float_kernel_params(
-        params, options["pool_size"], options["strides"], options["padding_name"],
-        options["gate_activation_name"], options["update_activation_name"])
 
 
 def int8_params_of_op(model_bytes_or_model, op_index=None):
@@ -122,32 +119,31 @@ def _int8_params(model, subgraph, op, options):
 
 
 class _RNNPoolStep:
-    """One RNNPool op, run by the C++ kernel core."""
+    """One RNNPool op, run by the C++ kernel core with the parameters the
+    kernel's Prepare computes (converters.tflite_io.rnnpool_validation)."""
 
-    def __init__(self, model, op):
+    def __init__(self, model, op, op_index):
         from tflm_kernels import core
 
         subgraph = model.subgraphs[0]
-        options = contract.decode(op.customOptions)
+        self._params = rnnpool_validation.validated_rnnpool_op(model, subgraph, op, op_index)
+        for position, (cell, name) in enumerate(contract.WEIGHT_INPUTS, start=1):
+            weight = name[len(cell) + 1:]  # rnn1_kernel -> kernel
+            value = tflite_model.constant_value(model, subgraph.tensors[op.inputs[position]])
+            self._params[cell][weight] = value.reshape(-1) if "bias" in weight else value
         self.input, self.output = int(op.inputs[0]), int(op.outputs[0])
-        input_type = subgraph.tensors[self.input].type
-        if input_type == schema.TensorType.INT8:
-            self._params = core.int8_kernel_params(_int8_params(model, subgraph, op, options))
-            self._kernel = core._core.rnnpool_int8
-        elif input_type == schema.TensorType.FLOAT32:
-            self._params = _float_kernel_params(model, subgraph, op, options)
-            self._kernel = core._core.rnnpool_float
-        else:
-            raise ValueError(f"RNNPool op with input type {input_type}: expected "
-                             "float32 or int8")
+        self._kernel = (core._core.rnnpool_int8 if self._params["is_int8"]
+                        else core._core.rnnpool_float)
 
     def run(self, values):
         values[self.output] = self._kernel(self._params,
                                            np.ascontiguousarray(values[self.input]))
 
 
-def _plan(model):
-    """The model as a list of steps: builtin segments and RNNPool ops, in order."""
+def plan(model):
+    """The model (a checked ModelT) as a list of steps: builtin segments on TFLM
+    and RNNPool ops, in order; ValueError if TFLM's Prepare or the RNNPool
+    validator rejects an operator."""
     subgraph = model.subgraphs[0]
     is_rnnpool = [tflite_model.op_name(model, op) == contract.CUSTOM_CODE
                   for op in subgraph.operators]
@@ -165,7 +161,7 @@ def _plan(model):
     steps = []
     for position, group in enumerate(groups):
         if isinstance(group, int):
-            steps.append(_RNNPoolStep(model, subgraph.operators[group]))
+            steps.append(_RNNPoolStep(model, subgraph.operators[group], group))
             continue
         later = set(int(t) for t in subgraph.outputs)
         for following in groups[position + 1:]:
@@ -173,6 +169,18 @@ def _plan(model):
                 later.update(int(t) for t in subgraph.operators[i].inputs)
         steps.append(_BuiltinSegment(model, group, later))
     return steps
+
+
+def _input_array(value, position):
+    """inputs[position] as a float32 array [N, ...]; TypeError / ValueError if it is not one."""
+    try:
+        array = np.asarray(value, np.float32)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"inputs[{position}] must be a numeric array [N, ...]: "
+                        f"{error}") from None
+    if array.ndim < 1:
+        raise ValueError(f"inputs[{position}] must be an array [N, ...], got a scalar")
+    return array
 
 
 def _to_model_input(array, tensor, position):
@@ -183,6 +191,9 @@ def _to_model_input(array, tensor, position):
                          f"the model expects {expected}")
     dtype = tflite_model.tensor_dtype(tensor)
     if dtype == np.int8:
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"inputs[{position}] holds NaN or infinite values; an int8 "
+                             "model input cannot represent them")
         scale, zero_point = tflite_model.quantization_of(tensor)
         return np.clip(np.round(array / scale) + zero_point, -128, 127).astype(np.int8)
     return array.astype(dtype)
@@ -209,20 +220,27 @@ def run_tflite(model_bytes, *inputs):
         shape (the model's batch dimension is 1; the N samples run one by one).
     Returns:
       A list with one float32 array [N, ...] per model output.
+    Raises:
+      TypeError: model_bytes is not bytes-like, or an input is not numeric.
+      ValueError: naming the operator / tensor / option, for a file TFLM's
+        Prepare (builtins, and the RNNPool validator of
+        tflm_kernels/rnnpool_validate.h) or the structure checks of
+        converters.tflite_io.model_checks reject; for inputs of the wrong count
+        or shape, N = 0, or NaN / infinity into an int8 model.
     """
-    model = tflite_model.load(model_bytes)
-    if len(model.subgraphs) != 1:
-        raise ValueError(f"run_tflite runs single-subgraph models; this one has "
-                         f"{len(model.subgraphs)}")
+    model = model_checks.load_checked(model_bytes, "run_tflite")
     subgraph = model.subgraphs[0]
     if len(inputs) != len(subgraph.inputs):
         raise ValueError(f"run_tflite got {len(inputs)} input arrays; the model has "
                          f"{len(subgraph.inputs)} inputs")
-    arrays = [np.asarray(x, np.float32) for x in inputs]
+    arrays = [_input_array(x, i) for i, x in enumerate(inputs)]
     counts = {len(x) for x in arrays}
-    if len(counts) != 1 or any(x.ndim < 1 for x in arrays):
-        raise ValueError("inputs must be arrays [N, ...] with the same N")
-    steps = _plan(model)
+    if len(counts) != 1:
+        raise ValueError("inputs must be arrays [N, ...] with the same N, got N = "
+                         f"{sorted(len(x) for x in arrays)}")
+    if counts == {0}:
+        raise ValueError("inputs hold no sample (N = 0); pass arrays [N, ...] with N >= 1")
+    steps = plan(model)
     model_inputs = [subgraph.tensors[t] for t in subgraph.inputs]
     quantized = [_to_model_input(x, tensor, i)
                  for i, (x, tensor) in enumerate(zip(arrays, model_inputs))]

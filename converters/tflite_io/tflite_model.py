@@ -32,7 +32,11 @@ def load(model_bytes):
     model_bytes = bytes(model_bytes)
     if len(model_bytes) < 8 or model_bytes[4:8] != FILE_IDENTIFIER:
         raise ValueError("model_bytes is not a TFLite flatbuffer (no 'TFL3' identifier)")
-    return schema.ModelT.InitFromPackedBuf(model_bytes, 0)
+    try:
+        return schema.ModelT.InitFromPackedBuf(model_bytes, 0)
+    except Exception as error:  # offsets past the end: struct.error, IndexError, ...
+        raise ValueError(f"model_bytes is not a valid TFLite flatbuffer (truncated or "
+                         f"corrupt: {type(error).__name__})") from None
 
 
 class _AlignedBufferT(schema.BufferT):
@@ -65,8 +69,8 @@ def op_name(model, op):
     code = model.operatorCodes[op.opcodeIndex]
     builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
     if builtin == schema.BuiltinOperator.CUSTOM:
-        return code.customCode.decode() if isinstance(code.customCode, bytes) \
-            else code.customCode
+        return code.customCode.decode(errors="replace") \
+            if isinstance(code.customCode, bytes) else code.customCode
     return _BUILTIN_NAMES.get(builtin, f"BUILTIN_{builtin}")
 
 
@@ -92,6 +96,10 @@ def consumers(subgraph):
 
 
 def tensor_dtype(tensor):
+    """NumPy dtype of a tensor; ValueError for a type these tools do not handle."""
+    if tensor.type not in TENSOR_TYPES:
+        raise ValueError(f"tensor {tensor.name!r} has TensorType {tensor.type}; expected "
+                         f"one of {sorted(np.dtype(t).name for t in TENSOR_TYPES.values())}")
     return np.dtype(TENSOR_TYPES[tensor.type])
 
 

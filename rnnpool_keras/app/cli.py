@@ -65,19 +65,30 @@ def _read_bytes(path):
 
 
 def _write(path, data):
+    """Writes through a temporary file and a rename: a failure keeps the old file."""
+    from converters.interop import atomic_write
+
     try:
         directory = os.path.dirname(path)
         if directory:
             os.makedirs(directory, exist_ok=True)
-        with open(path, "wb" if isinstance(data, bytes) else "w") as file:
-            file.write(data)
+        atomic_write.write_atomically(path, data)
     except OSError as error:
         raise CommandError(f"cannot write {path}: {error.strerror}") from None
+
+
+def _refuse_same_file(output, *inputs):
+    """An output that would replace one of the command's inputs is refused."""
+    for given in inputs:
+        if given and os.path.exists(output) and os.path.exists(given) and \
+                os.path.samefile(output, given):
+            raise CommandError(f"output {output} is the input {given}; choose another path")
 
 
 def _convert(args):
     from converters import convert
 
+    _refuse_same_file(args.output, args.model, args.representative)
     model = _load_keras_model(args.model)
     representative = None
     if args.representative:
@@ -107,6 +118,8 @@ def _export_c(args):
         files = export_c_array(model_bytes, name)
     except (ValueError, TypeError) as error:
         raise CommandError(f"{args.model}: {error}") from None
+    for file_name in (files.header_name, files.source_name):
+        _refuse_same_file(os.path.join(args.output_dir, file_name), args.model)
     try:
         paths = files.write(args.output_dir)
     except OSError as error:
@@ -131,6 +144,7 @@ def _report(args):
     else:
         print(memory.format_table(report))
     if args.plot:
+        _refuse_same_file(args.plot, args.model)
         try:
             memory.plot_memory([report], args.plot,
                                     labels=[os.path.basename(args.model)])
@@ -143,9 +157,15 @@ def _c_name(path):
     """A C identifier from a file name: model-v2.tflite -> model_v2."""
     import re
 
+    from converters.interop import c_array
+
     stem = os.path.splitext(os.path.basename(path))[0]
-    name = re.sub(r"[^A-Za-z0-9_]", "_", stem)
-    return name if name and not name[0].isdigit() else "model_" + name
+    # One "_" per run (no reserved "__"), none leading (no reserved "_X").
+    name = re.sub(r"[^A-Za-z0-9_]+", "_", stem)
+    name = re.sub(r"_+", "_", name).strip("_")
+    if not name or name[0].isdigit() or name in c_array.RESERVED_NAMES:
+        return "model_" + name if name else "model"
+    return name
 
 
 def _demo(args):
@@ -215,7 +235,19 @@ def main(argv=None):
     except CommandError as error:
         print(f"rnnpool {args.command}: error: {error}", file=sys.stderr)
         return 1
+    except (ValueError, TypeError) as error:  # the library's answer to bad input
+        print(f"rnnpool {args.command}: error: {_first_line(error)}", file=sys.stderr)
+        return 1
+    except Exception as error:  # a bug: still one line, and how to report it
+        print(f"rnnpool {args.command}: error: unexpected {type(error).__name__}: "
+              f"{_first_line(error)} (please report this)", file=sys.stderr)
+        return 1
     return 0
+
+
+def _first_line(error):
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 if __name__ == "__main__":

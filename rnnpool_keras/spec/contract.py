@@ -25,6 +25,11 @@ def _name_of(codes, code, what):
                      f"{sorted(codes.values())}")
 
 
+def padding_name(code):
+    """"valid" / "same" of a contract padding code."""
+    return _name_of(PADDING_CODES, code, "padding")
+
+
 def geometry_options(pool_size, strides, padding, gate_activation, update_activation):
     """The keys every RNNPool op carries, float or int8."""
     return {

@@ -40,12 +40,13 @@ def test_fuzz_harness_under_address_and_undefined_sanitizers(tmp_path):
     assert run.stdout.strip().splitlines()[-1].startswith("OK 300 cases"), report
 
 
-def test_core_builds_with_microcontroller_flags_and_no_heap(tmp_path):
-    obj = tmp_path / "rnnpool_core.o"
+@pytest.mark.parametrize("source", ["rnnpool_core.cc", "rnnpool_validate.cc"])
+def test_core_builds_with_microcontroller_flags_and_no_heap(tmp_path, source):
+    obj = tmp_path / "core.o"
     build = subprocess.run(
         [GXX, "-std=c++17", "-O2", "-fno-exceptions", "-fno-rtti", "-Wall", "-Wextra",
          "-Wpedantic", "-Wshadow", "-Wconversion", "-Werror", "-c",
-         str(KERNELS / "rnnpool_core.cc"), "-o", str(obj)],
+         str(KERNELS / source), "-o", str(obj)],
         capture_output=True, text=True)
     assert build.returncode == 0, build.stderr
     nm = shutil.which("nm")

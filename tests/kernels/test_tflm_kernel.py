@@ -77,7 +77,8 @@ def _build(tmp_path, name, sources):
     return binary
 
 
-KERNEL_SOURCES = [KERNELS / "tflm" / "rnnpool.cc", KERNELS / "rnnpool_core.cc"]
+KERNEL_SOURCES = [KERNELS / "tflm" / "rnnpool.cc", KERNELS / "rnnpool_core.cc",
+                  KERNELS / "rnnpool_validate.cc"]
 
 
 def test_tflm_kernel_runner_tests(tmp_path):

@@ -10,7 +10,8 @@
  * Prints the operator count and codes, the arena used by MicroInterpreter and
  * by RecordingMicroInterpreter with its allocation breakdown, then
  * ~~~MODEL PASSED~~~ (exit 0) or ~~~MODEL FAILED~~~ (exit 1). Bad arguments,
- * unreadable files or a file that is not a valid model: a message, exit 2.
+ * unreadable files or a file that is not a valid model (flatbuffer verifier,
+ * then indices, dims and buffer sizes): a message, exit 2.
  * Ops are registered by example_resolver.cc. Host only (std::vector, stdio).
  */
 #include <cmath>
@@ -21,8 +22,10 @@
 #include <vector>
 
 #include "flatbuffers/flatbuffers.h"
+#include "tensorflow/lite/micro/tflite_bridge/flatbuffer_conversions_bridge.h"
 #include "tensorflow/lite/core/c/common.h"
 #include "tensorflow/lite/micro/micro_interpreter.h"
+#include "tensorflow/lite/micro/memory_helpers.h"
 #include "tensorflow/lite/micro/micro_log.h"
 #include "tensorflow/lite/micro/micro_utils.h"
 #include "tensorflow/lite/micro/recording_micro_interpreter.h"
@@ -195,6 +198,72 @@ size_t TotalBytes(tflite::MicroInterpreter& interpreter, bool inputs) {
   return total;
 }
 
+// What the flatbuffer verifier does not check and the interpreter trusts
+// (converters/tflite_io/model_checks.py checks the same on the host): operator code and
+// tensor indices in range, dims >= 0, constant buffers at least as long as
+// their shape. Prints the first problem and returns false.
+bool CheckModelStructure(const tflite::Model* model) {
+  const auto* subgraph = model->subgraphs()->Get(0);
+  const auto* tensors = subgraph->tensors();
+  const int64_t count = tensors != nullptr ? tensors->size() : 0;
+  const int64_t codes = model->operator_codes() != nullptr ? model->operator_codes()->size() : 0;
+  const int64_t buffers = model->buffers() != nullptr ? model->buffers()->size() : 0;
+  auto in_range = [&](const flatbuffers::Vector<int32_t>* indices, bool allow_absent) {
+    if (indices == nullptr) return true;
+    for (int32_t index : *indices) {
+      if (!((index == -1 && allow_absent) || (index >= 0 && index < count))) return false;
+    }
+    return true;
+  };
+  if (!in_range(subgraph->inputs(), false) || !in_range(subgraph->outputs(), false)) {
+    MicroPrintf("a subgraph input or output index is out of range");
+    return false;
+  }
+  for (int64_t i = 0; i < count; ++i) {
+    const tflite::Tensor* tensor = tensors->Get(static_cast<flatbuffers::uoffset_t>(i));
+    int64_t elements = 1;
+    if (tensor->shape() != nullptr) {
+      for (int32_t d : *tensor->shape()) {
+        if (d < 0) {
+          MicroPrintf("tensor %d has a negative dimension", static_cast<int>(i));
+          return false;
+        }
+        elements *= d;
+      }
+    }
+    if (tensor->buffer() >= buffers) {
+      MicroPrintf("tensor %d refers to buffer %d of %d", static_cast<int>(i),
+                  static_cast<int>(tensor->buffer()), static_cast<int>(buffers));
+      return false;
+    }
+    const auto* data = model->buffers()->Get(tensor->buffer())->data();
+    if (data == nullptr || data->size() == 0) continue;  // not a constant
+    TfLiteType type;
+    size_t item = 0;
+    if (tflite::ConvertTensorType(tensor->type(), &type) != kTfLiteOk ||
+        tflite::TfLiteTypeSizeOf(type, &item) != kTfLiteOk) {
+      continue;  // a type the interpreter rejects itself
+    }
+    if (static_cast<uint64_t>(data->size()) < static_cast<uint64_t>(elements) * item) {
+      MicroPrintf("tensor %d: its buffer holds %d bytes, its shape needs %d",
+                  static_cast<int>(i), static_cast<int>(data->size()),
+                  static_cast<int>(elements * static_cast<int64_t>(item)));
+      return false;
+    }
+  }
+  const auto* operators = subgraph->operators();
+  for (flatbuffers::uoffset_t i = 0; operators != nullptr && i < operators->size(); ++i) {
+    const tflite::Operator* op = operators->Get(i);
+    if (op->opcode_index() >= codes || !in_range(op->inputs(), true) ||
+        !in_range(op->outputs(), false) || !in_range(op->intermediates(), false)) {
+      MicroPrintf("operator %d has an operator code or tensor index out of range",
+                  static_cast<int>(i));
+      return false;
+    }
+  }
+  return true;
+}
+
 // MicroInterpreter run of the model on INPUT.bin, compared with EXPECTED.bin.
 // Its own scope, so that it is gone before the recording run reuses the arena.
 int RunAndCompare(const tflite::Model* model, const FileBytes& input,
@@ -305,6 +374,10 @@ int main(int argc, char** argv) {
   }
   if (model->subgraphs() == nullptr || model->subgraphs()->size() == 0) {
     MicroPrintf("%s has no subgraph", argv[1]);
+    return kExitUsage;
+  }
+  if (!CheckModelStructure(model)) {
+    MicroPrintf("%s is not a valid model (see above)", argv[1]);
     return kExitUsage;
   }
   MicroPrintf("model: %s, %d bytes", argv[1], static_cast<int>(model_file.size()));

@@ -103,6 +103,7 @@ struct Harness {
     for (int i = 0; i < 9; ++i) {
       tensors[i] = tflite::testing::CreateTensor(data[i], Dims(i, d[i]));
     }
+    MarkWeightsConstant();
     tensors[kOutputIndex] =
         tflite::testing::CreateTensor(output_float, Dims(kOutputIndex, c::kOutputDims));
     options = Options();
@@ -117,6 +118,11 @@ struct Harness {
     options.nu[0] = c::kRnn1Nu;
     options.zeta[1] = c::kRnn2Zeta;
     options.nu[1] = c::kRnn2Nu;
+  }
+
+  // The contract's inputs 1-8 are constants (in a model: kTfLiteMmapRo).
+  void MarkWeightsConstant() {
+    for (int i = 1; i < 9; ++i) tensors[i].allocation_type = kTfLiteMmapRo;
   }
 
   TfLiteStatus Prepare() {
@@ -202,6 +208,7 @@ void SetUpInt8(Harness* h, const Int8Case& c) {
   h->tensors[kOutputIndex] = CreateQuantizedTensor(
       h->output_int8, h->Dims(kOutputIndex, c.dims[9]), c.scales[9],
       c.output_zero_point);
+  h->MarkWeightsConstant();
   Options& o = h->options;
   o = Options();
   o.int8 = true;
@@ -407,6 +414,21 @@ TEST(RnnPoolReject, FloatModelWithInt8Key) {
   Harness h;
   h.SetUpFloat();
   h.options.extra_int = "rnn1_zeta_q14";
+  ExpectRejected(&h);
+}
+
+TEST(RnnPoolReject, FloatOptionWrittenAsInt) {
+  Harness h;
+  h.SetUpFloat();
+  h.options.omit = "rnn1_zeta";
+  h.options.extra_int = "rnn1_zeta";  // 1, not 1.0: nothing is coerced
+  ExpectRejected(&h);
+}
+
+TEST(RnnPoolReject, NonConstantWeight) {
+  Harness h;
+  h.SetUpFloat();
+  h.tensors[2].allocation_type = kTfLiteMemNone;  // U1 computed at run time
   ExpectRejected(&h);
 }
 

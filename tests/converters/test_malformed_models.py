@@ -1,0 +1,208 @@
+"""Every malformed .tflite made from the project's converted models is rejected
+with a ValueError / TypeError that says why; valid ones run bit-exact.
+
+The cases (tests/converters/malformed_models.py) run in a child process that records each
+result as it finishes: a segfault fails this test and names its case instead
+of killing the test run. The counts are printed (pytest -s) for the record.
+"""
+import collections
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import malformed_models
+from model_cases import randomize_rnnpool_weights
+
+HERE = Path(__file__).resolve().parent  # tests/converters
+TESTS = HERE.parent
+
+
+def _float_model():
+    import tf_keras
+    from rnnpool_keras import RNNPool2D
+
+    inputs = tf_keras.Input((8, 8, 2))
+    x = tf_keras.layers.Conv2D(3, 3, padding="same", activation="relu")(inputs)
+    x = RNNPool2D(3, 2, pool_size=4, strides=4)(x)
+    x = tf_keras.layers.Flatten()(x)
+    outputs = tf_keras.layers.Dense(2)(x)
+    return randomize_rnnpool_weights(tf_keras.Model(inputs, outputs), seed=5)
+
+
+@pytest.fixture(scope="module")
+def converted():
+    """{"float": (bytes, x), "int8": (bytes, x)}: one small model, both dtypes."""
+    from converters import convert
+
+    model = _float_model()
+    rng = np.random.default_rng(0)
+    calibration = rng.uniform(-1, 1, (16, 8, 8, 2)).astype(np.float32)
+    x = rng.uniform(-1, 1, (2, 8, 8, 2)).astype(np.float32)
+    return {"float": (convert(model), x),
+            "int8": (convert(model, quantize="int8", representative_data=calibration), x)}
+
+
+def _run_all(directory, count):
+    """Results by case index; a case whose child died is recorded as 'crash'."""
+    results, start = {}, 0
+    log = directory / "results.jsonl"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(TESTS.parent), str(TESTS), str(HERE), os.environ.get("PYTHONPATH", "")]))
+    while start < count:
+        child = subprocess.run([sys.executable, str(HERE / "malformed_models.py"),
+                                str(directory), str(start)], env=env,
+                               capture_output=True, text=True, timeout=1800)
+        started = None
+        for line in log.read_text().splitlines():
+            entry = json.loads(line)
+            if entry["status"] == "started":
+                started = entry["index"]
+            else:
+                results[entry["index"]] = (entry["status"], entry["detail"])
+        if started is not None and started not in results:  # the child died running it
+            results[started] = ("crash", f"exit {child.returncode}: {child.stderr[-300:]}")
+        start = max(results) + 1 if results else count
+        if child.returncode != 0 and started is None:
+            pytest.fail(f"case runner failed before any case:\n{child.stderr[-2000:]}")
+    return results
+
+
+_CASES = {}  # dtype -> (directory, manifest, results): the host runs, for both tests
+
+
+def _host_results(converted, dtype, tmp_path_factory):
+    if dtype not in _CASES:
+        directory = tmp_path_factory.mktemp(f"malformed_{dtype}")
+        model_bytes, x = converted[dtype]
+        manifest = []
+        for index, (name, data, valid) in enumerate(malformed_models.cases(model_bytes)):
+            (directory / f"{index:04d}.tflite").write_bytes(data)
+            manifest.append({"index": index, "name": name, "valid": valid,
+                             "file": f"{index:04d}.tflite"})
+        (directory / "manifest.json").write_text(json.dumps(manifest))
+        np.save(directory / "x.npy", x)
+        _CASES[dtype] = (directory, manifest, _run_all(directory, len(manifest)))
+    return _CASES[dtype]
+
+
+@pytest.mark.parametrize("dtype", ["float", "int8"])
+def test_every_malformed_model_is_a_clear_error_and_valid_ones_run_bit_exact(
+        converted, dtype, tmp_path_factory):
+    _, manifest, results = _host_results(converted, dtype, tmp_path_factory)
+
+    counts = collections.Counter()
+    failures = []
+    for entry in manifest:
+        status, detail = results[entry["index"]]
+        name, valid = entry["name"], entry["valid"]
+        if status == "ok" and detail == "bit-exact" and valid is not False:
+            counts["valid accepted, bit-exact"] += 1
+        elif status == "ok" and valid is None:
+            counts["accepted (either outcome allowed)"] += 1
+        elif status == "error" and valid is not True:
+            # A clear error names something: more than the exception type.
+            message = detail.split(": ", 1)[-1]
+            if len(message) < 12:
+                failures.append(f"{name}: unclear message {detail!r}")
+            counts["clear errors"] += 1
+        else:
+            failures.append(f"{name}: expected {'valid' if valid else 'rejected'}, got "
+                            f"{status}: {detail}")
+            counts[status if status != "ok" else "silently wrong"] += 1
+    print(f"\n{dtype}: {len(manifest)} cases: " +
+          ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    assert not failures, "\n".join(failures[:40]) + f"\n({len(failures)} failures)"
+    assert counts["valid accepted, bit-exact"] >= 2  # the model and its re-encoding
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_int8_model_input_that_is_not_finite_is_rejected(converted, bad):
+    from converters import run_tflite
+
+    model_bytes, x = converted["int8"]
+    x = x.copy()
+    x[1, 3, 3, 1] = bad
+    with pytest.raises(ValueError, match=r"inputs\[0\] holds NaN or infinite"):
+        run_tflite(model_bytes, x)
+
+
+def test_no_samples_is_named_as_the_problem(converted):
+    from converters import run_tflite
+
+    model_bytes, x = converted["float"]
+    with pytest.raises(ValueError, match=r"no sample \(N = 0\)"):
+        run_tflite(model_bytes, x[:0])
+
+
+def test_validated_parameters_are_those_of_the_kernel_reference(converted):
+    """The validator's int8 multipliers equal int8_params.cell_constants' (the
+    NumPy oracle's), so run_tflite computes what the spec says."""
+    from converters.runtime import host_runner
+    from converters.tflite_io import rnnpool_validation, tflite_model
+    from rnnpool_keras.spec import int8_params
+
+    model_bytes, _ = converted["int8"]
+    model = tflite_model.load(model_bytes)
+    graph = model.subgraphs[0]
+    index = next(i for i, op in enumerate(graph.operators)
+                 if tflite_model.op_name(model, op) == "RNNPool")
+    validated = rnnpool_validation.validated_rnnpool_op(model, graph, graph.operators[index])
+    params = host_runner.int8_params_of_op(model_bytes, index)
+    gate, update = params.gate_activation, params.update_activation
+    for name, input_scale in (("rnn1", params.input_scale),
+                              ("rnn2", params.rnn1.state_scale)):
+        expected = int8_params.cell_constants(getattr(params, name), input_scale, gate, update)
+        for key in ("input_multiplier", "recurrent_multiplier", "update_multiplier",
+                    "gate_activation_multiplier", "update_activation_multiplier"):
+            want = getattr(expected, key)
+            want = (0, 0) if want is None else tuple(want)  # relu has no M_a
+            assert tuple(validated[name][key]) == want, (name, key)
+
+
+@pytest.mark.skipif(not os.environ.get("TFLM_ROOT"), reason="TFLM_ROOT is not set "
+                    "(see tests/test_tflm_kernel.py)")
+@pytest.mark.parametrize("dtype", ["float", "int8"])
+def test_tflm_kernel_accepts_and_rejects_the_same_files(converted, dtype, tmp_path_factory):
+    """With TFLM_ROOT: every case through MicroInterpreter (rnnpool_run_model,
+    RNNPool registered from tflm_kernels/tflm) is accepted exactly when the
+    host accepts it, never crashes, and valid ones match run_tflite. Flipped
+    bytes may break the flatbuffer in ways only one side's parser notices:
+    their disagreements are printed, not asserted."""
+    sys.path.insert(0, str(TESTS / "kernels"))
+    import test_tflm_kernel as tflm
+
+    work = tmp_path_factory.mktemp(f"tflm_{dtype}")
+    binary = tflm._build(work, "rnnpool_run_model",
+                         [tflm.KERNELS / "tflm" / "rnnpool_run_model.cc",
+                          tflm.KERNELS / "tflm" / "example_resolver.cc", *tflm.KERNEL_SOURCES])
+    directory, manifest, results = _host_results(converted, dtype, tmp_path_factory)
+    model_bytes, x = converted[dtype]
+    _, input_bin, expected_bin = tflm._write_model_case(work / "reference", model_bytes, x[:1])
+    failures, noted, counts = [], [], collections.Counter()
+    for entry in manifest:
+        run = subprocess.run([str(binary), str(directory / entry["file"]), str(input_bin),
+                              str(expected_bin)], capture_output=True, text=True, timeout=120)
+        output = run.stdout + run.stderr
+        tflm_accepts = "\nMicroInterpreter arena_used_bytes" in "\n" + output
+        host_accepts = results[entry["index"]][0] == "ok"
+        name = entry["name"]
+        if run.returncode < 0:
+            failures.append(f"{name}: TFLM crashed (signal {-run.returncode})")
+        elif tflm_accepts != host_accepts:
+            line = f"{name}: host {'accepts' if host_accepts else 'rejects'}, TFLM " \
+                   f"{'accepts' if tflm_accepts else 'rejects'}: {output.strip()[-200:]}"
+            (noted if name.startswith("4 bytes flipped") else failures).append(line)
+        elif entry["valid"] is True and run.returncode != 0:
+            failures.append(f"{name}: valid, but TFLM's output differs:\n{output[-500:]}")
+        counts["agree, accepted" if tflm_accepts else "agree, rejected"] += \
+            tflm_accepts == host_accepts
+    print(f"\n{dtype}: TFLM vs host over {len(manifest)} cases: {dict(counts)}; "
+          f"flipped-bytes disagreements {len(noted)}")
+    for line in noted:
+        print("  " + line)
+    assert not failures, "\n".join(failures[:40]) + f"\n({len(failures)} failures)"

@@ -1,0 +1,539 @@
+/* Validation of one RNNPool op: see rnnpool_validate.h and
+ * docs/rnnpool_custom_op.md (the contract), docs/int8_rnnpool.md (the spec). */
+#include "rnnpool_validate.h"
+
+#include <cmath>
+#include <cstring>
+#include <initializer_list>
+
+namespace rnnpool {
+namespace {
+
+enum class KeyKind { kInt, kFloat };
+
+struct KeyInfo {
+  const char* name;
+  KeyKind kind;
+};
+
+enum Key : int {
+  kVersion = 0, kPoolH, kPoolW, kStrideH, kStrideW, kPadding, kGateActivation,
+  kUpdateActivation, kRnn1Zeta, kRnn1Nu, kRnn2Zeta, kRnn2Nu, kRnn1ZetaQ14, kRnn1NuQ14,
+  kRnn2ZetaQ14, kRnn2NuQ14, kRnn1PreScale, kRnn1StateScale, kRnn2PreScale,
+  kRnn2StateScale, kNumKeys,
+};
+static_assert(kNumKeys == kMaxOptionKeys, "kMaxOptionKeys is the contract's key count");
+
+// Indexed by Key.
+constexpr KeyInfo kKeys[kNumKeys] = {
+    {"version", KeyKind::kInt},         {"pool_h", KeyKind::kInt},
+    {"pool_w", KeyKind::kInt},          {"stride_h", KeyKind::kInt},
+    {"stride_w", KeyKind::kInt},        {"padding", KeyKind::kInt},
+    {"gate_activation", KeyKind::kInt}, {"update_activation", KeyKind::kInt},
+    {"rnn1_zeta", KeyKind::kFloat},     {"rnn1_nu", KeyKind::kFloat},
+    {"rnn2_zeta", KeyKind::kFloat},     {"rnn2_nu", KeyKind::kFloat},
+    {"rnn1_zeta_q14", KeyKind::kInt},   {"rnn1_nu_q14", KeyKind::kInt},
+    {"rnn2_zeta_q14", KeyKind::kInt},   {"rnn2_nu_q14", KeyKind::kInt},
+    {"rnn1_preactivation_scale", KeyKind::kFloat},
+    {"rnn1_state_scale", KeyKind::kFloat},
+    {"rnn2_preactivation_scale", KeyKind::kFloat},
+    {"rnn2_state_scale", KeyKind::kFloat},
+};
+
+constexpr uint32_t Bit(int key) { return uint32_t{1} << key; }
+constexpr uint32_t kCommonKeys = Bit(kVersion) | Bit(kPoolH) | Bit(kPoolW) |
+                                 Bit(kStrideH) | Bit(kStrideW) | Bit(kPadding) |
+                                 Bit(kGateActivation) | Bit(kUpdateActivation);
+constexpr uint32_t kFloatKeys = Bit(kRnn1Zeta) | Bit(kRnn1Nu) | Bit(kRnn2Zeta) | Bit(kRnn2Nu);
+constexpr uint32_t kInt8Keys = Bit(kRnn1ZetaQ14) | Bit(kRnn1NuQ14) | Bit(kRnn2ZetaQ14) |
+                               Bit(kRnn2NuQ14) | Bit(kRnn1PreScale) | Bit(kRnn1StateScale) |
+                               Bit(kRnn2PreScale) | Bit(kRnn2StateScale);
+
+// Tensor order of the contract.
+enum Input : int {
+  kInput = 0, kRnn1Kernel, kRnn1Recurrent, kRnn1GateBias, kRnn1UpdateBias, kRnn2Kernel,
+  kRnn2Recurrent, kRnn2GateBias, kRnn2UpdateBias,
+};
+const char* const kInputNames[kOpInputs] = {
+    "input",          "rnn1_kernel",           "rnn1_recurrent_kernel",
+    "rnn1_gate_bias", "rnn1_update_bias",      "rnn2_kernel",
+    "rnn2_recurrent_kernel", "rnn2_gate_bias", "rnn2_update_bias"};
+
+bool IsBias(int i) {
+  return i == kRnn1GateBias || i == kRnn1UpdateBias || i == kRnn2GateBias ||
+         i == kRnn2UpdateBias;
+}
+
+const char* TypeName(TensorType type, const char* given) {
+  switch (type) {
+    case TensorType::kFloat32: return "float32";
+    case TensorType::kInt8: return "int8";
+    case TensorType::kInt32: return "int32";
+    case TensorType::kOther: break;
+  }
+  return given != nullptr ? given : "an unsupported type";
+}
+
+const char* OptionTypeName(OptionType type) {
+  switch (type) {
+    case OptionType::kInt: return "an int";
+    case OptionType::kUInt: return "an unsigned int";
+    case OptionType::kFloat: return "a float";
+    case OptionType::kBool: return "a bool";
+    case OptionType::kString: return "a string";
+    case OptionType::kOther: break;
+  }
+  return "a vector, map or null";
+}
+
+// Builds the error message without stdio (no heap on a microcontroller).
+class Message {
+ public:
+  Message(char* buffer, size_t bytes) : buffer_(buffer), bytes_(bytes) {
+    if (bytes_ > 0) buffer_[0] = '\0';
+  }
+  Message& operator<<(const char* text) {
+    for (; text != nullptr && *text != '\0'; ++text) Put(*text);
+    return *this;
+  }
+  Message& operator<<(int64_t value) {
+    char digits[24];
+    int n = 0;
+    // Negate digit by digit: -INT64_MIN does not exist.
+    const bool negative = value < 0;
+    do {
+      const int64_t digit = value % 10;
+      digits[n++] = static_cast<char>('0' + (negative ? -digit : digit));
+      value /= 10;
+    } while (value != 0);
+    if (negative) Put('-');
+    while (n > 0) Put(digits[--n]);
+    return *this;
+  }
+  Message& operator<<(int32_t value) { return *this << static_cast<int64_t>(value); }
+
+ private:
+  void Put(char c) {
+    if (length_ + 1 < bytes_) {
+      buffer_[length_++] = c;
+      buffer_[length_] = '\0';
+    }
+  }
+  char* buffer_;
+  size_t bytes_;
+  size_t length_ = 0;
+};
+
+// The option values after type checks (keys absent: `present` bit clear).
+struct Options {
+  uint32_t present = 0;
+  int32_t ints[kNumKeys] = {};
+  double floats[kNumKeys] = {};
+};
+
+int FindKey(const char* name) {
+  for (int i = 0; i < kNumKeys; ++i) {
+    if (std::strcmp(name, kKeys[i].name) == 0) return i;
+  }
+  return -1;
+}
+
+bool ReadOptions(const OpOptions& given, Options* options, Message* error) {
+  if (given.status == OptionsStatus::kMissing) {
+    *error << "no custom options (a flexbuffer map is required)";
+    return false;
+  }
+  if (given.status != OptionsStatus::kOk) {
+    *error << "custom options are not a valid flexbuffer map";
+    return false;
+  }
+  if (given.count < 0 || given.count > kMaxOptionKeys) {
+    *error << "custom options have " << given.count << " keys; the contract defines "
+           << kMaxOptionKeys;
+    return false;
+  }
+  for (int32_t i = 0; i < given.count; ++i) {
+    const OptionValue& value = given.values[i];
+    const char* name = value.key != nullptr ? value.key : "";
+    const int key = FindKey(name);
+    if (key < 0) {
+      *error << "unknown option key '" << name << "'";
+      return false;
+    }
+    if (options->present & Bit(key)) {
+      *error << "option '" << name << "' is given twice";
+      return false;
+    }
+    if (kKeys[key].kind == KeyKind::kInt) {
+      int64_t v = 0;
+      if (value.type == OptionType::kInt) {
+        v = value.int_value;
+      } else if (value.type == OptionType::kUInt && value.uint_value <= uint64_t{INT32_MAX}) {
+        v = static_cast<int64_t>(value.uint_value);
+      } else if (value.type == OptionType::kUInt) {
+        v = int64_t{INT32_MAX} + 1;  // out of range below
+      } else {
+        *error << "option '" << name << "' is " << OptionTypeName(value.type)
+               << "; expected an int";
+        return false;
+      }
+      if (v < INT32_MIN || v > INT32_MAX) {
+        *error << "option '" << name << "' is outside int32";
+        return false;
+      }
+      options->ints[key] = static_cast<int32_t>(v);
+    } else {
+      if (value.type != OptionType::kFloat) {
+        *error << "option '" << name << "' is " << OptionTypeName(value.type)
+               << "; expected a float";
+        return false;
+      }
+      if (!std::isfinite(value.float_value)) {
+        *error << "option '" << name << "' is not finite";
+        return false;
+      }
+      options->floats[key] = value.float_value;
+    }
+    options->present |= Bit(key);
+  }
+  if ((options->present & Bit(kVersion)) && options->ints[kVersion] != kOptionsVersion) {
+    *error << "options version " << options->ints[kVersion]
+           << " not supported (this kernel: " << kOptionsVersion << ")";
+    return false;
+  }
+  return true;
+}
+
+bool CheckKeys(const Options& options, uint32_t required, uint32_t forbidden,
+               const char* model, Message* error) {
+  for (int i = 0; i < kNumKeys; ++i) {
+    if ((required & Bit(i)) && !(options.present & Bit(i))) {
+      *error << "missing option '" << kKeys[i].name << "' (required for " << model
+             << " model)";
+      return false;
+    }
+    if ((forbidden & Bit(i)) && (options.present & Bit(i))) {
+      *error << "option '" << kKeys[i].name << "' is not defined for " << model << " model";
+      return false;
+    }
+  }
+  return true;
+}
+
+// Rank and every dim; expected[i] < 0 means "any value >= 1".
+bool CheckDims(const TensorDesc& t, const char* name, int32_t rank, const int32_t* expected,
+               Message* error) {
+  if (t.rank != rank || (rank > 0 && t.dims == nullptr)) {
+    *error << name << " must have rank " << rank << ", got " << t.rank;
+    return false;
+  }
+  for (int32_t i = 0; i < rank; ++i) {
+    const int32_t d = t.dims[i];
+    if (expected[i] >= 0 && d != expected[i]) {
+      *error << name << " dim " << i << " is " << d << ", expected " << expected[i];
+      return false;
+    }
+    if (expected[i] < 0 && d < 1) {
+      *error << name << " dim " << i << " is " << d << ", expected >= 1";
+      return false;
+    }
+  }
+  return true;
+}
+
+bool CheckType(const TensorDesc& t, TensorType expected, const char* name, Message* error) {
+  if (t.type != expected) {
+    *error << name << " has type " << TypeName(t.type, t.type_name) << ", expected "
+           << TypeName(expected, nullptr);
+    return false;
+  }
+  return true;
+}
+
+bool PerTensorScale(const TensorDesc& t, const char* name, Message* error) {
+  if (t.quantization != Quantization::kPerTensor) {
+    *error << name << (t.quantization == Quantization::kNone
+                           ? " must be affine quantized (per tensor)"
+                           : " must be quantized per tensor, not per channel");
+    return false;
+  }
+  if (!(t.scale > 0.0f) || !std::isfinite(t.scale)) {
+    *error << name << " scale must be positive and finite";
+    return false;
+  }
+  if (t.zero_point < -128 || t.zero_point > 127) {
+    *error << name << " zero point " << t.zero_point << " is outside [-128, 127]";
+    return false;
+  }
+  return true;
+}
+
+bool CheckStatus(Status status, const char* what, Message* error) {
+  if (status == Status::kOk) return true;
+  *error << what << StatusMessage(status);
+  return false;
+}
+
+float Sigmoid(double raw) { return static_cast<float>(1.0 / (1.0 + std::exp(-raw))); }
+
+bool ValidateFloat(const Options& o, ValidatedOp* out, Message* error) {
+  RnnPoolFloatParams& p = out->float_params;
+  p = RnnPoolFloatParams();
+  p.shape = out->shape;
+  p.rnn1.zeta_sigmoid = Sigmoid(o.floats[kRnn1Zeta]);
+  p.rnn1.nu_sigmoid = Sigmoid(o.floats[kRnn1Nu]);
+  p.rnn2.zeta_sigmoid = Sigmoid(o.floats[kRnn2Zeta]);
+  p.rnn2.nu_sigmoid = Sigmoid(o.floats[kRnn2Nu]);
+  // The weight pointers are bound at Eval; validate the rest with stand-ins.
+  static const float kStandIn = 0.0f;
+  RnnPoolFloatParams check = p;
+  for (FloatCell* cell : {&check.rnn1, &check.rnn2}) {
+    cell->kernel = cell->recurrent_kernel = &kStandIn;
+    cell->gate_bias = cell->update_bias = &kStandIn;
+  }
+  return CheckStatus(ValidateFloatParams(check), "", error);
+}
+
+bool ValidateInt8(const Options& o, const TensorDesc* in, const TensorDesc& output,
+                  ValidatedOp* out, Message* error) {
+  RnnPoolInt8Params& p = out->int8_params;
+  p = RnnPoolInt8Params();
+  p.shape = out->shape;
+  for (int i = 0; i < kOpInputs; ++i) {
+    if (!PerTensorScale(in[i], kInputNames[i], error)) return false;
+    if (i != kInput && in[i].zero_point != 0) {
+      *error << kInputNames[i] << " zero point must be 0, got " << in[i].zero_point;
+      return false;
+    }
+  }
+  if (!PerTensorScale(output, "output", error)) return false;
+  const double pre[2] = {o.floats[kRnn1PreScale], o.floats[kRnn2PreScale]};
+  const double state[2] = {o.floats[kRnn1StateScale], o.floats[kRnn2StateScale]};
+  const int pre_keys[2] = {kRnn1PreScale, kRnn2PreScale};
+  const int state_keys[2] = {kRnn1StateScale, kRnn2StateScale};
+  for (int c = 0; c < 2; ++c) {
+    for (int key : {pre_keys[c], state_keys[c]}) {
+      if (!(o.floats[key] > 0.0)) {
+        *error << "option '" << kKeys[key].name << "' must be positive";
+        return false;
+      }
+    }
+    // The int32 biases carry s_pre (contract); allow float32 rounding.
+    const int biases[2] = {c == 0 ? kRnn1GateBias : kRnn2GateBias,
+                           c == 0 ? kRnn1UpdateBias : kRnn2UpdateBias};
+    for (int b : biases) {
+      if (std::fabs(static_cast<double>(in[b].scale) - pre[c]) > 1e-6 * pre[c]) {
+        *error << kInputNames[b] << " scale differs from option '"
+               << kKeys[pre_keys[c]].name << "'";
+        return false;
+      }
+    }
+  }
+  const int q14_keys[4] = {kRnn1ZetaQ14, kRnn1NuQ14, kRnn2ZetaQ14, kRnn2NuQ14};
+  for (int key : q14_keys) {
+    if (o.ints[key] < 0 || o.ints[key] > kOneQ14) {
+      *error << "option '" << kKeys[key].name << "' is " << o.ints[key]
+             << ", expected [0, 16384]";
+      return false;
+    }
+  }
+  p.rnn1.zeta_q14 = o.ints[kRnn1ZetaQ14];
+  p.rnn1.nu_q14 = o.ints[kRnn1NuQ14];
+  p.rnn2.zeta_q14 = o.ints[kRnn2ZetaQ14];
+  p.rnn2.nu_q14 = o.ints[kRnn2NuQ14];
+  const Activation gate = out->shape.gate_activation;
+  const Activation update = out->shape.update_activation;
+  if (gate == Activation::kRelu) {
+    *error << "option 'gate_activation': relu is not an int8 gate (spec 4.4)";
+    return false;
+  }
+  for (Int8Cell* cell : {&p.rnn1, &p.rnn2}) {
+    cell->gate_table = BuiltinTable(static_cast<int32_t>(gate));
+    cell->update_table = BuiltinTable(static_cast<int32_t>(update));
+  }
+  // Spec 3: RNN1's input scale is s_x, RNN2's is RNN1's state scale; the
+  // float32 tensor scales are widened exactly to double.
+  const auto d = [](float v) { return static_cast<double>(v); };
+  if (!CheckStatus(ComputeCellMultipliers(d(in[kInput].scale), d(in[kRnn1Kernel].scale),
+                                          d(in[kRnn1Recurrent].scale), pre[0], state[0],
+                                          gate, update, &p.rnn1),
+                   "rnn1 multipliers (scales of input, rnn1 weights and options): ",
+                   error) ||
+      !CheckStatus(ComputeCellMultipliers(state[0], d(in[kRnn2Kernel].scale),
+                                          d(in[kRnn2Recurrent].scale), pre[1], state[1],
+                                          gate, update, &p.rnn2),
+                   "rnn2 multipliers (scales of rnn2 weights and options): ", error)) {
+    return false;
+  }
+  // M_y = s_h(RNN2) / s_y.
+  int shift = 0;
+  if (!CheckStatus(QuantizeMultiplier(state[1] / d(output.scale), &p.output_multiplier.q,
+                                      &shift),
+                   "output multiplier (rnn2_state_scale / output scale): ", error)) {
+    return false;
+  }
+  p.output_multiplier.shift = shift;
+  p.input_zero_point = in[kInput].zero_point;
+  p.output_zero_point = output.zero_point;
+  // The weight pointers are bound at Eval; validate the rest with stand-ins.
+  static const int8_t kStandIn8 = 0;
+  static const int32_t kStandIn32 = 0;
+  RnnPoolInt8Params check = p;
+  for (Int8Cell* cell : {&check.rnn1, &check.rnn2}) {
+    cell->kernel = cell->recurrent_kernel = &kStandIn8;
+    cell->gate_bias = cell->update_bias = &kStandIn32;
+  }
+  return CheckStatus(ValidateInt8Params(check), "", error);
+}
+
+bool Validate(const OpOptions& given, const TensorDesc* in, int32_t num_inputs,
+              const TensorDesc* outputs, int32_t num_outputs, ValidatedOp* out,
+              Message* error) {
+  Options o;
+  if (!ReadOptions(given, &o, error)) return false;
+  if (num_inputs != kOpInputs || num_outputs != kOpOutputs) {
+    *error << "expected " << kOpInputs << " inputs and " << kOpOutputs << " output, got "
+           << num_inputs << " and " << num_outputs;
+    return false;
+  }
+  for (int i = 0; i < kOpInputs; ++i) {
+    if (!in[i].present) {
+      *error << "input " << i << " (" << kInputNames[i] << ") is missing";
+      return false;
+    }
+  }
+  const TensorDesc& output = outputs[0];
+  if (!output.present) {
+    *error << "output is missing";
+    return false;
+  }
+  // Types.
+  const TensorType input_type = in[kInput].type;
+  if (input_type != TensorType::kFloat32 && input_type != TensorType::kInt8) {
+    *error << "input has type " << TypeName(input_type, in[kInput].type_name)
+           << ", expected float32 or int8";
+    return false;
+  }
+  out->is_int8 = input_type == TensorType::kInt8;
+  for (int i = 0; i < kOpInputs; ++i) {
+    const TensorType expected = !out->is_int8 ? TensorType::kFloat32
+                                : IsBias(i)   ? TensorType::kInt32
+                                              : TensorType::kInt8;
+    if (!CheckType(in[i], expected, kInputNames[i], error)) return false;
+    if (i != kInput && !in[i].is_constant) {
+      *error << kInputNames[i] << " must be a constant tensor (weights in the model)";
+      return false;
+    }
+  }
+  if (!CheckType(output, input_type, "output", error)) return false;
+  // Option keys of this model type.
+  if (!(out->is_int8 ? CheckKeys(o, kCommonKeys | kInt8Keys, kFloatKeys, "an int8", error)
+                     : CheckKeys(o, kCommonKeys | kFloatKeys, kInt8Keys, "a float", error))) {
+    return false;
+  }
+  // Shapes: input [B, H, W, k]; k, h1, h2 from the weights.
+  const int32_t any4[4] = {-1, -1, -1, -1};
+  if (!CheckDims(in[kInput], "input", 4, any4, error)) return false;
+  out->batch = in[kInput].dims[0];
+  out->height = in[kInput].dims[1];
+  out->width = in[kInput].dims[2];
+  const int32_t k = in[kInput].dims[3];
+  const int32_t w1_dims[2] = {k, -1};
+  if (!CheckDims(in[kRnn1Kernel], kInputNames[kRnn1Kernel], 2, w1_dims, error)) return false;
+  const int32_t h1 = in[kRnn1Kernel].dims[1];
+  const int32_t w2_dims[2] = {h1, -1};
+  if (!CheckDims(in[kRnn2Kernel], kInputNames[kRnn2Kernel], 2, w2_dims, error)) return false;
+  const int32_t h2 = in[kRnn2Kernel].dims[1];
+  const int32_t u1_dims[2] = {h1, h1};
+  const int32_t u2_dims[2] = {h2, h2};
+  if (!CheckDims(in[kRnn1Recurrent], kInputNames[kRnn1Recurrent], 2, u1_dims, error) ||
+      !CheckDims(in[kRnn2Recurrent], kInputNames[kRnn2Recurrent], 2, u2_dims, error)) {
+    return false;
+  }
+  for (int i : {kRnn1GateBias, kRnn1UpdateBias}) {
+    if (!CheckDims(in[i], kInputNames[i], 1, &h1, error)) return false;
+  }
+  for (int i : {kRnn2GateBias, kRnn2UpdateBias}) {
+    if (!CheckDims(in[i], kInputNames[i], 1, &h2, error)) return false;
+  }
+  // Option values -> core shape; ValidateShape before any geometry.
+  RnnPoolShape& shape = out->shape;
+  shape.in_channels = k;
+  shape.rnn1_units = h1;
+  shape.rnn2_units = h2;
+  shape.pool_h = o.ints[kPoolH];
+  shape.pool_w = o.ints[kPoolW];
+  shape.stride_h = o.ints[kStrideH];
+  shape.stride_w = o.ints[kStrideW];
+  for (int key : {kPoolH, kPoolW}) {
+    if (o.ints[key] < 1 || o.ints[key] > kMaxPool) {
+      *error << "option '" << kKeys[key].name << "' is " << o.ints[key] << ", expected [1, "
+             << kMaxPool << "]";
+      return false;
+    }
+  }
+  for (int key : {kStrideH, kStrideW}) {
+    if (o.ints[key] < 1) {
+      *error << "option '" << kKeys[key].name << "' is " << o.ints[key] << ", expected >= 1";
+      return false;
+    }
+  }
+  const int32_t padding = o.ints[kPadding];
+  if (padding != 0 && padding != 1) {
+    *error << "option 'padding' is " << padding << ", expected 0 (valid) or 1 (same)";
+    return false;
+  }
+  shape.padding = padding == 0 ? Padding::kValid : Padding::kSame;
+  for (int key : {kGateActivation, kUpdateActivation}) {
+    Activation* target =
+        key == kGateActivation ? &shape.gate_activation : &shape.update_activation;
+    if (!ActivationFromContract(o.ints[key], target)) {
+      *error << "option '" << kKeys[key].name << "' is " << o.ints[key]
+             << ", expected 0 sigmoid, 1 tanh, 2 relu, 3 quantSigm or 4 quantTanh";
+      return false;
+    }
+  }
+  if (!CheckStatus(ValidateShape(shape), "", error)) return false;
+  // Output [B, H', W', 4 h2].
+  out->out_height = OutputSize(out->height, shape.pool_h, shape.stride_h, shape.padding);
+  out->out_width = OutputSize(out->width, shape.pool_w, shape.stride_w, shape.padding);
+  if (out->out_height < 1 || out->out_width < 1) {
+    *error << "input " << out->height << "x" << out->width << " is smaller than the "
+           << shape.pool_h << "x" << shape.pool_w << " pool (valid padding)";
+    return false;
+  }
+  const int32_t out_dims[4] = {out->batch, out->out_height, out->out_width, 4 * h2};
+  if (!CheckDims(output, "output", 4, out_dims, error)) return false;
+  if (!(out->is_int8 ? ValidateInt8(o, in, output, out, error) : ValidateFloat(o, out, error))) {
+    return false;
+  }
+  out->scratch_bytes = out->is_int8 ? RnnPoolInt8ScratchBytes(shape)
+                                    : RnnPoolFloatScratchBytes(shape);
+  return true;
+}
+
+}  // namespace
+
+// The core's enum is the contract's numbering (docs/rnnpool_custom_op.md).
+static_assert(static_cast<int>(Activation::kSigmoid) == 0 &&
+                  static_cast<int>(Activation::kTanh) == 1 &&
+                  static_cast<int>(Activation::kRelu) == 2 &&
+                  static_cast<int>(Activation::kQuantSigm) == 3 &&
+                  static_cast<int>(Activation::kQuantTanh) == 4,
+              "rnnpool::Activation must use the contract's activation codes");
+
+bool ActivationFromContract(int32_t code, Activation* out) {
+  if (code < 0 || code > static_cast<int32_t>(Activation::kQuantTanh)) return false;
+  *out = static_cast<Activation>(code);
+  return true;
+}
+
+bool ValidateRnnPoolOp(const OpOptions& options, const TensorDesc* inputs, int32_t num_inputs,
+                       const TensorDesc* outputs, int32_t num_outputs, ValidatedOp* out,
+                       char* message, size_t message_bytes) {
+  Message error(message, message_bytes);
+  *out = ValidatedOp();
+  return Validate(options, inputs, num_inputs, outputs, num_outputs, out, &error);
+}
+
+}  // namespace rnnpool

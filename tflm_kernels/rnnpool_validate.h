@@ -1,0 +1,118 @@
+/* Decoding and validation of one RNNPool custom op (docs/rnnpool_custom_op.md).
+ *
+ * The single implementation of the op contract: TFLM's Prepare
+ * (tflm_kernels/tflm/rnnpool.cc) and the host tools (run_tflite,
+ * memory_report, `rnnpool report`, through tflm_kernels._rnnpool_core)
+ * call ValidateRnnPoolOp, so they accept exactly the same files and compute
+ * with exactly the same parameters (sigmoid(zeta) / sigmoid(nu) for float;
+ * every multiplier of docs/int8_rnnpool.md section 3 for int8).
+ *
+ * Framework-free like rnnpool_core.h: no TFLM / flatbuffers include, no heap,
+ * no exceptions, no stdio. The caller describes the op: its options as a list
+ * of typed values (the flexbuffer map decoded WITHOUT conversion: an int stays
+ * an int, a bool a bool) and its tensors (type, dims, constness,
+ * quantization). Nothing is coerced: 0.5 for an int key, a bool for an int
+ * key or an int for a float key are errors.
+ */
+#ifndef TFLM_KERNELS_RNNPOOL_VALIDATE_H_
+#define TFLM_KERNELS_RNNPOOL_VALIDATE_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "rnnpool_core.h"
+
+namespace rnnpool {
+
+// The options version this code implements.
+constexpr int32_t kOptionsVersion = 1;
+// Inputs and outputs of the op (contract order).
+constexpr int32_t kOpInputs = 9;
+constexpr int32_t kOpOutputs = 1;
+// The contract defines 20 keys; a map with more is rejected before its keys
+// are read (so a caller may decode at most this many entries).
+constexpr int32_t kMaxOptionKeys = 20;
+// Room for a message naming the key or tensor and what was expected.
+constexpr size_t kMessageBytes = 192;
+
+// The flexbuffer type of one option value, as stored (no conversion).
+enum class OptionType : int32_t {
+  kInt = 0,     // signed integer (any width)
+  kUInt = 1,    // unsigned integer (any width)
+  kFloat = 2,   // float32 or float64
+  kBool = 3,
+  kString = 4,  // string or key
+  kOther = 5,   // null, vector, map, blob, ...
+};
+
+struct OptionValue {
+  const char* key;   // NUL-terminated; must outlive the call
+  OptionType type;
+  int64_t int_value;     // kInt
+  uint64_t uint_value;   // kUInt
+  double float_value;    // kFloat
+};
+
+// What the caller found in custom_options.
+enum class OptionsStatus : int32_t {
+  kOk = 0,
+  kMissing = 1,    // null or empty custom_options
+  kMalformed = 2,  // not a verifiable flexbuffer, or its root is not a map
+};
+
+struct OpOptions {
+  OptionsStatus status;
+  const OptionValue* values;  // `count` entries (at most kMaxOptionKeys are read)
+  int32_t count;              // number of keys in the map
+};
+
+// Element types the contract uses; anything else is kOther (named in messages).
+enum class TensorType : int32_t { kFloat32 = 0, kInt8 = 1, kInt32 = 2, kOther = 3 };
+
+enum class Quantization : int32_t {
+  kNone = 0,       // no affine quantization
+  kPerTensor = 1,  // one scale (and at most one zero point)
+  kPerChannel = 2, // several scales or zero points
+};
+
+struct TensorDesc {
+  bool present;            // false: optional input (-1) or missing
+  TensorType type;
+  const char* type_name;   // e.g. "uint8", for messages; may be null
+  int32_t rank;
+  const int32_t* dims;     // `rank` entries
+  bool is_constant;        // data in the model (weights)
+  Quantization quantization;
+  float scale;             // kPerTensor
+  int32_t zero_point;      // kPerTensor (0 if the file gives none)
+};
+
+// What Prepare keeps: the validated op with every derived constant. The
+// weight / bias pointers in float_params / int8_params are null (bound at
+// Eval); int8 tables point at BuiltinTable.
+struct ValidatedOp {
+  bool is_int8;
+  RnnPoolShape shape;
+  int32_t batch, height, width;  // input dims
+  int32_t out_height, out_width;
+  RnnPoolFloatParams float_params;
+  RnnPoolInt8Params int8_params;
+  size_t scratch_bytes;  // RnnPool{Float,Int8}ScratchBytes(shape)
+};
+
+// Validates the op. On success fills `out` and returns true; otherwise writes
+// a NUL-terminated English message (naming the key / tensor and what was
+// expected; "RNNPool: " is not included) into `message` and returns false.
+// inputs / outputs: num_inputs / num_outputs descriptions in contract order.
+bool ValidateRnnPoolOp(const OpOptions& options, const TensorDesc* inputs,
+                       int32_t num_inputs, const TensorDesc* outputs,
+                       int32_t num_outputs, ValidatedOp* out, char* message,
+                       size_t message_bytes);
+
+// Contract activation code (0 sigmoid, 1 tanh, 2 relu, 3 quantSigm,
+// 4 quantTanh) -> core enum; false for an unknown code.
+bool ActivationFromContract(int32_t code, Activation* out);
+
+}  // namespace rnnpool
+
+#endif  // TFLM_KERNELS_RNNPOOL_VALIDATE_H_

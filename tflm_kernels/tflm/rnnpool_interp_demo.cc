@@ -70,8 +70,10 @@ std::vector<uint8_t> BuildModel(const TensorSpec (&specs)[10],
     }
     char name[16];
     std::snprintf(name, sizeof(name), "t%d", i);
+    // The schema's shape is int32; `int` is not int32_t on every target (arm-none-eabi).
+    const std::vector<int32_t> shape(s.dims + 1, s.dims + 1 + s.dims[0]);
     tensors.push_back(tflite::CreateTensor(
-        fbb, fbb.CreateVector(s.dims + 1, s.dims[0]), s.type, buffer_index,
+        fbb, fbb.CreateVector(shape), s.type, buffer_index,
         fbb.CreateString(name), quant));
   }
   const int32_t op_inputs[] = {0, 1, 2, 3, 4, 5, 6, 7, 8};

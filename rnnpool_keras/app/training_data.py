@@ -70,7 +70,9 @@ def fashion_mnist(image_size, train_count=None, validation_count=1000):
         datasets.CLASS_NAMES, tuple(x_train.shape[1:]), "Fashion-MNIST")
 
 
-def _augmenter(augment, image_shape):
+def augmenter(augment, image_shape):
+    """(image, label) -> (augmented image, label) applying `augment` (names in
+    AUGMENTATIONS) to one image of `image_shape` [H, W, C], values in [0, 1]."""
     unknown = sorted(set(augment) - set(AUGMENTATIONS))
     if unknown:
         raise ValueError(f"`augment` accepts {list(AUGMENTATIONS)}, got {unknown}")
@@ -103,7 +105,7 @@ def batched(split, global_batch, training, augment=(), image_shape=None, seed=0)
         dataset = dataset.shuffle(min(split.count, 10_000), seed=seed,
                                   reshuffle_each_iteration=True)
         if augment:
-            dataset = dataset.map(_augmenter(augment, image_shape),
+            dataset = dataset.map(augmenter(augment, image_shape),
                                   num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.batch(global_batch, drop_remainder=training)
     options = tf.data.Options()

@@ -6,6 +6,13 @@ and TF_CONFIG are fixed per process and must not leak into other tests).
         steps on one device and with MirroredStrategy on both, from the same
         initial weights on the same global batches; writes the weights of each
         run to OUT_DIR/{float,qat}_{one_device,mirrored}.npz.
+
+    TF_CONFIG=... python distributed_runs.py worker OUT_DIR EPOCHS [KILL_AT_STEP]
+        one worker of a MultiWorkerMirroredStrategy cluster: `rnnpool train`'s
+        function (float epochs, then one QAT epoch) on synthetic images, backups
+        every 2 steps in OUT_DIR/train; appends the optimizer step after each
+        batch to OUT_DIR/steps_<task>.txt, kills itself (SIGKILL) after step
+        KILL_AT_STEP, and writes the final QAT weights to OUT_DIR/weights_<task>.npz.
 """
 import os
 import sys
@@ -30,10 +37,7 @@ def tiny_model(qat):
 
 
 def quadrant_batches():
-    from rnnpool_keras.app import synthetic
-
-    x, y = synthetic.quadrant_images(GLOBAL_BATCH * STEPS, size=16, channels=3, seed=3)
-    return tf.data.Dataset.from_tensor_slices((x, y)).batch(GLOBAL_BATCH)
+    return tf.data.Dataset.from_tensor_slices(quadrant_batches_arrays()).batch(GLOBAL_BATCH)
 
 
 def train(strategy, qat, initial_weights):
@@ -65,5 +69,48 @@ def replicas(out_dir):
                      **train(strategy, qat, initial))
 
 
+WORKER_STEPS_PER_EPOCH = 4
+
+
+def worker(out_dir, epochs, kill_at_step=None):
+    import json
+    import signal
+
+    from rnnpool_keras.app import training, training_data
+
+    strategy = training.make_strategy("multiworker")  # first: collectives need it
+    import tf_keras
+
+    task = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
+    steps_file = os.path.join(out_dir, f"steps_{task}.txt")
+
+    class RecordSteps(tf_keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            step = int(self.model.optimizer.iterations.numpy())
+            with open(steps_file, "a") as file:
+                file.write(f"{step}\n")
+            if kill_at_step is not None and step == int(kill_at_step):
+                os.kill(os.getpid(), signal.SIGKILL)  # as a preempted machine
+
+    x, y = quadrant_batches_arrays()
+    data = training_data.TrainingData(
+        training_data.Split(tf.data.Dataset.from_tensor_slices((x, y)), len(x)), None,
+        ("q0", "q1", "q2", "q3"), x.shape[1:], "synthetic quadrants")
+    trained = training.train(
+        data, "tiny_rnnpool_cnn", os.path.join(out_dir, "train"), epochs=int(epochs),
+        batch_size=GLOBAL_BATCH, strategy=strategy, qat_epochs=1,
+        steps_per_epoch=WORKER_STEPS_PER_EPOCH, backup_every=2, export_int8=False,
+        callbacks=[RecordSteps()])
+    np.savez(os.path.join(out_dir, f"weights_{task}.npz"),
+             **{f"{i:03d}:{w.name}": w.numpy()
+                for i, w in enumerate(trained.qat_model.weights)})
+
+
+def quadrant_batches_arrays():
+    from rnnpool_keras.app import synthetic
+
+    return synthetic.quadrant_images(GLOBAL_BATCH * STEPS, size=16, channels=3, seed=3)
+
+
 if __name__ == "__main__":
-    {"replicas": replicas}[sys.argv[1]](*sys.argv[2:])
+    {"replicas": replicas, "worker": worker}[sys.argv[1]](*sys.argv[2:])

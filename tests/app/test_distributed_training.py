@@ -3,7 +3,10 @@
 Each run happens in a fresh process (tests/distributed_runs.py): logical devices
 and TF_CONFIG are fixed per process and must not leak into the other tests.
 """
+import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 
@@ -58,3 +61,66 @@ def test_qat_ranges_are_the_global_batch_ranges_on_every_replica_count(replica_r
     for name in ranges:
         assert np.all(one[name] != 0), f"{name} was never updated"
         np.testing.assert_allclose(two[name], one[name], rtol=1e-6, err_msg=name)
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def _tf_config(ports, index):
+    return json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+                       "task": {"type": "worker", "index": index}})
+
+
+def _steps(out_dir, task):
+    return [int(line) for line in (out_dir / f"steps_{task}.txt").read_text().split()]
+
+
+@pytest.mark.slow
+def test_two_workers_on_localhost_train_to_identical_weights(tmp_path):
+    ports = _free_ports(2)
+    workers = [subprocess.Popen(
+        [sys.executable, RUNS, "worker", str(tmp_path), "2"], stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_CONFIG=_tf_config(ports, i)))
+        for i in range(2)]
+    try:
+        errors = [worker.communicate(timeout=1200)[1] for worker in workers]
+    finally:
+        for worker in workers:
+            worker.kill()
+    for worker, error in zip(workers, errors):
+        assert worker.returncode == 0, error[-3000:]
+    # 2 float epochs then 1 QAT epoch of 4 steps each, on both workers.
+    for task in (0, 1):
+        assert _steps(tmp_path, task) == list(range(1, 9)) + list(range(1, 5))
+    first = _weights(tmp_path / "weights_0.npz")
+    second = _weights(tmp_path / "weights_1.npz")
+    assert list(first) == list(second)
+    for name in first:
+        np.testing.assert_array_equal(second[name], first[name], err_msg=name)
+    ranges = [name for name in first if name.endswith("_range:0")]
+    assert len(ranges) == 4 and all(first[name] > 0 for name in ranges)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_epoch_resumes_from_its_backup(tmp_path):
+    env = {"TF_CONFIG": _tf_config(_free_ports(1), 0)}
+    # 3 float epochs of 4 steps, backups every 2 steps; killed after step 6,
+    # in the middle of epoch 2.
+    killed = subprocess.run([sys.executable, RUNS, "worker", str(tmp_path), "3", "6"],
+                            capture_output=True, text=True, timeout=900,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **env))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert _steps(tmp_path, 0) == list(range(1, 7))
+    assert not (tmp_path / "weights_0.npz").exists()
+    _run("worker", str(tmp_path), "3", env=env, timeout=900)
+    # The restart continues at step 7 (not 1): optimizer and weights came from
+    # the step-6 backup; then the QAT epoch.
+    assert _steps(tmp_path, 0) == list(range(1, 13)) + list(range(1, 5))

@@ -18,7 +18,6 @@ overhead, not the speed-up GPUs give. This machine is shared with other jobs.
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -81,29 +80,17 @@ def child(config, steps, batch):
                       "replicas": strategy.num_replicas_in_sync}))
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def measure(config, steps, batch):
     command = [sys.executable, os.path.abspath(__file__), "--child", config,
                "--steps", str(steps), "--batch", str(batch)]
     if config != "multiworker2":
         result = subprocess.run(command, capture_output=True, text=True, check=True)
         return json.loads(result.stdout.strip().splitlines()[-1])
-    ports = _free_ports(2)
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    from rnnpool_keras.app import training
+
     workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                text=True, env=dict(os.environ, TF_CONFIG=json.dumps(
-                                    {"cluster": cluster,
-                                     "task": {"type": "worker", "index": i}})))
-               for i in range(2)]
+                                text=True, env=dict(os.environ, TF_CONFIG=config))
+               for config in training.localhost_tf_configs(2)]
     outputs = [worker.communicate()[0] for worker in workers]
     if any(worker.returncode for worker in workers):
         raise RuntimeError(f"a worker failed: {[w.returncode for w in workers]}")

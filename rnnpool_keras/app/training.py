@@ -55,6 +55,21 @@ def make_strategy(name):
     raise ValueError(f"`strategy` must be one of {list(STRATEGIES)}, got {name!r}")
 
 
+def localhost_tf_configs(workers):
+    """TF_CONFIG values (JSON strings), one per worker, of a cluster of `workers`
+    processes on 127.0.0.1 on free ports: multi-worker training on one machine."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(workers)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    cluster = {"worker": [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]}
+    for s in sockets:  # released just before the workers bind them
+        s.close()
+    return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
+            for i in range(workers)]
+
+
 def is_chief(strategy):
     """True on the worker that keeps the outputs: the chief, else worker 0."""
     resolver = getattr(strategy, "cluster_resolver", None)

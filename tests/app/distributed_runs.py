@@ -28,7 +28,6 @@ STEPS = 4
 
 def tiny_model(qat):
     """The demo's conv -> RNNPool2D -> dense model on 16x16x3, or its QAT copy."""
-    import tf_keras
     import rnnpool_keras
     from rnnpool_keras.app import demo
 

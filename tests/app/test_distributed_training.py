@@ -3,15 +3,15 @@
 Each run happens in a fresh process (tests/distributed_runs.py): logical devices
 and TF_CONFIG are fixed per process and must not leak into the other tests.
 """
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+
+from rnnpool_keras.app import training
 
 RUNS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "distributed_runs.py")
 
@@ -63,32 +63,17 @@ def test_qat_ranges_are_the_global_batch_ranges_on_every_replica_count(replica_r
         np.testing.assert_allclose(two[name], one[name], rtol=1e-6, err_msg=name)
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-def _tf_config(ports, index):
-    return json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
-                       "task": {"type": "worker", "index": index}})
-
-
 def _steps(out_dir, task):
     return [int(line) for line in (out_dir / f"steps_{task}.txt").read_text().split()]
 
 
 @pytest.mark.slow
 def test_two_workers_on_localhost_train_to_identical_weights(tmp_path):
-    ports = _free_ports(2)
+    configs = training.localhost_tf_configs(2)
     workers = [subprocess.Popen(
         [sys.executable, RUNS, "worker", str(tmp_path), "2"], stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE, text=True,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_CONFIG=_tf_config(ports, i)))
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_CONFIG=configs[i]))
         for i in range(2)]
     try:
         errors = [worker.communicate(timeout=1200)[1] for worker in workers]
@@ -111,7 +96,7 @@ def test_two_workers_on_localhost_train_to_identical_weights(tmp_path):
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_epoch_resumes_from_its_backup(tmp_path):
-    env = {"TF_CONFIG": _tf_config(_free_ports(1), 0)}
+    env = {"TF_CONFIG": training.localhost_tf_configs(1)[0]}
     # 3 float epochs of 4 steps, backups every 2 steps; killed after step 6,
     # in the middle of epoch 2.
     killed = subprocess.run([sys.executable, RUNS, "worker", str(tmp_path), "3", "6"],

@@ -164,7 +164,8 @@ def train(data, model="small_mobilenetv2_rnnpool", output_dir="rnnpool_train",
       model: a name in MODELS, or a function (input_shape, num_classes) -> an
         uncompiled tf_keras model; called under the strategy's scope.
       output_dir: float_model.h5, qat_model.h5, model_int8.tflite (+ C array,
-        memory_report.json), logs/ (TensorBoard), backup/ (deleted when done).
+        memory_report.json), logs/ (TensorBoard), backup/ (emptied when a phase
+        completes; a rerun with the same output_dir resumes from it).
       epochs, qat_epochs: float and QAT epochs; learning_rate and
         qat_learning_rate decay to 0 over each (cosine).
       batch_size: the global batch (split across replicas), examples.

@@ -4,8 +4,9 @@ and TF_CONFIG are fixed per process and must not leak into other tests).
     python distributed_runs.py replicas OUT_DIR
         two logical CPU devices; for a float and a QAT tiny model, trains a few
         steps on one device and with MirroredStrategy on both, from the same
-        initial weights on the same global batches; writes the weights of each
-        run to OUT_DIR/{float,qat}_{one_device,mirrored}.npz.
+        initial weights on the same global batches (then calibrates the QAT
+        model); writes the weights of each run to
+        OUT_DIR/{float,qat}_{one_device,mirrored}.npz.
 
     TF_CONFIG=... python distributed_runs.py worker OUT_DIR EPOCHS [KILL_AT_STEP]
         one worker of a MultiWorkerMirroredStrategy cluster: `rnnpool train`'s
@@ -43,13 +44,22 @@ def train(strategy, qat, initial_weights):
     """Weights [name -> array] after STEPS SGD steps under `strategy`."""
     import tf_keras
 
+    tf_keras.backend.clear_session()  # the same layer names in every run
     with strategy.scope():
         model = tiny_model(qat)
         model.set_weights(initial_weights)
         model.compile(optimizer=tf_keras.optimizers.SGD(0.1, momentum=0.9),
                       loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(quadrant_batches(), epochs=1, verbose=0)
-    return {f"{i:03d}:{w.name}": w.numpy() for i, w in enumerate(model.weights)}
+    weights = {f"{i:03d}:{w.name}": w.numpy() for i, w in enumerate(model.weights)}
+    if qat:  # then post-training calibration of the trained model, in the scope
+        import rnnpool_keras
+
+        with strategy.scope():
+            rnnpool_keras.calibrate(model, quadrant_batches_arrays()[0][:32], batch_size=16)
+        weights.update({f"calibrated:{i:03d}:{w.name}": w.numpy()
+                        for i, w in enumerate(model.weights)})
+    return weights
 
 
 def replicas(out_dir):

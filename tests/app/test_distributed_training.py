@@ -55,11 +55,25 @@ def test_qat_ranges_are_the_global_batch_ranges_on_every_replica_count(replica_r
     # the halves' extremes); the global batch's agree to float rounding.
     one = _weights(replica_runs / "qat_one_device.npz")
     two = _weights(replica_runs / "qat_mirrored.npz")
-    ranges = [name for name in one
-              if name.endswith(("_range:0", "_min:0", "_max:0")) and "kernel" not in name]
+    ranges = [name for name in one if not name.startswith("calibrated:")
+              and name.endswith(("_range:0", "_min:0", "_max:0")) and "kernel" not in name]
     assert len(ranges) == 4 + 2 * 4, ranges  # RNNPool's four; input, stem, rnnpool, classifier min / max
     for name in ranges:
         assert np.all(one[name] != 0), f"{name} was never updated"
+        np.testing.assert_allclose(two[name], one[name], rtol=1e-6, err_msg=name)
+
+
+@pytest.mark.slow
+def test_calibration_under_mirrored_strategy_sets_the_one_device_ranges(replica_runs):
+    one = _weights(replica_runs / "qat_one_device.npz")
+    two = _weights(replica_runs / "qat_mirrored.npz")
+    calibrated = [name for name in one
+                  if name.startswith("calibrated:") and name.endswith("_range:0")]
+    assert len(calibrated) == 4
+    for name in calibrated:
+        trained = name[len("calibrated:"):]
+        # Calibration replaces the QAT averages by the maxima over its data.
+        assert one[name] > 0 and one[name] != one[trained], name
         np.testing.assert_allclose(two[name], one[name], rtol=1e-6, err_msg=name)
 
 

@@ -30,7 +30,10 @@ setup(
     ],
     extras_require={
         "plot": ["matplotlib"],  # the memory plot of `rnnpool report` / the demo
-        "test": ["pytest", "matplotlib"],
+        # `rnnpool train`'s TensorBoard logs: tf.summary needs it, TF >= 2.21 no
+        # longer installs it.
+        "train": ["tensorboard"],
+        "test": ["pytest", "matplotlib", "tensorboard"],
     },
     libraries=[("rnnpool_core", {
         "sources": ["tflm_kernels/rnnpool_core.cc", "tflm_kernels/rnnpool_validate.cc"],

@@ -1,4 +1,4 @@
-"""The `rnnpool` command line: demo, convert, export-c, report.
+"""The `rnnpool` command line: demo, train, convert, export-c, report.
 
 Errors a user can cause (a bad path, a file that is no model, an option the
 model does not support) end in one line on stderr and exit status 1, never a
@@ -179,6 +179,53 @@ def _demo(args):
                      train_count=args.train_count)
 
 
+def _train(args):
+    from rnnpool_keras.app import datasets
+    from rnnpool_keras.app import training  # TF loads slowly: only now
+    from rnnpool_keras.app import training_data
+
+    # Before any other TensorFlow work: multi-worker collectives need that.
+    strategy = training.make_strategy(args.strategy)
+    if args.model in training.MODELS:
+        model = args.model
+    else:
+        def model(input_shape, num_classes):  # a user's model file, in the scope
+            return _load_keras_model(args.model)
+    try:
+        if args.data == "fashion-mnist":
+            if not datasets.fashion_mnist_available():
+                raise CommandError(f"Fashion-MNIST not found in {datasets.DEFAULT_ROOT}: "
+                                   "`apt-get install dataset-fashion-mnist`")
+            data = training_data.fashion_mnist(args.image_size, args.train_count)
+        else:
+            data = training_data.image_folder(args.data, args.image_size, args.channels,
+                                              args.validation_fraction, args.seed)
+        trained = training.train(
+            data, model, args.output_dir, epochs=args.epochs, batch_size=args.batch_size,
+            learning_rate=args.learning_rate, strategy=strategy,
+            qat_epochs=args.qat_epochs, qat_learning_rate=args.qat_learning_rate,
+            augment=tuple(a for a in args.augment.split(",") if a),
+            mixed_precision=args.mixed_precision, steps_per_epoch=args.steps_per_epoch,
+            backup_every=args.backup_every, seed=args.seed)
+    except (ValueError, TypeError) as error:
+        raise CommandError(str(error).splitlines()[0]) from None
+    print("Done: " + ", ".join(f"{key} {value:.4g}" if isinstance(value, float)
+                               else f"{key} {value}"
+                               for key, value in trained.metrics.items()))
+
+
+def _backup_every(text):
+    if text == "epoch":
+        return text
+    try:
+        steps = int(text)
+    except ValueError:
+        steps = 0
+    if steps < 1:
+        raise argparse.ArgumentTypeError(f"expected 'epoch' or a step count >= 1, got {text!r}")
+    return steps
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="rnnpool", description="RNNPool for Keras, TFLite and TFLM.")
@@ -196,6 +243,47 @@ def _parser():
     demo.add_argument("--output-dir", default="rnnpool_demo",
                       help="where the .tflite model and its C array go")
     demo.set_defaults(run=_demo)
+
+    train = commands.add_parser(
+        "train", help="train a model on an image folder or Fashion-MNIST under "
+        "tf.distribute, then QAT and the int8 .tflite")
+    train.add_argument("--data", required=True,
+                       help="an image folder (DIR/<class>/<images>) or 'fashion-mnist'")
+    train.add_argument("--model", default="small_mobilenetv2_rnnpool",
+                       help="a model name (small_mobilenetv2_rnnpool, small_mobilenetv2, "
+                       "vww_mobilenetv2_rnnpool, vww_mobilenetv2, tiny_rnnpool_cnn) or a "
+                       "Keras model file")
+    train.add_argument("--output-dir", default="rnnpool_train",
+                       help="models, .tflite, TensorBoard logs and backups")
+    train.add_argument("--epochs", type=int, default=10, help="float training epochs")
+    train.add_argument("--batch-size", type=int, default=64,
+                       help="global batch, split across replicas")
+    train.add_argument("--learning-rate", type=float, default=3e-3,
+                       help="initial learning rate (cosine decay to 0)")
+    train.add_argument("--image-size", type=int, default=32,
+                       help="images are resized to this many pixels square")
+    train.add_argument("--channels", type=int, choices=(1, 3), default=3,
+                       help="image folder: 1 (grey) or 3 (RGB)")
+    train.add_argument("--validation-fraction", type=float, default=0.1,
+                       help="image folder: share of images held out")
+    train.add_argument("--train-count", type=int, default=None,
+                       help="fashion-mnist: training images to use (default all)")
+    train.add_argument("--augment", default="",
+                       help="comma-separated: flip, crop, brightness")
+    train.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
+                       default="default", help="mirrored: all local GPUs; multiworker: "
+                       "the cluster in TF_CONFIG")
+    train.add_argument("--qat-epochs", type=int, default=0,
+                       help="quantization-aware epochs, then the int8 .tflite")
+    train.add_argument("--qat-learning-rate", type=float, default=5e-4)
+    train.add_argument("--mixed-precision", action="store_true",
+                       help="float16 compute (GPUs only; refused on a CPU)")
+    train.add_argument("--steps-per-epoch", type=int, default=None,
+                       help="steps per epoch (default: the training images once)")
+    train.add_argument("--backup-every", type=_backup_every, default="epoch",
+                       help="'epoch' or a step count: backups to resume from")
+    train.add_argument("--seed", type=int, default=0)
+    train.set_defaults(run=_train)
 
     convert = commands.add_parser(
         "convert", help="Keras model (.keras, .h5, SavedModel) -> .tflite")

@@ -61,7 +61,8 @@ def demo_data(train_count, test_count, size, source="auto"):
 
 # -- stages -----------------------------------------------------------------------
 
-def _compile(model, learning_rate):
+def compile_classifier(model, learning_rate):
+    """Adam at `learning_rate` (a float or a schedule), cross-entropy on logits, accuracy."""
     model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate),
                   loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
@@ -82,7 +83,7 @@ def train_float(model, data, epochs, learning_rate=3e-3, batch_size=32, decay=Tr
     statistics averaged over still-moving weights cost a constant learning
     rate most of its test accuracy (18% instead of 82% on Fashion-MNIST).
     """
-    _compile(model, _cosine_decay(learning_rate, epochs, data, batch_size)
+    compile_classifier(model, _cosine_decay(learning_rate, epochs, data, batch_size)
              if decay else learning_rate)
     initial_loss = model.evaluate(data.x_train, data.y_train, verbose=0)[0]
     print(f"Training {epochs} epochs on {len(data.x_train):,} {data.name} images "
@@ -106,7 +107,7 @@ def train_qat(model, data, epochs=1, learning_rate=5e-4, batch_size=32):
     float_accuracy = model.evaluate(data.x_test, data.y_test, verbose=0)[1]
     qat = rnnpool_keras.quantize_model(model)
     # Decayed as in train_float, for the same BatchNorm statistics.
-    _compile(qat, _cosine_decay(learning_rate, epochs, data, batch_size))
+    compile_classifier(qat, _cosine_decay(learning_rate, epochs, data, batch_size))
     print(f"Quantization-aware training, {epochs} epoch(s)")
     qat.fit(data.x_train, data.y_train, batch_size=batch_size, epochs=epochs, verbose=2)
     qat_accuracy = qat.evaluate(data.x_test, data.y_test, verbose=0)[1]

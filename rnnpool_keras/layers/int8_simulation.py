@@ -11,6 +11,8 @@ Each tracked range is a layer weight `<cell>_preactivation_range` /
 """
 import tensorflow as tf
 
+from rnnpool_keras.layers import replica_extremes
+
 # Used before a range has been observed (in QAT's first batch): the pre-activation
 # range of saturating activations and a state range that fits the default |h| <= 1.
 DEFAULT_RANGES = {"preactivation": 8.0, "state": 2.0}
@@ -71,25 +73,30 @@ class RangeRecorder(Float):
         """Folds this call's maxima into the range weights: always when
         calibrating, and only in training when averaging (QAT)."""
         if self._decay is None or training is True:
-            self._fold()
+            self._fold(apply=True)
         elif tf.is_tensor(training):
-            tf.cond(tf.cast(training, tf.bool), self._fold, tf.no_op)
+            # A select, not tf.cond: the fold synchronises replicas, which a cond
+            # branch cannot do under tf.distribute.
+            self._fold(apply=tf.cast(training, tf.bool))
 
-    def _fold(self):
-        updates = []
-        for key, maxima in self._observed.items():
-            if not maxima:
-                continue
-            observed = tf.reduce_max(tf.stack(maxima))
+    def _fold(self, apply):
+        keys = [key for key, maxima in self._observed.items() if maxima]
+        if not keys:
+            return
+        # Every replica folds the global batch's maxima, so all hold one range.
+        observed = replica_extremes.global_max(tf.stack(
+            [tf.reduce_max(tf.stack(self._observed[key])) for key in keys]))
+        for key, value in zip(keys, tf.unstack(observed)):
             variable = self._ranges[key]
             if self._decay is None:
-                updated = tf.maximum(variable, observed)
+                updated = tf.maximum(variable, value)
             else:  # the first observation initialises the average
                 updated = tf.where(variable > 0,
-                                   self._decay * variable + (1 - self._decay) * observed,
-                                   observed)
-            updates.append(variable.assign(updated))
-        return tf.group(updates)
+                                   self._decay * variable + (1 - self._decay) * value,
+                                   value)
+            if apply is not True:
+                updated = tf.where(apply, updated, variable)
+            variable.assign(updated)
 
 
 def fake_quant_symmetric16(x, max_abs):

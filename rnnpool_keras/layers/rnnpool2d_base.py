@@ -36,6 +36,16 @@ def _weight_options(keras):
             for weight in ("kernel", "recurrent", "bias")]
 
 
+def _replicated_range_options(keras):
+    """add_weight options of the range weights under tf.distribute: every replica
+    writes the same value (the global batch's, layers.replica_extremes), so
+    the first replica's write is mirrored to all and saved."""
+    if keras.__name__ == "tf_keras":
+        return {"synchronization": tf.VariableSynchronization.ON_WRITE,
+                "aggregation": tf.VariableAggregation.ONLY_FIRST_REPLICA}
+    return {"aggregation": "only_first_replica"}  # Keras 3 mirrors on write by default
+
+
 def define_rnnpool2d(keras):
     """Returns the RNNPool2D class for `keras` (the `tf_keras` or `keras` module)."""
 
@@ -236,7 +246,7 @@ def define_rnnpool2d(keras):
             for name in RANGE_NAMES:
                 setattr(self, name + "_range", self.add_weight(
                     name=name + "_range", shape=(), initializer="zeros",
-                    trainable=False))
+                    trainable=False, **_replicated_range_options(keras)))
             self.input_spec = keras.layers.InputSpec(
                 ndim=4, axes={self._channel_axis: self.input_channels})
             self.built = True

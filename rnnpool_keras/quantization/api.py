@@ -10,6 +10,7 @@ import tensorflow_model_optimization as tfmot
 
 from rnnpool_keras.layers.rnnpool2d import RNNPool2D
 from rnnpool_keras.layers.rnnpool2d_base import RANGE_NAMES
+from rnnpool_keras.quantization import global_batch_quantizer
 from rnnpool_keras.spec import integer_activations
 from rnnpool_keras.quantization.quantize_config import RNNPoolQuantizeConfig
 
@@ -24,7 +25,8 @@ def quantize_scope():
             model = tf_keras.models.load_model(path)
     """
     return tfmot.quantization.keras.quantize_scope(
-        {"RNNPool2D": RNNPool2D, "RNNPoolQuantizeConfig": RNNPoolQuantizeConfig})
+        {"RNNPool2D": RNNPool2D, "RNNPoolQuantizeConfig": RNNPoolQuantizeConfig,
+         **global_batch_quantizer.CUSTOM_OBJECTS})
 
 
 def _check_int8_compatible(layer):
@@ -77,7 +79,17 @@ def quantize_model(model):
     annotated.set_weights(model.get_weights())
     annotated = tfmot.quantization.keras.quantize_annotate_model(annotated)
     with quantize_scope():
-        return tfmot.quantization.keras.quantize_apply(annotated)
+        qat_model = tfmot.quantization.keras.quantize_apply(annotated)
+    return use_global_batch_ranges(qat_model)
+
+
+def use_global_batch_ranges(qat_model):
+    """Makes the activation ranges of a QAT model (quantize_model's, or one
+    loaded from a file) follow the global batch under tf.distribute, so they do
+    not depend on the replica count; the same ranges as before on one device.
+    Returns `qat_model`, changed in place."""
+    global_batch_quantizer.use_global_batch_ranges(_quantizer_slots(qat_model))
+    return qat_model
 
 
 class _RecordRange:

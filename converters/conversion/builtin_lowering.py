@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from converters.conversion import composite
-from converters.conversion import keras_to_tflite
+from converters.conversion import stock_converter
 from converters.tflite_io import tflite_model
 from rnnpool_keras.layers import graph_override
 from rnnpool_keras.spec import geometry
@@ -376,14 +376,14 @@ def convert_builtin(model, quantize, representative_data):
             "for a QAT model: the stock converter quantises the lowered RNNPool "
             "graph, whose tensors have no QAT ranges, from ranges seen on typical "
             "inputs")
-    qat = quantize == "int8" and keras_to_tflite.is_qat_model(model)
+    qat = quantize == "int8" and stock_converter.is_qat_model(model)
     points = _FakeQuantPoints(_record_ranges(model, representative_data)) if qat else None
     # A QAT graph carries its ranges in fake-quant ops; a float one is calibrated.
     dataset = (_representative_dataset(model, representative_data)
                if quantize == "int8" and not qat else None)
-    model_bytes = keras_to_tflite.finish(
-        keras_to_tflite.run_stock_converter(model, BuiltinBuilder(points), quantize,
-                                       representative_dataset=dataset), model)
+    model_bytes = stock_converter.finish(
+        stock_converter.run_stock_converter(model, BuiltinBuilder(points), quantize,
+                                            representative_dataset=dataset), model)
     if quantize == "int8":
         check_byte_moving_ops(model_bytes)
     return model_bytes

@@ -39,7 +39,6 @@ input + output alone (E.2) gives 29.1 KB, E.1's in-place schedule 30.1 KB.
 import collections
 
 from rnnpool_keras.spec import contract
-from converters.analysis import op_costs
 from converters.tflite_io import tflite_model
 
 Block = collections.namedtuple(
@@ -83,7 +82,7 @@ class _Graph:
         return self.subgraph.tensors[index]
 
     def nbytes(self, tensor):
-        return op_costs.tensor_bytes(self.tensor(tensor))
+        return tflite_model.tensor_bytes(self.tensor(tensor))
 
     def output(self, op):
         return int(self.ops[op].outputs[0])
@@ -92,7 +91,7 @@ class _Graph:
         """Non-constant inputs of an op, a folded PAD looked through."""
         result = []
         for t in self.ops[op].inputs:
-            if t < 0 or op_costs.is_constant(self.model, self.tensor(t)):
+            if t < 0 or tflite_model.is_constant(self.model, self.tensor(t)):
                 continue
             producer = self.producer.get(int(t))
             if producer in self.folded_pads:
@@ -111,7 +110,7 @@ class _Graph:
         if self.names[op] != "CONV_2D":
             return False
         options = self.ops[op].builtinOptions
-        _, kh, kw, _ = op_costs.shape_of(self.tensor(self.ops[op].inputs[1]))
+        _, kh, kw, _ = tflite_model.shape_of(self.tensor(self.ops[op].inputs[1]))
         return (kh, kw, options.strideH, options.strideW) == (1, 1, 1, 1)
 
 
@@ -145,10 +144,10 @@ def _mbconv(graph, start):
     extra = 0
     if expand is not None:
         expanded = graph.tensor(graph.output(expand))
-        _, _, width, channels = op_costs.shape_of(expanded)
-        _, kh, _, _ = op_costs.shape_of(graph.tensor(graph.ops[depthwise].inputs[1]))
+        _, _, width, channels = tflite_model.shape_of(expanded)
+        _, kh, _, _ = tflite_model.shape_of(graph.tensor(graph.ops[depthwise].inputs[1]))
         rows = max(kh - graph.ops[depthwise].builtinOptions.strideH, 0)
-        extra = rows * width * channels * op_costs.ITEM_BYTES[expanded.type]
+        extra = rows * width * channels * tflite_model.ITEM_BYTES[expanded.type]
     return Block("mbconv", ops, graph.nbytes(block_input), graph.nbytes(block_output),
                  extra)
 
@@ -162,7 +161,7 @@ def _stem(graph, tensor, reader):
                 graph.only_reader(tensor) != reader:
             return None
         inputs = [int(t) for t in graph.ops[producer].inputs
-                  if t >= 0 and not op_costs.is_constant(graph.model, graph.tensor(t))]
+                  if t >= 0 and not tflite_model.is_constant(graph.model, graph.tensor(t))]
         if len(inputs) != 1:
             return None
         chain.insert(0, producer)
@@ -176,7 +175,7 @@ def _window(size, op, graph):
         return size  # padding is virtual: the window shrinks, if anything
     options = graph.ops[op].builtinOptions
     if graph.names[op] in _CONVS:
-        _, kh, kw, _ = op_costs.shape_of(graph.tensor(graph.ops[op].inputs[1]))
+        _, kh, kw, _ = tflite_model.shape_of(graph.tensor(graph.ops[op].inputs[1]))
         kh = (kh - 1) * options.dilationHFactor + 1
         kw = (kw - 1) * options.dilationWFactor + 1
     else:
@@ -186,9 +185,9 @@ def _window(size, op, graph):
 
 def _window_bytes(graph, tensor, size):
     tensor = graph.tensor(tensor)
-    _, height, width, channels = op_costs.shape_of(tensor)
+    _, height, width, channels = tflite_model.shape_of(tensor)
     return (min(size[0], height) * min(size[1], width) * channels
-            * op_costs.ITEM_BYTES[tensor.type])
+            * tflite_model.ITEM_BYTES[tensor.type])
 
 
 def _rnnpool(graph, index):

@@ -14,7 +14,7 @@ import rnnpool_keras
 from converters import convert, run_tflite
 from converters.tflite_io import tflite_model
 from rnnpool_keras.spec import contract
-from converters.runtime.host_runner import int8_params_of_op
+from converters.tflite_io.rnnpool_params import int8_params_of_op
 from model_cases import randomize_rnnpool_weights, two_rnnpool_model
 from rnnpool_keras import RNNPool2D
 from rnnpool_keras.app import demo, synthetic

@@ -40,14 +40,14 @@ from rnnpool_keras.spec import geometry
 
 # -- quantisation points ------------------------------------------------------------
 
-class _NoPoints:
+class _FloatPoints:
     """Float lowering, and the trace the stock calibrator quantises: identities."""
 
     def at(self, key, x):
         return x
 
 
-class _RangeRecorder:
+class _PointRangeRecorder:
     """Records the range of every point over eager runs of the lowered graph."""
 
     def __init__(self):
@@ -61,7 +61,7 @@ class _RangeRecorder:
         return x
 
 
-class _FakeQuantPoints:
+class _Int8FakeQuantPoints:
     """Fake-quantises every point to 8 bits with its recorded range, as tfmot
     does after each layer, so the converter has a range for every tensor."""
 
@@ -209,7 +209,7 @@ def lowered_rnnpool(layer, x, points=None):
             f"lowering='builtin' needs the height and width of RNNPool2D layer "
             f"{layer.name!r}'s input to be known, got input shape {tuple(x.shape)}: "
             "give the model a fixed input size (e.g. tf_keras.Input((H, W, C)))")
-    points = points or _NoPoints()
+    points = points or _FloatPoints()
     (r, c), (sr, sc) = layer.pool_size, layer.strides
     if layer.padding == "same":
         # Zero pixels, projected below to the gate bias, as in the layer.
@@ -302,7 +302,7 @@ def _representative_dataset(model, representative_data):
 
 def _record_ranges(qat_model, representative_data):
     """Ranges of the lowered graphs' points over eager runs of the QAT model."""
-    recorder = _RangeRecorder()
+    recorder = _PointRangeRecorder()
     with graph_override.override(BuiltinBuilder(recorder)):
         for arrays in _batches(qat_model, representative_data):
             qat_model(arrays[0] if len(arrays) == 1 else arrays, training=False)
@@ -377,7 +377,7 @@ def convert_builtin(model, quantize, representative_data):
             "graph, whose tensors have no QAT ranges, from ranges seen on typical "
             "inputs")
     qat = quantize == "int8" and stock_converter.is_qat_model(model)
-    points = _FakeQuantPoints(_record_ranges(model, representative_data)) if qat else None
+    points = _Int8FakeQuantPoints(_record_ranges(model, representative_data)) if qat else None
     # A QAT graph carries its ranges in fake-quant ops; a float one is calibrated.
     dataset = (_representative_dataset(model, representative_data)
                if quantize == "int8" and not qat else None)

@@ -40,7 +40,7 @@ def final_states(projected_sequences, cell, gate_activation, update_activation,
         `input_projection` of each step's input.
       cell: CellWeights.
       simulation: a `quantization.simulation` object bound to this cell, applied
-        where the int8 kernel rounds (`simulation.Float()` for plain float).
+        where the int8 kernel rounds (`int8_simulation.NoSimulation()` for plain float).
     Returns:
       list of final states [M_i, units], in the order of the inputs.
     Sequences of equal length are concatenated and swept together, so the

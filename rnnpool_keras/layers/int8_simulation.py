@@ -1,10 +1,10 @@
 """What happens at the int16 points of the int8 kernel, in float (spec 1, 4.3).
 
 RNNPool2D passes one of these to the recurrence for each call:
-- `Float`: nothing (the float layer);
-- `RangeRecorder`: records the largest |pre-activation| and |state| of each
+- `NoSimulation`: nothing (the float layer);
+- `CalibrationRangeRecorder`: records the largest |pre-activation| and |state| of each
   cell (post-training calibration);
-- `Int8Simulation`: also fake-quantises pre-activations and states to int16
+- `QatInt16Simulation`: also fake-quantises pre-activations and states to int16
   and gate / update outputs to Q15, where the kernel rounds (QAT).
 Each tracked range is a layer weight `<cell>_preactivation_range` /
 `<cell>_state_range` (0 until calibrated), which the converter reads.
@@ -17,7 +17,7 @@ DEFAULT_RANGES = {"preactivation": 8.0, "state": 2.0}
 Q15_STEP = 2.0 ** -15
 
 
-class Float:
+class NoSimulation:
     """No simulation: the identity at every point."""
 
     def cell(self, name):
@@ -36,7 +36,7 @@ class Float:
         pass
 
 
-class RangeRecorder(Float):
+class CalibrationRangeRecorder(NoSimulation):
     """Collects each call's largest magnitudes, and folds them into the ranges."""
 
     def __init__(self, ranges, decay=None):
@@ -104,7 +104,7 @@ def fake_quant_q15(x):
         x, min=-1.0, max=1.0 - Q15_STEP, num_bits=16)
 
 
-class Int8Simulation(RangeRecorder):
+class QatInt16Simulation(CalibrationRangeRecorder):
     """QAT: records ranges (moving average) and fake-quantises with them."""
 
     def __init__(self, ranges, decay=0.999):

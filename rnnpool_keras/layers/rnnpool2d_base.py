@@ -270,10 +270,10 @@ class RNNPool2DBase:
         """The int16-point behaviour of this call (quantization.simulation)."""
         ranges = {name: getattr(self, name + "_range") for name in RANGE_NAMES}
         if self.recording_ranges:  # calibration sees float values, even under QAT
-            return int8_simulation.RangeRecorder(ranges)
+            return int8_simulation.CalibrationRangeRecorder(ranges)
         if self.int8_simulation:
-            return int8_simulation.Int8Simulation(ranges)
-        return int8_simulation.Float()
+            return int8_simulation.QatInt16Simulation(ranges)
+        return int8_simulation.NoSimulation()
 
     def call(self, inputs, training=None):
         x = inputs

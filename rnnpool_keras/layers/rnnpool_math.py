@@ -63,7 +63,7 @@ def rnnpool(x, rnn1, rnn2, pool, strides, padding, gate_activation,
     # RNN1 along rows (time = column index) and along columns (time = row index).
     row_inputs = tf.reshape(tf.transpose(patches, [2, 0, 1, 3]), [c, -1, h1])
     col_inputs = tf.reshape(tf.transpose(patches, [1, 0, 2, 3]), [r, -1, h1])
-    simulation = simulation or simulation_lib.Float()
+    simulation = simulation or simulation_lib.NoSimulation()
     row_states, col_states = fastgrnn.final_states(
         [row_inputs, col_inputs], rnn1, gate_activation, update_activation,
         simulation.cell("rnn1"))

@@ -836,7 +836,7 @@ void RnnPoolPatchInt8(const RnnPoolInt8Params& params, const int8_t* image,
 }
 
 // ===========================================================================
-// float path (RNNPOOL.md): same structure, float32 arithmetic.
+// float path (docs/rnnpool_float.md): same structure, float32 arithmetic.
 // ===========================================================================
 namespace {
 

@@ -1,6 +1,6 @@
 /* RNNPool kernel core: framework-free float and int8 maths of one RNNPool op.
  *
- * Float operator: shared/RNNPOOL.md. Integer operator: docs/int8_rnnpool.md
+ * Float operator: docs/rnnpool_float.md. Integer operator: docs/int8_rnnpool.md
  * ("the spec"; section numbers below cite it). The int8 path is bit-exact with
  * the NumPy oracle rnnpool_keras/quantization/int8_reference.py.
  *

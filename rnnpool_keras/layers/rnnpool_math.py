@@ -1,7 +1,7 @@
 """RNNPool over a whole feature map, as one batched TensorFlow computation.
 
-The steps follow RNNPOOL.md ("One patch", "Over a feature map"). Two savings
-from its "Where the speed is" section are used: the RNN1 input projection is a
+The steps follow docs/rnnpool_float.md (sections 3 and 4). Two reorderings of
+its section 7 are used: the RNN1 input projection is a
 1x1 convolution of the whole map taken before the patches (pixels shared by
 overlapping patches, and by a patch's row and column sweeps, are projected
 once), and every row, column, patch and RNN2 sweep is swept in one batch.

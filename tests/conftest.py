@@ -60,3 +60,21 @@ def load_framework(name):
 def framework(request):
     """(keras module, RNNPool2D class), once for tf_keras and once for Keras 3."""
     return load_framework(request.param)
+
+
+@pytest.fixture(scope="session")
+def trained_tiny_cnn():
+    """demo.tiny_rnnpool_cnn trained once per session on the synthetic quadrant
+    task: (float model, x_train, y_train, x_test, y_test). Tests that fine-tune
+    it work on a copy (quantize_model clones), never on this model."""
+    import tf_keras
+    from rnnpool_keras.app import demo, synthetic
+
+    x_train, y_train = synthetic.quadrant_images(512, seed=5)
+    x_test, y_test = synthetic.quadrant_images(256, seed=6)
+    tf_keras.utils.set_random_seed(5)
+    model = demo.tiny_rnnpool_cnn()
+    model.compile(tf_keras.optimizers.Adam(3e-3),
+                  tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x_train, y_train, batch_size=32, epochs=4, verbose=0)
+    return model, x_train, y_train, x_test, y_test

@@ -1,6 +1,7 @@
 """The layout's rules (docs/architecture.md): no import cycle, arrows only point
 down the pipeline, and the spec runs without TensorFlow."""
 import ast
+import re
 import importlib.util
 import subprocess
 import sys
@@ -181,3 +182,14 @@ def test_spec_and_kernel_binding_run_with_tensorflow_blocked():
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "ok"
+
+
+def test_architecture_doc_names_every_module_and_only_existing_ones():
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    named = {name for name in re.findall(
+        r"`((?:rnnpool_keras|converters|tflm_kernels)/[\w/]+\.py)`", text)
+        if not name.endswith("__init__.py")}
+    files = {path.relative_to(ROOT).as_posix() for path in MODULES.values()
+             if path.name != "__init__.py"}
+    assert sorted(named - files) == [], "named in docs/architecture.md but missing"
+    assert sorted(files - named) == [], "modules docs/architecture.md does not name"

@@ -28,13 +28,8 @@ figures; 4 in a float model, as in its ImageNet figures). Three kinds:
   convolution is part of that convolution's block (padding is added on the
   fly, E.1), so the padded copy is not counted.
 
-With these rules, the paper's VWW pair (224 x 224, int8): MobileNetV2-0.35
-peaks at its first convolution, image + output = 150,528 + 100,352 bytes
-(245.0 KB; the paper says 250 KB), and MobileNetV2-RNNPool at the first
-MBConv after RNNPool, 25,088 + 4,704 + 5,376 bytes (34.3 KB; the paper says
-33.68 KB). KB = 1024 bytes, as in the paper (80 x 60 x 48 bytes = "225 KB").
-The expanded rows are what brings the RNNPool model within 5% of the paper:
-input + output alone (E.2) gives 29.1 KB, E.1's in-place schedule 30.1 KB.
+KB = 1024 bytes, as in the paper (80 x 60 x 48 bytes = "225 KB"). What these
+rules give for the paper's VWW pair: bench/RESULTS.md, "Model zoo".
 """
 import collections
 

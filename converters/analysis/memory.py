@@ -20,10 +20,9 @@ from converters.analysis import memory_plan
 from converters.analysis import op_costs
 from converters.analysis import paper_memory
 from converters.tflite_io import tflite_model
-from converters.analysis.memory_plot import plot_memory
+from converters.analysis.memory_plot import KB, plot_memory
 
 __all__ = ["memory_report", "format_table", "plot_memory", "KB"]
-KB = 1024  # the paper's kilobyte
 _OFFLINE_PLAN = b"OfflineMemoryAllocation"
 
 

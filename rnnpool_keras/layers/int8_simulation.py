@@ -11,10 +11,11 @@ Each tracked range is a layer weight `<cell>_preactivation_range` /
 """
 import tensorflow as tf
 
+from rnnpool_keras.spec import fixed_point
+
 # Used before a range has been observed (in QAT's first batch): the pre-activation
 # range of saturating activations and a state range that fits the default |h| <= 1.
 DEFAULT_RANGES = {"preactivation": 8.0, "state": 2.0}
-Q15_STEP = 2.0 ** -15
 
 
 class NoSimulation:
@@ -106,7 +107,7 @@ def fake_quant_symmetric16(x, max_abs):
 def fake_quant_q15(x):
     """Rounds x to Q15, the grid of the integer activations' outputs (spec 4.4)."""
     return tf.quantization.fake_quant_with_min_max_args(
-        x, min=-1.0, max=1.0 - Q15_STEP, num_bits=16)
+        x, min=-1.0, max=1.0 - 1.0 / fixed_point.ONE_Q15, num_bits=16)
 
 
 class QatInt16Simulation(CalibrationRangeRecorder):

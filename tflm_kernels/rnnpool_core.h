@@ -2,7 +2,7 @@
  *
  * Float operator: docs/rnnpool_float.md. Integer operator: docs/int8_rnnpool.md
  * ("the spec"; section numbers below cite it). The int8 path is bit-exact with
- * the NumPy oracle rnnpool_keras/quantization/int8_reference.py.
+ * the NumPy oracle rnnpool_keras/spec/int8_reference.py.
  *
  * Plain C++17 in the style of TFLM's signal library: no TFLM / TF include, no
  * heap, no exceptions, no RTTI, no floating point in the int8 Eval path
@@ -40,8 +40,7 @@
  *   S state2[h2]         RNN2 running state
  *   float only: S gate[max(h1,h2)], update[max(h1,h2)], one step's activations
  *   (the int8 step is fused per unit and keeps them in registers).
- * VWW (6x6, k=8, h1=h2=8): 1584 bytes (int8), 1856 bytes (float);
- * Face (8x8, k=4, h1=h2=16): 5216 / 5888 bytes.
+ * (Sizes for the paper's configurations: bench/RESULTS.md.)
  *
  * int8 speed (rnnpool_core.cc, "int8 path"). Each entry point first derives,
  * from the parameters alone, a plan: the multipliers in a one-multiply,
@@ -50,29 +49,20 @@
  * tables qualifies), interpolation tables that turn spec 4.4's lookup into
  * one multiply-add (8 KB of compile-time constants next to the 2 KB tables).
  * RnnPoolInt8 makes the plan once per call, RnnPoolPatchInt8 once per patch
- * (about 800 instructions, plus up to four 1 KB table comparisons when the
- * tables are not the builtin arrays themselves). Parameters outside that
+ * (so prefer RnnPoolInt8 over a loop of patch calls). Parameters outside that
  * fast path's preconditions (other tables, multipliers near the ends of
  * their ranges: see Int8FastPathApplies) run a direct transcription of the
  * spec; both give the same bits.
  *
- * Stack. No arrays on the stack, no alloca, no recursion; the int8 call chain
- * is RnnPoolInt8 (which holds the plan, about 650 bytes) or RnnPoolPatchInt8
- * (which holds one too) -> the per-patch body -> Sweep -> SweepInt8, with the
- * matrix products inlined (float: RnnPoolFloat -> RnnPoolPatchFloat ->
- * SweepFloat -> ActivationFloat). g++ 12 -O2 -fstack-usage on x86-64 gives
- * 832 + 496 + 64 + 240 = 1632 bytes for the deepest int8 chain (1400 before
- * the plan existed) and 192 + 384 + 112 + 48 = 736 bytes for the float chain
- * (bench/bench_kernel.py prints the current figures); budget 2 KiB.
+ * Stack. No arrays on the stack, no alloca, no recursion; budget 2 KiB for the
+ * deepest chain (bench/bench_kernel.py prints the figures, bench/RESULTS.md
+ * keeps them).
  *
- * Arithmetic bounds (spec 5): with sizes inside the limits below and
- * |weights| <= 127 (-128 is also safe), no int32 intermediate can overflow.
- * int64 appears only in the two exact sums of spec 4.3 and inside MBQM (the
- * 64-bit product SRDHM is defined by, and the rounding of that product, into
- * which the fast path also folds the activations' +32768 / +2^14 offsets, so
- * their clamps see the 64-bit result); the dot products accumulate in int32.
+ * Arithmetic bounds: docs/int8_rnnpool.md, section 5. With sizes inside the
+ * limits below and |weights| <= 127 (-128 is also safe), no int32
+ * intermediate overflows.
  *
- * Tested by tests/test_kernel_core_{int8,float,fuzz}.py (bit-exact with the
+ * Tested by tests/kernels/test_kernel_core_{int8,float,fuzz}.py (bit-exact with the
  * oracle; primitives against fixed_point.py; ASan/UBSan fuzzing with
  * tflm_kernels/fuzz/rnnpool_fuzz.cc).
  */

@@ -20,6 +20,7 @@ import tf_keras
 
 from rnnpool_keras.app import datasets
 from rnnpool_keras.app import synthetic
+from rnnpool_keras.app import zoo
 from rnnpool_keras.layers.rnnpool2d import RNNPool2D
 
 Data = collections.namedtuple(
@@ -199,8 +200,6 @@ def run_quantized(model, epochs=1, train_count=1024, test_count=256, seed=0):
 
 
 def _print_model(model):
-    from rnnpool_keras.app import zoo
-
     print(f"Model {model.name} (input -> output shape per layer):")
     for layer in model.layers:
         print(f"  {layer.name:28s} {str(layer.output_shape):22s}")
@@ -216,8 +215,6 @@ def _print_model(model):
 def main(epochs=3, output_dir="rnnpool_demo", source="auto", train_count=10000,
          test_count=1000, size=32, seed=0):
     """`rnnpool demo`: train, QAT, int8 conversion, host run, memory report, C array."""
-    from rnnpool_keras.app import zoo
-
     tf_keras.utils.set_random_seed(seed)
     data = demo_data(train_count, test_count, size, source)
     input_shape = data.x_train.shape[1:]
@@ -240,8 +237,6 @@ def report_memory(model_bytes, input_shape, data, output_dir):
     (untrained: its memory does not depend on its weights), and the plot."""
     import rnnpool_keras
     from converters import convert, format_table, memory_report, plot_memory
-    from rnnpool_keras.app import zoo
-
     print("Memory report of the int8 model (per operator):")
     report = memory_report(model_bytes)
     print(format_table(report))

@@ -190,8 +190,8 @@ def _demo(args):
 def _parser():
     parser = argparse.ArgumentParser(
         prog="rnnpool", description="RNNPool for Keras, TFLite and TFLM.")
-    parser.add_argument("--verbose", action="store_true",
-                        help="also show TensorFlow's own log lines")
+    verbose_help = "also show TensorFlow's own log lines"
+    parser.add_argument("--verbose", action="store_true", help=verbose_help)
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser(
@@ -231,6 +231,9 @@ def _parser():
     report.add_argument("--plot", metavar="FILE.png",
                         help="also draw live memory per operator (needs matplotlib)")
     report.set_defaults(run=_report)
+    for command in (demo, convert, export, report):  # also after the command's name
+        command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                             help=verbose_help)
     return parser
 
 

@@ -13,6 +13,7 @@ setup(
     description="RNNPool (NeurIPS 2020) for Keras, TFLite and TensorFlow Lite Micro",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
+    license="Apache-2.0",
     python_requires=">=3.9",
     packages=find_packages(include=["rnnpool_keras*", "converters*", "tflm_kernels*"]),
     # The C++ core ships with the package, for TFLM builds and the fuzz harness.

@@ -53,7 +53,7 @@ def madds(pool, k, h1, h2):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         from rnnpool_keras.spec.cost import madds_per_patch
         return madds_per_patch(pool, k, h1, h2)
-    except ImportError:  # the formula of RNNPOOL.md, "Cost"
+    except ImportError:  # the formula of docs/rnnpool_float.md, section 6
         r, c = pool
         return 2 * r * c * (k * h1 + h1 * h1) + 2 * (r + c) * (h1 * h2 + h2 * h2)
 

@@ -16,21 +16,8 @@ if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
 GOLDEN_NAME = "edgeml_vww_patch.npz"
-# In-repo copy of the golden data: the tests depend only on this.
+# The EdgeML golden patch (docs/rnnpool_float.md, section 8).
 GOLDEN_COPY = TESTS_DIR / "data" / GOLDEN_NAME
-
-
-@pytest.fixture(scope="session")
-def golden_dir():
-    """The project's shared golden directory, `<clone>/../shared/golden`.
-
-    Only used to check that the in-repo copy (tests/data) is faithful; skipped
-    when the repository is checked out without `../shared` beside it.
-    """
-    path = Path(__file__).resolve().parents[2] / "shared" / "golden"
-    if not (path / GOLDEN_NAME).is_file():
-        pytest.skip("%s not present (repo checked out without ../shared)" % (path / GOLDEN_NAME))
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +26,8 @@ def golden_path():
     if not GOLDEN_COPY.is_file():
         pytest.fail(
             "golden file %s is missing: it is part of the project's test contract "
-            "(copy of ../shared/golden/%s)" % (GOLDEN_COPY, GOLDEN_NAME),
+            "(the authors' VWW weights, one patch and their C reference's output)"
+            % GOLDEN_COPY,
             pytrace=False,
         )
     return GOLDEN_COPY
@@ -72,3 +60,21 @@ def load_framework(name):
 def framework(request):
     """(keras module, RNNPool2D class), once for tf_keras and once for Keras 3."""
     return load_framework(request.param)
+
+
+@pytest.fixture(scope="session")
+def trained_tiny_cnn():
+    """demo.tiny_rnnpool_cnn trained once per session on the synthetic quadrant
+    task: (float model, x_train, y_train, x_test, y_test). Tests that fine-tune
+    it work on a copy (quantize_model clones), never on this model."""
+    import tf_keras
+    from rnnpool_keras.app import demo, synthetic
+
+    x_train, y_train = synthetic.quadrant_images(512, seed=5)
+    x_test, y_test = synthetic.quadrant_images(256, seed=6)
+    tf_keras.utils.set_random_seed(5)
+    model = demo.tiny_rnnpool_cnn()
+    model.compile(tf_keras.optimizers.Adam(3e-3),
+                  tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x_train, y_train, batch_size=32, epochs=4, verbose=0)
+    return model, x_train, y_train, x_test, y_test

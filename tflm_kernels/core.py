@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from rnnpool_keras.spec import fixed_point, int8_params
 from rnnpool_keras.spec.contract import ACTIVATION_CODES
 from tflm_kernels import _rnnpool_core as _core
 
@@ -84,8 +85,6 @@ def int8_kernel_params(params):
     output multiplier is quantize_multiplier(rnn2.state_scale / output_scale),
     as in int8_reference.rnnpool_int8.
     """
-    from rnnpool_keras.spec import fixed_point, int8_params
-
     gate, update = params.gate_activation, params.update_activation
     rnn1 = int8_params.cell_constants(params.rnn1, params.input_scale, gate, update)
     rnn2 = int8_params.cell_constants(params.rnn2, params.rnn1.state_scale, gate, update)

@@ -1148,7 +1148,7 @@ void RnnPoolPatchInt8(const RnnPoolInt8Plan& plan, const int8_t* image, int32_t 
 }
 
 // ===========================================================================
-// float path (RNNPOOL.md): same structure, float32 arithmetic.
+// float path (docs/rnnpool_float.md): same structure, float32 arithmetic.
 // ===========================================================================
 namespace {
 

@@ -1,8 +1,8 @@
 /* RNNPool kernel core: framework-free float and int8 maths of one RNNPool op.
  *
- * Float operator: shared/RNNPOOL.md. Integer operator: docs/int8_rnnpool.md
+ * Float operator: docs/rnnpool_float.md. Integer operator: docs/int8_rnnpool.md
  * ("the spec"; section numbers below cite it). The int8 path is bit-exact with
- * the NumPy oracle rnnpool_keras/quantization/int8_reference.py.
+ * the NumPy oracle rnnpool_keras/spec/int8_reference.py.
  *
  * Plain C++17 in the style of TFLM's signal library: no TFLM / TF include, no
  * heap, no exceptions, no RTTI, no floating point in the int8 Eval path
@@ -40,8 +40,7 @@
  *   S state2[h2]         RNN2 running state
  *   float only: S gate[max(h1,h2)], update[max(h1,h2)], one step's activations
  *   (the int8 step is fused per unit and keeps them in registers).
- * VWW (6x6, k=8, h1=h2=8): 1584 bytes (int8), 1856 bytes (float);
- * Face (8x8, k=4, h1=h2=16): 5216 / 5888 bytes.
+ * (Sizes for the paper's configurations: bench/RESULTS.md.)
  *
  * int8 speed (rnnpool_core.cc, "int8 path"). PrepareInt8Plan derives, once,
  * from the parameters alone, a plan (RnnPoolInt8Plan, kept by the caller,
@@ -75,7 +74,7 @@
  * has bounded their terms (the projections' and h @ U's requantised bounds,
  * the largest |bias|), and its only 64-bit value is one 32x32 product.
  *
- * Tested by tests/test_kernel_core_{int8,float,fuzz}.py (bit-exact with the
+ * Tested by tests/kernels/test_kernel_core_{int8,float,fuzz}.py (bit-exact with the
  * oracle; primitives against fixed_point.py; ASan/UBSan fuzzing with
  * tflm_kernels/fuzz/rnnpool_fuzz.cc).
  */

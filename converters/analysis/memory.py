@@ -21,10 +21,9 @@ from converters.analysis import op_costs
 from converters.analysis import paper_memory
 from converters.tflite_io import model_checks
 from converters.tflite_io import tflite_model
-from converters.analysis.memory_plot import plot_memory
+from converters.analysis.memory_plot import KB, plot_memory
 
 __all__ = ["memory_report", "format_table", "plot_memory", "KB"]
-KB = 1024  # the paper's kilobyte
 _OFFLINE_PLAN = b"OfflineMemoryAllocation"
 
 
@@ -46,9 +45,9 @@ def _planned_tensors(model, subgraph):
     """{index: bytes} of the tensors TFLM places in the arena."""
     planned = {}
     for index, tensor in enumerate(subgraph.tensors):
-        if op_costs.is_constant(model, tensor) or tensor.isVariable:
+        if tflite_model.is_constant(model, tensor) or tensor.isVariable:
             continue
-        size = op_costs.tensor_bytes(tensor)
+        size = tflite_model.tensor_bytes(tensor)
         if size:
             planned[index] = size
     return planned
@@ -57,7 +56,7 @@ def _planned_tensors(model, subgraph):
 def _parameter_bytes(model, subgraph):
     """Bytes of the constant data the tensors point to, each buffer once."""
     buffers = {tensor.buffer for tensor in subgraph.tensors
-               if op_costs.is_constant(model, tensor)}
+               if tflite_model.is_constant(model, tensor)}
     return sum(len(model.buffers[b].data) if model.buffers[b].data is not None
                else int(model.buffers[b].size) for b in buffers)
 
@@ -69,7 +68,7 @@ def _rnnpool_ops(model, subgraph, operators):
             op = subgraph.operators[row["index"]]
             entry = {"index": row["index"]}
             entry.update(op_costs.rnnpool_geometry(model, subgraph, op))
-            entry.update(type=op_costs.type_name(subgraph.tensors[op.inputs[0]]),
+            entry.update(type=tflite_model.type_name(subgraph.tensors[op.inputs[0]]),
                          madds=row["madds"], scratch_bytes=row["scratch_bytes"])
             found.append(entry)
     return found
@@ -127,7 +126,7 @@ def memory_report(model_bytes):
         operators.append({
             "index": index,
             "op": tflite_model.op_name(model, op),
-            "output_shapes": [op_costs.shape_of(subgraph.tensors[t]) for t in op.outputs],
+            "output_shapes": [tflite_model.shape_of(subgraph.tensors[t]) for t in op.outputs],
             "live_bytes": sum(size for t, size in planned.items()
                               if lifetimes[t][0] <= scope <= lifetimes[t][1]),
             "scratch_bytes": scratch[index],
@@ -150,9 +149,9 @@ def memory_report(model_bytes):
         "tflm_arena_bytes": memory_plan.arena_bytes(buffers),
         "peak_live_bytes": max((row["live_bytes"] + row["scratch_bytes"]
                                 for row in operators), default=0),
-        "variable_bytes": sum(op_costs.tensor_bytes(t) for t in subgraph.tensors
+        "variable_bytes": sum(tflite_model.tensor_bytes(t) for t in subgraph.tensors
                               if t.isVariable),
-        "activation_types": sorted({op_costs.type_name(subgraph.tensors[t])
+        "activation_types": sorted({tflite_model.type_name(subgraph.tensors[t])
                                     for t in planned}),
         "operators": operators,
         "blocks": block_rows,

@@ -20,53 +20,21 @@ optimised kernels such as CMSIS-NN's are not modelled: they count 0.
 import numpy as np
 from tensorflow.lite.python import schema_py_generated as schema
 
-from rnnpool_keras.spec import contract
+from converters.tflite_io import rnnpool_validation
 from converters.tflite_io import tflite_model
+from rnnpool_keras.spec import contract
+from rnnpool_keras.spec import cost
 
 _TYPE = schema.TensorType
-ITEM_BYTES = {  # bytes per element as TfLiteEvalTensorByteLength counts them
-    _TYPE.FLOAT32: 4, _TYPE.FLOAT16: 2, _TYPE.BFLOAT16: 2, _TYPE.FLOAT64: 8,
-    _TYPE.INT8: 1, _TYPE.UINT8: 1, _TYPE.BOOL: 1, _TYPE.INT16: 2, _TYPE.UINT16: 2,
-    _TYPE.INT32: 4, _TYPE.UINT32: 4, _TYPE.INT64: 8, _TYPE.UINT64: 8,
-    _TYPE.COMPLEX64: 8, _TYPE.COMPLEX128: 16,
-}
-_TYPE_NAMES = {code: name.lower() for name, code in vars(_TYPE).items()
-               if not name.startswith("_")}
 _REDUCE_WITH_ACCUMULATOR = ("MEAN", "SUM")
 
 
-def shape_of(tensor):
-    """The tensor's shape as a list of ints ([] for a scalar)."""
-    return [int(n) for n in (tensor.shape if tensor.shape is not None else [])]
-
-
-def type_name(tensor):
-    """"float32", "int8", ... of a schema tensor."""
-    return _TYPE_NAMES.get(tensor.type, f"type_{tensor.type}")
-
-
-def tensor_bytes(tensor):
-    """Bytes of a tensor's data (elements x element size, no alignment)."""
-    if tensor.type not in ITEM_BYTES:
-        raise ValueError(f"tensor {tensor.name!r} has type {type_name(tensor)}, "
-                         "whose size this report does not know")
-    return int(np.prod(shape_of(tensor), dtype=np.int64)) * ITEM_BYTES[tensor.type]
-
-
-def is_constant(model, tensor):
-    """True when the tensor's data is in the flatbuffer (weights, biases, shapes)."""
-    buffer = model.buffers[tensor.buffer]
-    # `size` is set instead of `data` for buffers stored after the flatbuffer.
-    return (buffer.data is not None and len(buffer.data) > 0) or \
-        bool(getattr(buffer, "size", 0))
-
-
 def _filter_shape(subgraph, op):
-    return shape_of(subgraph.tensors[op.inputs[1]])
+    return tflite_model.shape_of(subgraph.tensors[op.inputs[1]])
 
 
 def _output_shape(subgraph, op):
-    return shape_of(subgraph.tensors[op.outputs[0]])
+    return tflite_model.shape_of(subgraph.tensors[op.outputs[0]])
 
 
 def rnnpool_geometry(model, subgraph, op):
@@ -77,8 +45,6 @@ def rnnpool_geometry(model, subgraph, op):
     in_channels k, rnn1_units h1, rnn2_units h2, patches (N H' W'), and the
     kernel's scratch_bytes.
     """
-    from converters.tflite_io import rnnpool_validation
-
     index = next((i for i, o in enumerate(subgraph.operators) if o is op), None)
     v = rnnpool_validation.validated_rnnpool_op(model, subgraph, op, index)
     output_shape = list(v["output_shape"])
@@ -104,8 +70,6 @@ def madds(model, subgraph, op):
         k_out, k_in = _filter_shape(subgraph, op)
         return int(np.prod(_output_shape(subgraph, op))) * k_in
     if name == contract.CUSTOM_CODE:
-        from rnnpool_keras.spec import cost  # loads tf_keras: only for RNNPool models
-
         g = rnnpool_geometry(model, subgraph, op)
         return g["patches"] * cost.madds_per_patch(g["pool_size"], g["in_channels"],
                                                    g["rnn1_units"], g["rnn2_units"])
@@ -124,8 +88,8 @@ def scratch_requests(model, subgraph, op_index):
         if input_tensor.type in (_TYPE.INT8, _TYPE.INT16):
             outputs = int(np.prod(_output_shape(subgraph, op)))
             requests.append(4 * outputs)  # int32 accumulators
-        axes = int(np.prod(shape_of(subgraph.tensors[op.inputs[1]])))
-        return requests + [4 * len(shape_of(input_tensor)), 4 * axes]
+        axes = int(np.prod(tflite_model.shape_of(subgraph.tensors[op.inputs[1]])))
+        return requests + [4 * len(tflite_model.shape_of(input_tensor)), 4 * axes]
     return []
 
 

@@ -28,18 +28,12 @@ figures; 4 in a float model, as in its ImageNet figures). Three kinds:
   convolution is part of that convolution's block (padding is added on the
   fly, E.1), so the padded copy is not counted.
 
-With these rules, the paper's VWW pair (224 x 224, int8): MobileNetV2-0.35
-peaks at its first convolution, image + output = 150,528 + 100,352 bytes
-(245.0 KB; the paper says 250 KB), and MobileNetV2-RNNPool at the first
-MBConv after RNNPool, 25,088 + 4,704 + 5,376 bytes (34.3 KB; the paper says
-33.68 KB). KB = 1024 bytes, as in the paper (80 x 60 x 48 bytes = "225 KB").
-The expanded rows are what brings the RNNPool model within 5% of the paper:
-input + output alone (E.2) gives 29.1 KB, E.1's in-place schedule 30.1 KB.
+KB = 1024 bytes, as in the paper (80 x 60 x 48 bytes = "225 KB"). What these
+rules give for the paper's VWW pair: bench/RESULTS.md, "Model zoo".
 """
 import collections
 
 from rnnpool_keras.spec import contract
-from converters.analysis import op_costs
 from converters.tflite_io import tflite_model
 
 Block = collections.namedtuple(
@@ -83,7 +77,7 @@ class _Graph:
         return self.subgraph.tensors[index]
 
     def nbytes(self, tensor):
-        return op_costs.tensor_bytes(self.tensor(tensor))
+        return tflite_model.tensor_bytes(self.tensor(tensor))
 
     def output(self, op):
         return int(self.ops[op].outputs[0])
@@ -92,7 +86,7 @@ class _Graph:
         """Non-constant inputs of an op, a folded PAD looked through."""
         result = []
         for t in self.ops[op].inputs:
-            if t < 0 or op_costs.is_constant(self.model, self.tensor(t)):
+            if t < 0 or tflite_model.is_constant(self.model, self.tensor(t)):
                 continue
             producer = self.producer.get(int(t))
             if producer in self.folded_pads:
@@ -111,7 +105,7 @@ class _Graph:
         if self.names[op] != "CONV_2D":
             return False
         options = self.ops[op].builtinOptions
-        _, kh, kw, _ = op_costs.shape_of(self.tensor(self.ops[op].inputs[1]))
+        _, kh, kw, _ = tflite_model.shape_of(self.tensor(self.ops[op].inputs[1]))
         return (kh, kw, options.strideH, options.strideW) == (1, 1, 1, 1)
 
 
@@ -145,10 +139,10 @@ def _mbconv(graph, start):
     extra = 0
     if expand is not None:
         expanded = graph.tensor(graph.output(expand))
-        _, _, width, channels = op_costs.shape_of(expanded)
-        _, kh, _, _ = op_costs.shape_of(graph.tensor(graph.ops[depthwise].inputs[1]))
+        _, _, width, channels = tflite_model.shape_of(expanded)
+        _, kh, _, _ = tflite_model.shape_of(graph.tensor(graph.ops[depthwise].inputs[1]))
         rows = max(kh - graph.ops[depthwise].builtinOptions.strideH, 0)
-        extra = rows * width * channels * op_costs.ITEM_BYTES[expanded.type]
+        extra = rows * width * channels * tflite_model.ITEM_BYTES[expanded.type]
     return Block("mbconv", ops, graph.nbytes(block_input), graph.nbytes(block_output),
                  extra)
 
@@ -162,7 +156,7 @@ def _stem(graph, tensor, reader):
                 graph.only_reader(tensor) != reader:
             return None
         inputs = [int(t) for t in graph.ops[producer].inputs
-                  if t >= 0 and not op_costs.is_constant(graph.model, graph.tensor(t))]
+                  if t >= 0 and not tflite_model.is_constant(graph.model, graph.tensor(t))]
         if len(inputs) != 1:
             return None
         chain.insert(0, producer)
@@ -176,7 +170,7 @@ def _window(size, op, graph):
         return size  # padding is virtual: the window shrinks, if anything
     options = graph.ops[op].builtinOptions
     if graph.names[op] in _CONVS:
-        _, kh, kw, _ = op_costs.shape_of(graph.tensor(graph.ops[op].inputs[1]))
+        _, kh, kw, _ = tflite_model.shape_of(graph.tensor(graph.ops[op].inputs[1]))
         kh = (kh - 1) * options.dilationHFactor + 1
         kw = (kw - 1) * options.dilationWFactor + 1
     else:
@@ -186,9 +180,9 @@ def _window(size, op, graph):
 
 def _window_bytes(graph, tensor, size):
     tensor = graph.tensor(tensor)
-    _, height, width, channels = op_costs.shape_of(tensor)
+    _, height, width, channels = tflite_model.shape_of(tensor)
     return (min(size[0], height) * min(size[1], width) * channels
-            * op_costs.ITEM_BYTES[tensor.type])
+            * tflite_model.ITEM_BYTES[tensor.type])
 
 
 def _rnnpool(graph, index):

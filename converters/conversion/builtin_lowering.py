@@ -7,8 +7,8 @@ model, each RNNPool2D builds the graph below instead of its training graph
 (tflite-micro `tensorflow/lite/micro/micro_mutable_op_resolver.h`) with float
 and int8 kernels there.
 
-The graph, for an NHWC map [B, H, W, k] with static H and W (RNNPOOL.md's
-steps, batched as in `rnnpool_op`):
+The graph, for an NHWC map [B, H, W, k] with static H and W (docs/rnnpool_float.md,
+section 3, batched as in `rnnpool_math`):
 1. PAD ("same" only), FULLY_CONNECTED with the gate bias: every pixel's RNN1
    input projection, computed once.
 2. Two GATHERs with small constant index tables (row, then column offsets of
@@ -32,22 +32,23 @@ import numpy as np
 import tensorflow as tf
 
 from converters.conversion import composite
-from converters.conversion import keras_to_tflite
+from converters.conversion import stock_converter
 from converters.tflite_io import tflite_model
+from rnnpool_keras.layers import fastgrnn
 from rnnpool_keras.layers import graph_override
 from rnnpool_keras.spec import geometry
 
 
 # -- quantisation points ------------------------------------------------------------
 
-class _NoPoints:
+class _FloatPoints:
     """Float lowering, and the trace the stock calibrator quantises: identities."""
 
     def at(self, key, x):
         return x
 
 
-class _RangeRecorder:
+class _PointRangeRecorder:
     """Records the range of every point over eager runs of the lowered graph."""
 
     def __init__(self):
@@ -61,7 +62,7 @@ class _RangeRecorder:
         return x
 
 
-class _FakeQuantPoints:
+class _Int8FakeQuantPoints:
     """Fake-quantises every point to 8 bits with its recorded range, as tfmot
     does after each layer, so the converter has a range for every tensor."""
 
@@ -100,9 +101,12 @@ class _Cell:
         self.recurrent_kernel = composite.full_matrix(layer, prefix + "_recurrent_kernel")
         self.gate_bias = tf.convert_to_tensor(getattr(layer, prefix + "_gate_bias"))
         offset, zeta, nu = _eager_values(layer, prefix)
-        self.update_offset = offset if np.any(offset) else None
-        self.zeta = float(zeta)
-        self.zeta_plus_nu = float(zeta + nu)  # float32 sum, as the layer computes it
+        recurrent_kernel = self.recurrent_kernel
+        self._weights = fastgrnn.StepWeights(
+            recurrent=lambda h: tf.matmul(h, recurrent_kernel),
+            update_offset=offset if np.any(offset) else None,
+            zeta=float(zeta),
+            zeta_plus_nu=float(zeta + nu))  # float32 sum, as the layer computes it
         self.gate_activation = layer.gate_activation
         self.update_activation = layer.update_activation
         self._points = points
@@ -138,32 +142,27 @@ class _Cell:
         return self._at(step_key, role, third - 1.0)
 
     def step(self, projected, state, step_key):
-        """One step for a batch [B, ..., units]; `state` None is h0 = 0.
-        `step_key` names the step's points."""
-        def at(name, x):
-            return self._at(step_key, name, x)
+        """One step (fastgrnn.step) for a batch [B, ..., units]; `state` None is
+        h0 = 0. `step_key` names the step's points."""
+        def gate(x):
+            return self._activation(self.gate_activation, x, step_key, "gate")
 
-        gate_pre = projected
-        if state is not None:
-            recurrent = at("recurrent", tf.matmul(state, self.recurrent_kernel))
-            gate_pre = at("gate_pre", projected + recurrent)
-        update_pre = gate_pre
-        if self.update_offset is not None:
-            update_pre = at("update_pre", gate_pre + self.update_offset)
-        z = self._activation(self.gate_activation, gate_pre, step_key, "gate")
-        c = self._activation(self.update_activation, update_pre, step_key, "update")
-        # h' = z*h + (sz*(1 - z) + snu)*c, regrouped as in fastgrnn.final_states.
-        if self.zeta == 1.0 and self.zeta_plus_nu == 1.0:
-            if state is None:
-                return at("state", c * at("one_minus_gate", 1.0 - z))
-            return at("state", c + at("kept", z * at("difference", state - c)))
-        if state is None:
-            coefficient = at("coefficient",
-                             self.zeta_plus_nu - at("zeta_gate", self.zeta * z))
-            return at("state", c * coefficient)
-        difference = at("difference", state - at("zeta_update", self.zeta * c))
-        return at("state", at("kept", z * difference)
-                  + at("fresh", self.zeta_plus_nu * c))
+        def update(x):
+            return self._activation(self.update_activation, x, step_key, "update")
+
+        return fastgrnn.step(projected, state, self._weights, gate, update,
+                             _StepPoints(self._points, f"{self._key}/{step_key}"))
+
+
+class _StepPoints:
+    """One step's view of the points: fastgrnn.step's names under the step's key."""
+
+    def __init__(self, points, prefix):
+        self._points = points
+        self._prefix = prefix
+
+    def at(self, name, x):
+        return self._points.at(f"{self._prefix}/{name}", x)
 
 
 def _final_state(cell, length, step_inputs, name):
@@ -209,7 +208,7 @@ def lowered_rnnpool(layer, x, points=None):
             f"lowering='builtin' needs the height and width of RNNPool2D layer "
             f"{layer.name!r}'s input to be known, got input shape {tuple(x.shape)}: "
             "give the model a fixed input size (e.g. tf_keras.Input((H, W, C)))")
-    points = points or _NoPoints()
+    points = points or _FloatPoints()
     (r, c), (sr, sc) = layer.pool_size, layer.strides
     if layer.padding == "same":
         # Zero pixels, projected below to the gate bias, as in the layer.
@@ -302,7 +301,7 @@ def _representative_dataset(model, representative_data):
 
 def _record_ranges(qat_model, representative_data):
     """Ranges of the lowered graphs' points over eager runs of the QAT model."""
-    recorder = _RangeRecorder()
+    recorder = _PointRangeRecorder()
     with graph_override.override(BuiltinBuilder(recorder)):
         for arrays in _batches(qat_model, representative_data):
             qat_model(arrays[0] if len(arrays) == 1 else arrays, training=False)
@@ -376,14 +375,14 @@ def convert_builtin(model, quantize, representative_data):
             "for a QAT model: the stock converter quantises the lowered RNNPool "
             "graph, whose tensors have no QAT ranges, from ranges seen on typical "
             "inputs")
-    qat = quantize == "int8" and keras_to_tflite.is_qat_model(model)
-    points = _FakeQuantPoints(_record_ranges(model, representative_data)) if qat else None
+    qat = quantize == "int8" and stock_converter.is_qat_model(model)
+    points = _Int8FakeQuantPoints(_record_ranges(model, representative_data)) if qat else None
     # A QAT graph carries its ranges in fake-quant ops; a float one is calibrated.
     dataset = (_representative_dataset(model, representative_data)
                if quantize == "int8" and not qat else None)
-    model_bytes = keras_to_tflite.finish(
-        keras_to_tflite.run_stock_converter(model, BuiltinBuilder(points), quantize,
-                                       representative_dataset=dataset), model)
+    model_bytes = stock_converter.finish(
+        stock_converter.run_stock_converter(model, BuiltinBuilder(points), quantize,
+                                            representative_dataset=dataset), model)
     if quantize == "int8":
         check_byte_moving_ops(model_bytes)
     return model_bytes

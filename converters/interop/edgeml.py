@@ -2,7 +2,7 @@
 
 EdgeML's `RNNPool(nRows, nCols, nHiddenDims, nHiddenDimsBiDir, inputDims)` keeps
 RNN1 under `cell_rnn.cell.*` and RNN2 under `cell_bidirrnn.cell.*` (names and
-shapes in RNNPOOL.md). Its matrices are already [in, out], as ours are.
+shapes in docs/rnnpool_float.md, section 8). Its matrices are already [in, out], as ours are.
 """
 import numpy as np
 

@@ -11,13 +11,10 @@ import copy
 
 import numpy as np
 
-from converters.analysis import op_costs
 from converters.tflite_io import model_checks
 from converters.tflite_io import rnnpool_validation
 from converters.tflite_io import tflite_model
 from rnnpool_keras.spec import contract
-from rnnpool_keras.spec import integer_activations
-from rnnpool_keras.spec import int8_params
 
 # Above the activations a segment holds: TFLM's own bookkeeping per tensor.
 _ARENA_MARGIN_BYTES = 64 * 1024
@@ -36,7 +33,7 @@ class _BuiltinSegment:
             for t in subgraph.operators[i].inputs:
                 t = int(t)
                 if (t >= 0 and t not in produced and t not in read
-                        and not op_costs.is_constant(model, subgraph.tensors[t])):
+                        and not tflite_model.is_constant(model, subgraph.tensors[t])):
                     read.append(t)
         self.inputs = read
         self.outputs = [t for t in sorted(produced) if t in needed_later]
@@ -47,7 +44,7 @@ class _BuiltinSegment:
         piece_graph.outputs = np.array(self.outputs, np.int32)
         piece.signatureDefs = None  # named tensors of the whole model only
         tflite_model.prune(piece)
-        activations = sum(op_costs.tensor_bytes(subgraph.tensors[t])
+        activations = sum(tflite_model.tensor_bytes(subgraph.tensors[t])
                           for t in set(self.inputs) | produced)
         piece_bytes = tflite_model.save(piece)
         self._names = ", ".join(f"{i} {tflite_model.op_name(model, subgraph.operators[i])}"
@@ -69,53 +66,6 @@ class _BuiltinSegment:
             raise ValueError(f"TFLM failed running operators {self._names}: {error}") from None
         for index, tensor in enumerate(self.outputs):
             values[tensor] = np.array(self._interpreter.get_output(index))
-
-
-def int8_params_of_op(model_bytes_or_model, op_index=None):
-    """QuantizedRNNPool of an int8 RNNPool op, read from the flatbuffer only.
-
-    `op_index` is the op's position in the main subgraph; None means the only
-    (or first) RNNPool op. Tests compare this with what the converter meant.
-    """
-    model = model_bytes_or_model
-    if isinstance(model, (bytes, bytearray)):
-        model = tflite_model.load(model)
-    subgraph = model.subgraphs[0]
-    if op_index is None:
-        op_index = next(i for i, op in enumerate(subgraph.operators)
-                        if tflite_model.op_name(model, op) == contract.CUSTOM_CODE)
-    return _int8_params(model, subgraph, subgraph.operators[op_index],
-                        contract.decode(subgraph.operators[op_index].customOptions))
-
-
-def _int8_params(model, subgraph, op, options):
-    tensors = [subgraph.tensors[t] for t in op.inputs]
-    gate, update = options["gate_activation_name"], options["update_activation_name"]
-
-    def cell(name, first):
-        kernel, recurrent, gate_bias, update_bias = tensors[first:first + 4]
-        return int8_params.QuantizedCell(
-            kernel=tflite_model.constant_value(model, kernel),
-            kernel_scale=tflite_model.quantization_of(kernel)[0],
-            recurrent_kernel=tflite_model.constant_value(model, recurrent),
-            recurrent_scale=tflite_model.quantization_of(recurrent)[0],
-            gate_bias=tflite_model.constant_value(model, gate_bias),
-            update_bias=tflite_model.constant_value(model, update_bias),
-            preactivation_scale=options[name + "_preactivation_scale"],
-            state_scale=options[name + "_state_scale"],
-            zeta_q14=options[name + "_zeta_q14"], nu_q14=options[name + "_nu_q14"],
-            gate_table=integer_activations.table_for(gate),
-            update_table=integer_activations.table_for(update))
-
-    input_scale, input_zero_point = tflite_model.quantization_of(tensors[0])
-    output_scale, output_zero_point = tflite_model.quantization_of(
-        subgraph.tensors[op.outputs[0]])
-    return int8_params.QuantizedRNNPool(
-        rnn1=cell("rnn1", 1), rnn2=cell("rnn2", 5),
-        input_scale=input_scale, input_zero_point=input_zero_point,
-        output_scale=output_scale, output_zero_point=output_zero_point,
-        pool_size=options["pool_size"], strides=options["strides"],
-        padding=options["padding_name"], gate_activation=gate, update_activation=update)
 
 
 class _RNNPoolStep:

@@ -12,7 +12,7 @@ import numpy as np
 from flatbuffers import flexbuffers
 from tensorflow.lite.python import schema_py_generated as schema
 
-from converters.analysis import op_costs
+from converters.tflite_io import tflite_model
 
 # rnnpool_validate.h OptionType / TensorType / Quantization codes.
 _INT, _UINT, _FLOAT, _BOOL, _STRING, _OTHER = range(6)
@@ -71,7 +71,7 @@ def _describe(model, subgraph, index):
     if index < 0:
         return None
     tensor = subgraph.tensors[index]
-    dims = op_costs.shape_of(tensor)
+    dims = tflite_model.shape_of(tensor)
     q = tensor.quantization
     scales = [] if q is None or q.scale is None else list(q.scale)
     zero_points = [] if q is None or q.zeroPoint is None else list(q.zeroPoint)
@@ -84,8 +84,8 @@ def _describe(model, subgraph, index):
         zero_point = int(zero_points[0]) if zero_points else 0
         if not -2**31 <= zero_point < 2**31:
             zero_point = 2**31 - 1  # out of int8 range: rejected by the validator
-    return (_CONTRACT_TYPES.get(tensor.type, _OTHER_TYPE), op_costs.type_name(tensor),
-            dims, op_costs.is_constant(model, tensor), quantization, scale, zero_point)
+    return (_CONTRACT_TYPES.get(tensor.type, _OTHER_TYPE), tflite_model.type_name(tensor),
+            dims, tflite_model.is_constant(model, tensor), quantization, scale, zero_point)
 
 
 def validated_rnnpool_op(model, subgraph, op, op_index=None):

@@ -25,6 +25,41 @@ TENSOR_TYPES = {  # schema TensorType -> numpy dtype, for the types we write or 
 _TYPE_OF_DTYPE = {np.dtype(dtype): code for code, dtype in TENSOR_TYPES.items()}
 _BUILTIN_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items()
                   if not name.startswith("_")}
+_TYPE = schema.TensorType
+ITEM_BYTES = {  # bytes per element as TfLiteEvalTensorByteLength counts them
+    _TYPE.FLOAT32: 4, _TYPE.FLOAT16: 2, _TYPE.BFLOAT16: 2, _TYPE.FLOAT64: 8,
+    _TYPE.INT8: 1, _TYPE.UINT8: 1, _TYPE.BOOL: 1, _TYPE.INT16: 2, _TYPE.UINT16: 2,
+    _TYPE.INT32: 4, _TYPE.UINT32: 4, _TYPE.INT64: 8, _TYPE.UINT64: 8,
+    _TYPE.COMPLEX64: 8, _TYPE.COMPLEX128: 16,
+}
+TYPE_NAMES = {code: name.lower() for name, code in vars(_TYPE).items()
+              if not name.startswith("_")}
+
+
+def shape_of(tensor):
+    """The tensor's shape as a list of ints ([] for a scalar)."""
+    return [int(n) for n in (tensor.shape if tensor.shape is not None else [])]
+
+
+def type_name(tensor):
+    """"float32", "int8", ... of a schema tensor."""
+    return TYPE_NAMES.get(tensor.type, f"type_{tensor.type}")
+
+
+def tensor_bytes(tensor):
+    """Bytes of a tensor's data (elements x element size, no alignment)."""
+    if tensor.type not in ITEM_BYTES:
+        raise ValueError(f"tensor {tensor.name!r} has type {type_name(tensor)}, "
+                         "whose size this report does not know")
+    return int(np.prod(shape_of(tensor), dtype=np.int64)) * ITEM_BYTES[tensor.type]
+
+
+def is_constant(model, tensor):
+    """True when the tensor's data is in the flatbuffer (weights, biases, shapes)."""
+    buffer = model.buffers[tensor.buffer]
+    # `size` is set instead of `data` for buffers stored after the flatbuffer.
+    return (buffer.data is not None and len(buffer.data) > 0) or \
+        bool(getattr(buffer, "size", 0))
 
 
 def load(model_bytes):

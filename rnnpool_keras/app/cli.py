@@ -2,9 +2,11 @@
 
 Errors a user can cause (a bad path, a file that is no model, an option the
 model does not support) end in one line on stderr and exit status 1, never a
-traceback; argparse's own usage errors exit with 2.
+traceback; argparse's own usage errors exit with 2. The output is the
+command's own: TensorFlow's C++ log lines are dropped unless --verbose.
 """
 import argparse
+import contextlib
 import os
 import sys
 
@@ -15,6 +17,33 @@ class CommandError(Exception):
 
 def _progress(message):
     print(message, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _native_stderr_dropped():
+    """Within: what native code writes to file descriptor 2 (TensorFlow's C++ log
+    lines, which ignore TF_CPP_MIN_LOG_LEVEL before absl is initialised) goes to
+    /dev/null, while Python's sys.stderr still reaches the terminal."""
+    sys.stderr.flush()
+    try:
+        on_fd_2 = sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # e.g. captured by a test
+        on_fd_2 = False
+    terminal = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    python_stderr = sys.stderr
+    if on_fd_2:
+        sys.stderr = os.fdopen(os.dup(terminal), "w", buffering=1)
+    try:
+        yield
+    finally:
+        if on_fd_2:
+            sys.stderr.close()
+            sys.stderr = python_stderr
+        os.dup2(terminal, 2)
+        os.close(terminal)
 
 
 def _load_keras_model(path):
@@ -169,14 +198,13 @@ def _c_name(path):
 
 
 def _demo(args):
-    from rnnpool_keras.app import datasets
     from rnnpool_keras.app import demo as demo_module  # TF loads slowly: only now
 
-    if args.data == "fashion-mnist" and not datasets.fashion_mnist_available():
-        raise CommandError(f"Fashion-MNIST not found in {datasets.DEFAULT_ROOT}: "
-                           "`apt-get install dataset-fashion-mnist`, or --data synthetic")
-    demo_module.main(epochs=args.epochs, output_dir=args.output_dir, source=args.data,
-                     train_count=args.train_count)
+    try:
+        demo_module.main(epochs=args.epochs, output_dir=args.output_dir,
+                         source=args.data, train_count=args.train_count)
+    except FileNotFoundError as error:  # --data fashion-mnist without the data
+        raise CommandError(f"{error}; or use --data synthetic") from None
 
 
 def _train(args):
@@ -229,6 +257,8 @@ def _backup_every(text):
 def _parser():
     parser = argparse.ArgumentParser(
         prog="rnnpool", description="RNNPool for Keras, TFLite and TFLM.")
+    verbose_help = "also show TensorFlow's own log lines"
+    parser.add_argument("--verbose", action="store_true", help=verbose_help)
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser(
@@ -236,8 +266,8 @@ def _parser():
         "run it on the host, memory report, C array")
     demo.add_argument("--epochs", type=int, default=3, help="float training epochs")
     demo.add_argument("--data", choices=("auto", "fashion-mnist", "synthetic"),
-                      default="auto", help="auto: Fashion-MNIST if installed, else "
-                      "synthetic images")
+                      default="auto", help="auto: Fashion-MNIST (Debian package, else "
+                      "Keras' cached download), else synthetic images")
     demo.add_argument("--train-count", type=int, default=10000,
                       help="training images to use")
     demo.add_argument("--output-dir", default="rnnpool_demo",
@@ -309,6 +339,9 @@ def _parser():
     report.add_argument("--plot", metavar="FILE.png",
                         help="also draw live memory per operator (needs matplotlib)")
     report.set_defaults(run=_report)
+    for command in (demo, convert, export, report):  # also after the command's name
+        command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                             help=verbose_help)
     return parser
 
 
@@ -317,9 +350,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command == "demo" and (args.epochs < 1 or args.train_count < 1):
         parser.error("--epochs and --train-count must be >= 1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet = contextlib.nullcontext() if args.verbose else _native_stderr_dropped()
+    if not args.verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
-        args.run(args)
+        with quiet:
+            args.run(args)
     except CommandError as error:
         print(f"rnnpool {args.command}: error: {error}", file=sys.stderr)
         return 1

@@ -1,8 +1,8 @@
 """The main job, end to end (`rnnpool demo`).
 
 Trains a small MobileNetV2-RNNPool on Fashion-MNIST (the offline Debian
-package `dataset-fashion-mnist`; synthetic images when it is absent, and the
-demo says so), fine-tunes it with quantization-aware training, converts it to a
+package `dataset-fashion-mnist`, else Keras' own cached download; synthetic
+images when neither is there, and the demo says which), fine-tunes it with quantization-aware training, converts it to a
 full-int8 .tflite with the RNNPool custom op, runs that file on the host
 through TFLM's kernels and ours, prints float / QAT / int8 accuracy, the memory
 report next to the same network without RNNPool, and writes the model, its C
@@ -20,6 +20,7 @@ import tf_keras
 
 from rnnpool_keras.app import datasets
 from rnnpool_keras.app import synthetic
+from rnnpool_keras.app import zoo
 from rnnpool_keras.layers.rnnpool2d import RNNPool2D
 
 Data = collections.namedtuple(
@@ -47,16 +48,26 @@ def synthetic_data(train_count=1024, test_count=256, size=32, channels=3, seed=0
 
 
 def demo_data(train_count, test_count, size, source="auto"):
-    """Fashion-MNIST resized to size x size if installed (or asked for), else synthetic."""
-    if source == "synthetic" or (source == "auto" and
-                                 not datasets.fashion_mnist_available()):
-        if source == "auto":
-            print(f"Fashion-MNIST is not installed ({datasets.DEFAULT_ROOT}; "
-                  "`apt-get install dataset-fashion-mnist`): using synthetic images")
-        return synthetic_data(train_count, test_count, size, channels=1)
-    x_train, y_train = datasets.load_fashion_mnist("train", train_count, size)
-    x_test, y_test = datasets.load_fashion_mnist("test", test_count, size)
-    return Data(x_train, y_train, x_test, y_test, "Fashion-MNIST", 10)
+    """Fashion-MNIST resized to size x size (Debian package, else Keras' copy), or
+    synthetic images for source="synthetic" or when "auto" finds neither; prints
+    which. Raises FileNotFoundError for source="fashion-mnist" without data."""
+    if source != "synthetic":
+        origin = datasets.fashion_mnist_origin()
+        try:
+            x_train, y_train = datasets.load_fashion_mnist("train", train_count, size,
+                                                           allow_keras=True)
+            x_test, y_test = datasets.load_fashion_mnist("test", test_count, size,
+                                                         allow_keras=True)
+        except FileNotFoundError as error:
+            if source == "fashion-mnist":
+                raise
+            print(f"{error}: using synthetic images")
+        else:
+            print(f"Data: Fashion-MNIST from {origin}")
+            return Data(x_train, y_train, x_test, y_test, "Fashion-MNIST", 10)
+    else:
+        print("Data: synthetic images (--data synthetic)")
+    return synthetic_data(train_count, test_count, size, channels=1)
 
 
 # -- stages -----------------------------------------------------------------------
@@ -190,8 +201,6 @@ def run_quantized(model, epochs=1, train_count=1024, test_count=256, seed=0):
 
 
 def _print_model(model):
-    from rnnpool_keras.app import zoo
-
     print(f"Model {model.name} (input -> output shape per layer):")
     for layer in model.layers:
         print(f"  {layer.name:28s} {str(layer.output_shape):22s}")
@@ -207,8 +216,6 @@ def _print_model(model):
 def main(epochs=3, output_dir="rnnpool_demo", source="auto", train_count=10000,
          test_count=1000, size=32, seed=0):
     """`rnnpool demo`: train, QAT, int8 conversion, host run, memory report, C array."""
-    from rnnpool_keras.app import zoo
-
     tf_keras.utils.set_random_seed(seed)
     data = demo_data(train_count, test_count, size, source)
     input_shape = data.x_train.shape[1:]
@@ -231,8 +238,6 @@ def report_memory(model_bytes, input_shape, data, output_dir):
     (untrained: its memory does not depend on its weights), and the plot."""
     import rnnpool_keras
     from converters import convert, format_table, memory_report, plot_memory
-    from rnnpool_keras.app import zoo
-
     print("Memory report of the int8 model (per operator):")
     report = memory_report(model_bytes)
     print(format_table(report))

@@ -159,15 +159,8 @@ def vww_mobilenetv2(input_shape=(224, 224, 3), num_classes=2, pytorch_padding=Fa
 
     Returns:
       A tf_keras Model from [batch, H, W, C] images to [batch, num_classes] logits
-      (no softmax); the last feature map is H/32 x W/32 (rounded up).
-
-    Cost at 224x224x3, 2 classes, as measured: 48,322,480 MAdds (`count_madds`);
-    286,946 trainable parameters (PyTorch's count), 299,074 with BatchNorm's
-    moving statistics (`count_params`). The paper reports 53.2M MAdds and 296K
-    parameters (Table 2, p. 6). With a 16-channel stem and 1280-channel head
-    these blocks are Keras' MobileNetV2(alpha=0.35) layer for layer, counted
-    at MobileNetV2's published 59M, so the 4.9M gap comes from how the paper
-    counted, which it does not spell out.
+      (no softmax); the last feature map is H/32 x W/32 (rounded up). Its cost
+      against the paper's: bench/RESULTS.md, "Model zoo".
     """
     _check_input_shape(input_shape, 1, "vww_mobilenetv2")
     inputs = keras.Input(input_shape, name="image")
@@ -210,18 +203,7 @@ def vww_mobilenetv2_rnnpool(input_shape=(224, 224, 3), num_classes=2,
 
     Returns:
       A tf_keras Model from [batch, H, W, C] images to [batch, num_classes] logits.
-
-    Cost at 224x224x3, 2 classes, as measured (trainable parameters = PyTorch's
-    count; `count_params` adds BatchNorm's moving statistics and RNNPool's
-    four int8 range trackers):
-    - default: 40,352,304 MAdds, of which RNNPool 8,957,952 (729 patches x
-      12,288); 281,902 trainable parameters (292,914 in all). The paper
-      reports 37.7M MAdds and 255K parameters (Table 2, p. 6): +7% and +11%
-      here, although the layers follow the authors' released code.
-    - last_rnnpool=True: 43,846,704 MAdds, 327,026 trainable parameters
-      (338,042 in all). The paper reports 37.9M and 259K; its F.1.2 rule
-      (h1 = h2 = 320 / 4 = 80, as in the authors' code) alone costs 3.49M
-      MAdds and 45K parameters, more than the paper's +0.2M and +4K.
+      Its cost against the paper's: bench/RESULTS.md, "Model zoo".
     """
     _check_input_shape(input_shape, 11, "vww_mobilenetv2_rnnpool")  # stem output >= 6
     activations = {"gate_activation": gate_activation,
@@ -317,14 +299,8 @@ def rnnpool_face_m4(input_shape=(240, 320, 1), num_classes=2, rnn_units=16,
     Returns:
       A tf_keras Model with outputs `class_logits` [batch, N, num_classes] and
       `box_offsets` [batch, N, 4], N = locations summed over the four heads
-      (head by head, row-major within a head): 3,000 at 240x320.
-
-    Cost at 240x320x1, 2 classes, rnn_units=16, as measured: 102,622,464 MAdds,
-    of which RNNPool 64,856,064 (1,131 patches x 57,344); 55,624 trainable
-    parameters (57,556 in all). The paper reports 70M MAdds and a 160 KB model
-    (Table 5, p. 9) for RNNPool matrices trained sparse (W1 50%, the others
-    30% non-zero); dense kernels cannot show that saving, and at that density
-    RNNPool would cost 21.3M, 59.1M in all, so 70M is not reproduced either way.
+      (head by head, row-major within a head): 3,000 at 240x320. Its cost
+      against the paper's: bench/RESULTS.md, "Model zoo".
     """
     _check_input_shape(input_shape, 15, "rnnpool_face_m4")  # stem output >= 8
     inputs = keras.Input(input_shape, name="image")

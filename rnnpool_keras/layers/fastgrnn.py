@@ -1,8 +1,11 @@
-"""The FastGRNN cell and batched final-state sweeps (RNNPOOL.md, "FastGRNN cell").
+"""The FastGRNN cell: one step, and batched final-state sweeps
+(docs/rnnpool_float.md, sections 2 and 7).
 
-Everything here is plain TensorFlow on tensors the caller passes in, so the
-tf_keras and Keras 3 layers (and the QAT wrapper, which swaps weights before a
-call) share one implementation of the equations.
+`step` is the one FastGRNN step of the project: the layer (and so its QAT
+simulation) sweeps with it here, and the builtin lowering unrolls it into
+TFLite ops. Everything is plain TensorFlow on tensors the caller passes in, so
+the tf_keras and Keras 3 layers (and the QAT wrapper, which swaps weights
+before a call) share one implementation of the equations.
 """
 import collections
 
@@ -15,6 +18,65 @@ from rnnpool_keras.layers import activations
 CellWeights = collections.namedtuple(
     "CellWeights",
     ["kernel", "recurrent_kernel", "gate_bias", "update_bias", "zeta", "nu"])
+
+# What a step needs of a cell: `recurrent(h)` computes h @ U; `update_offset` is
+# b_update - b_gate (None when known to be 0); `zeta` is sigmoid(zeta) and
+# `zeta_plus_nu` sigmoid(zeta) + sigmoid(nu), tensors or Python floats.
+StepWeights = collections.namedtuple(
+    "StepWeights", ["recurrent", "update_offset", "zeta", "zeta_plus_nu"])
+
+
+class NoPoints:
+    """`step`'s points left alone: the float computation."""
+
+    def at(self, name, x):
+        return x
+
+
+def step(projected, state, weights, gate, update, points=NoPoints()):
+    """One FastGRNN step for a batch: h' from the projected input and h.
+
+    h' = z h + (sigmoid(zeta) (1 - z) + sigmoid(nu)) c, with z = gate(pre + b_gate),
+    c = update(pre + b_update), pre = x W + h U, computed in the regrouped form
+    z (h - sz c) + (sz + sn) c of docs/rnnpool_float.md, section 7.
+
+    Args:
+      projected: x @ W + b_gate, [..., units].
+      state: h [..., units], or None for h0 = 0 (the first step: no h @ U).
+      weights: StepWeights of the cell. With Python floats sz = 1, sz + sn = 1
+        (frozen zeta / nu, the quantised models' choice) the step skips them.
+      gate, update: the activations, pre-activation -> output, including what
+        the caller does around them (the QAT simulation rounds both sides).
+      points: `points.at(name, x)` sees, and may replace, every intermediate
+        result: "recurrent", "gate_pre", "update_pre", "one_minus_gate",
+        "zeta_gate", "coefficient", "zeta_update", "difference", "kept",
+        "fresh", "state" (the QAT simulation rounds the state, the builtin
+        lowering records or fake-quantises all).
+    Returns:
+      h' [..., units].
+    """
+    gate_pre = projected
+    if state is not None:
+        recurrent = points.at("recurrent", weights.recurrent(state))
+        gate_pre = points.at("gate_pre", projected + recurrent)
+    update_pre = gate_pre
+    if weights.update_offset is not None:
+        update_pre = points.at("update_pre", gate_pre + weights.update_offset)
+    z = gate(gate_pre)
+    c = update(update_pre)
+    zeta, zeta_plus_nu = weights.zeta, weights.zeta_plus_nu
+    if isinstance(zeta, float) and zeta == 1.0 and zeta_plus_nu == 1.0:
+        if state is None:
+            return points.at("state", c * points.at("one_minus_gate", 1.0 - z))
+        return points.at("state", c + points.at(
+            "kept", z * points.at("difference", state - c)))
+    if state is None:
+        coefficient = points.at("coefficient",
+                                zeta_plus_nu - points.at("zeta_gate", zeta * z))
+        return points.at("state", c * coefficient)
+    difference = points.at("difference", state - points.at("zeta_update", zeta * c))
+    return points.at("state", points.at("kept", z * difference)
+                     + points.at("fresh", zeta_plus_nu * c))
 
 
 def matmul(x, matrix):
@@ -39,8 +101,8 @@ def final_states(projected_sequences, cell, gate_activation, update_activation,
       projected_sequences: list of time-major tensors [T_i, M_i, units] holding
         `input_projection` of each step's input.
       cell: CellWeights.
-      simulation: a `quantization.simulation` object bound to this cell, applied
-        where the int8 kernel rounds (`simulation.Float()` for plain float).
+      simulation: an `int8_simulation` object bound to this cell, applied
+        where the int8 kernel rounds (`int8_simulation.NoSimulation()` for plain float).
     Returns:
       list of final states [M_i, units], in the order of the inputs.
     Sequences of equal length are concatenated and swept together, so the
@@ -48,12 +110,21 @@ def final_states(projected_sequences, cell, gate_activation, update_activation,
     """
     gate = activations.get(gate_activation)
     update = activations.get(update_activation)
-    # Per-call constants. The update pre-activation is the gate one plus
-    # (b_update - b_gate), and z*h + (sz*(1 - z) + snu)*c is regrouped as
-    # z*(h - sz*c) + (sz + snu)*c: fewer element-wise ops in the hot loop.
-    zeta = tf.math.sigmoid(cell.zeta)
-    zeta_plus_nu = zeta + tf.math.sigmoid(cell.nu)
-    update_offset = cell.update_bias - cell.gate_bias
+    weights = StepWeights(
+        recurrent=lambda h: matmul(h, cell.recurrent_kernel),
+        update_offset=cell.update_bias - cell.gate_bias,
+        zeta=tf.math.sigmoid(cell.zeta),
+        zeta_plus_nu=tf.math.sigmoid(cell.zeta) + tf.math.sigmoid(cell.nu))
+
+    # The int8 kernel rounds both pre-activations to int16, each from the exact
+    # sum (docs/int8_rnnpool.md), and the activations' outputs.
+    def gate_output(x):
+        return simulation.activation_output(gate_activation,
+                                            gate(simulation.preactivation(x)))
+
+    def update_output(x):
+        return simulation.activation_output(update_activation,
+                                            update(simulation.preactivation(x)))
 
     by_length = collections.defaultdict(list)
     for index, sequence in enumerate(projected_sequences):
@@ -62,14 +133,9 @@ def final_states(projected_sequences, cell, gate_activation, update_activation,
     results = [None] * len(projected_sequences)
     for length, indices in by_length.items():
         batch = tf.concat([projected_sequences[i] for i in indices], axis=1)
-        state = tf.zeros_like(batch[0])
+        state = None
         for t in range(length):
-            gate_pre = batch[t] + matmul(state, cell.recurrent_kernel)
-            update_pre = simulation.preactivation(gate_pre + update_offset)
-            gate_pre = simulation.preactivation(gate_pre)
-            z = simulation.activation_output(gate_activation, gate(gate_pre))
-            c = simulation.activation_output(update_activation, update(update_pre))
-            state = simulation.state(z * (state - zeta * c) + zeta_plus_nu * c)
+            state = step(batch[t], state, weights, gate_output, update_output, simulation)
         sizes = [tf.shape(projected_sequences[i])[1] for i in indices]
         for i, part in zip(indices, tf.split(state, tf.stack(sizes), axis=0)):
             results[i] = part

@@ -1,10 +1,10 @@
 """What happens at the int16 points of the int8 kernel, in float (spec 1, 4.3).
 
 RNNPool2D passes one of these to the recurrence for each call:
-- `Float`: nothing (the float layer);
-- `RangeRecorder`: records the largest |pre-activation| and |state| of each
+- `NoSimulation`: nothing (the float layer);
+- `CalibrationRangeRecorder`: records the largest |pre-activation| and |state| of each
   cell (post-training calibration);
-- `Int8Simulation`: also fake-quantises pre-activations and states to int16
+- `QatInt16Simulation`: also fake-quantises pre-activations and states to int16
   and gate / update outputs to Q15, where the kernel rounds (QAT).
 Each tracked range is a layer weight `<cell>_preactivation_range` /
 `<cell>_state_range` (0 until calibrated), which the converter reads.
@@ -12,18 +12,23 @@ Each tracked range is a layer weight `<cell>_preactivation_range` /
 import tensorflow as tf
 
 from rnnpool_keras.layers import replica_extremes
+from rnnpool_keras.spec import fixed_point
 
 # Used before a range has been observed (in QAT's first batch): the pre-activation
 # range of saturating activations and a state range that fits the default |h| <= 1.
 DEFAULT_RANGES = {"preactivation": 8.0, "state": 2.0}
-Q15_STEP = 2.0 ** -15
 
 
-class Float:
+class NoSimulation:
     """No simulation: the identity at every point."""
 
     def cell(self, name):
         return self
+
+    def at(self, name, x):
+        """fastgrnn.step's named points: the kernel rounds the new state to int16
+        (pre-activations are rounded by the activations' callers)."""
+        return self.state(x) if name == "state" else x
 
     def preactivation(self, x):
         return x
@@ -38,7 +43,7 @@ class Float:
         pass
 
 
-class RangeRecorder(Float):
+class CalibrationRangeRecorder(NoSimulation):
     """Collects each call's largest magnitudes, and folds them into the ranges."""
 
     def __init__(self, ranges, decay=None):
@@ -108,10 +113,10 @@ def fake_quant_symmetric16(x, max_abs):
 def fake_quant_q15(x):
     """Rounds x to Q15, the grid of the integer activations' outputs (spec 4.4)."""
     return tf.quantization.fake_quant_with_min_max_args(
-        x, min=-1.0, max=1.0 - Q15_STEP, num_bits=16)
+        x, min=-1.0, max=1.0 - 1.0 / fixed_point.ONE_Q15, num_bits=16)
 
 
-class Int8Simulation(RangeRecorder):
+class QatInt16Simulation(CalibrationRangeRecorder):
     """QAT: records ranges (moving average) and fake-quantises with them."""
 
     def __init__(self, ranges, decay=0.999):

@@ -1,7 +1,7 @@
 """RNNPool over a whole feature map, as one batched TensorFlow computation.
 
-The steps follow RNNPOOL.md ("One patch", "Over a feature map"). Two savings
-from its "Where the speed is" section are used: the RNN1 input projection is a
+The steps follow docs/rnnpool_float.md (sections 3 and 4). Two reorderings of
+its section 7 are used: the RNN1 input projection is a
 1x1 convolution of the whole map taken before the patches (pixels shared by
 overlapping patches, and by a patch's row and column sweeps, are projected
 once), and every row, column, patch and RNN2 sweep is swept in one batch.
@@ -63,7 +63,7 @@ def rnnpool(x, rnn1, rnn2, pool, strides, padding, gate_activation,
     # RNN1 along rows (time = column index) and along columns (time = row index).
     row_inputs = tf.reshape(tf.transpose(patches, [2, 0, 1, 3]), [c, -1, h1])
     col_inputs = tf.reshape(tf.transpose(patches, [1, 0, 2, 3]), [r, -1, h1])
-    simulation = simulation or simulation_lib.Float()
+    simulation = simulation or simulation_lib.NoSimulation()
     row_states, col_states = fastgrnn.final_states(
         [row_inputs, col_inputs], rnn1, gate_activation, update_activation,
         simulation.cell("rnn1"))

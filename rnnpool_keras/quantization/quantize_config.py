@@ -3,7 +3,7 @@
 - W and U of both cells: 8-bit symmetric per-tensor (tfmot LastValueQuantizer,
   narrow range), as spec section 1;
 - the int16 points (pre-activations, Q15 activation outputs, states): the
-  layer's own `Int8Simulation`, switched on here, with its ranges stored as
+  layer's own `QatInt16Simulation`, switched on here, with its ranges stored as
   layer weights;
 - the output: 8-bit asymmetric moving-average quantizer, as any tfmot layer;
 - the input: quantised by whatever precedes the layer (tfmot's scheme).

@@ -1,4 +1,4 @@
-"""Multiply-adds of RNNPool, counted as in the paper (RNNPOOL.md, "Cost")."""
+"""Multiply-adds of RNNPool, counted as in the paper (docs/rnnpool_float.md, section 6)."""
 
 
 def _matmul_madds(rows, cols, rank):

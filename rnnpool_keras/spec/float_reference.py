@@ -1,7 +1,7 @@
 """Float64 NumPy reference of RNNPool (the tests' oracle, the golden generators' source).
 
-Written directly from the equations in ``shared/RNNPOOL.md``; it deliberately
-imports nothing from ``rnnpool_keras`` and favours plain loops over speed.
+Written directly from the equations in docs/rnnpool_float.md; it deliberately
+imports nothing else from ``rnnpool_keras`` and favours plain loops over speed.
 
 FastGRNN cell (both RNNs)::
 

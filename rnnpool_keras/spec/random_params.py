@@ -1,7 +1,5 @@
 """Random RNNPool parameters (float, and quantised to int8) for tests and the
 TFLM test-vector generator."""
-import numpy as np
-
 from rnnpool_keras.spec import int8_params
 
 

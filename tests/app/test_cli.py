@@ -3,6 +3,8 @@
 Success paths write files a user can use (a .tflite that loads, C++ that
 compiles and holds the model); error paths print one line and exit 1.
 """
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,6 +38,7 @@ def _error_line(capsys):
     return err[-1]
 
 
+@pytest.mark.slow
 def test_convert_writes_a_float_model(saved_model, tmp_path, capsys):
     path, _ = saved_model
     output = tmp_path / "small.tflite"
@@ -45,6 +48,7 @@ def test_convert_writes_a_float_model(saved_model, tmp_path, capsys):
     assert f"Wrote {output}" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_convert_int8_with_representative_data(saved_model, tmp_path):
     path, data = saved_model
     npz = tmp_path / "data.npz"
@@ -67,6 +71,7 @@ def test_missing_files_give_one_line_errors(arguments, message, capsys):
     assert _error_line(capsys).startswith(f"rnnpool {arguments[0]}: error: {message}")
 
 
+@pytest.mark.slow
 def test_unreadable_model_and_bad_options_give_one_line_errors(saved_model, tmp_path,
                                                                capsys):
     path, data = saved_model
@@ -101,6 +106,27 @@ def test_console_script_error_has_no_traceback(tmp_path):
         f"rnnpool convert: error: model file not found: {tmp_path / 'none.keras'}")
 
 
+# TensorFlow's C++ log line format (absl): "I0000 00:00:... file.cc:153] ...".
+_NATIVE_LOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:|\.cc:\d+\]|absl::InitializeLog")
+
+
+@pytest.mark.slow
+def test_tensorflow_log_lines_only_with_verbose(saved_model, tmp_path):
+    def stderr_lines(*flags):
+        env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+        result = subprocess.run(
+            [sys.executable, "-m", "rnnpool_keras.app.cli", *flags, "convert",
+             str(saved_model[0]), "-o", str(tmp_path / "m.tflite")],
+            capture_output=True, text=True, timeout=600, env=env)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return [line for line in result.stderr.splitlines() if _NATIVE_LOG_LINE.search(line)]
+
+    verbose = stderr_lines("--verbose")
+    if not verbose:
+        pytest.skip("TensorFlow printed no C++ log lines on this machine")
+    assert stderr_lines() == []
+
+
 # -- C array --------------------------------------------------------------------
 
 _CHECK_PROGRAM = r"""
@@ -116,6 +142,7 @@ int main() {
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("g++") is None, reason="no g++ on this machine")
 def test_exported_c_array_compiles_and_holds_the_model(saved_model, tmp_path):
     path, _ = saved_model

@@ -1,4 +1,5 @@
-"""rnnpool_keras.app.datasets: the offline Fashion-MNIST reader."""
+"""rnnpool_keras.app.datasets: the offline Fashion-MNIST reader, Keras' copy as the
+fallback, and the demo's choice between them and synthetic images."""
 import gzip
 
 import numpy as np
@@ -61,3 +62,76 @@ def test_installed_fashion_mnist_has_its_published_sizes():
     images, labels = datasets.load_fashion_mnist("test")
     assert images.shape == (10000, 28, 28, 1)
     assert np.bincount(labels).tolist() == [1000] * 10
+
+
+class _FakeKerasFashionMnist:
+    """Stands in for keras.datasets.fashion_mnist: arrays, or the error of a
+    machine with neither a cached copy nor a network."""
+
+    def __init__(self, error=None):
+        rng = np.random.default_rng(1)
+        self.train = (rng.integers(0, 256, (6, 28, 28), dtype=np.uint8),
+                      np.arange(6, dtype=np.uint8) % 10)
+        self.test = (rng.integers(0, 256, (4, 28, 28), dtype=np.uint8),
+                     np.arange(4, dtype=np.uint8) % 10)
+        self.error = error
+
+    def load_data(self):
+        if self.error is not None:
+            raise self.error
+        return self.train, self.test
+
+
+@pytest.fixture
+def keras_copy(monkeypatch):
+    """Installs a fake Keras loader; returns a function that sets it up."""
+    keras = pytest.importorskip("keras")
+
+    def install(error=None):
+        fake = _FakeKerasFashionMnist(error)
+        monkeypatch.setattr(keras.datasets, "fashion_mnist", fake)
+        monkeypatch.setattr(datasets, "_keras_splits", {})
+        monkeypatch.setattr(datasets, "fashion_mnist_available", lambda root=None: False)
+        return fake
+    return install
+
+
+def test_without_the_debian_package_keras_copy_is_used_when_allowed(keras_copy, tmp_path):
+    fake = keras_copy()
+    with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
+        datasets.load_fashion_mnist("test", root=str(tmp_path))
+    images, labels = datasets.load_fashion_mnist("test", count=3, root=str(tmp_path),
+                                                 allow_keras=True)
+    np.testing.assert_allclose(images[..., 0], fake.test[0][:3] / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(labels, fake.test[1][:3])
+    assert "Keras" in datasets.fashion_mnist_origin(str(tmp_path))
+
+
+def test_no_package_and_no_keras_copy_says_both(keras_copy, tmp_path):
+    keras_copy(OSError("network is unreachable"))
+    with pytest.raises(FileNotFoundError) as error:
+        datasets.load_fashion_mnist("train", root=str(tmp_path), allow_keras=True)
+    message = str(error.value)
+    assert "apt-get install dataset-fashion-mnist" in message
+    assert "network is unreachable" in message
+
+
+def test_demo_falls_back_to_synthetic_images_and_says_so(keras_copy, capsys):
+    from rnnpool_keras.app import demo
+
+    keras_copy(OSError("network is unreachable"))
+    data = demo.demo_data(8, 4, 16, source="auto")
+    assert data.name == "synthetic quadrants" and data.x_train.shape == (8, 16, 16, 1)
+    out = capsys.readouterr().out
+    assert "network is unreachable" in out and "using synthetic images" in out
+    with pytest.raises(FileNotFoundError):
+        demo.demo_data(8, 4, 16, source="fashion-mnist")
+
+
+def test_demo_says_where_fashion_mnist_came_from(keras_copy, capsys):
+    from rnnpool_keras.app import demo
+
+    keras_copy()
+    data = demo.demo_data(6, 4, 28, source="auto")
+    assert data.name == "Fashion-MNIST" and data.x_test.shape == (4, 28, 28, 1)
+    assert "Data: Fashion-MNIST from Keras' copy" in capsys.readouterr().out

@@ -177,7 +177,7 @@ def test_face_m4_heads_cover_strides_8_and_16(face_m4):
 
 def test_face_m4_rnnpool_cost_by_hand(face_m4):
     (layer,) = _rnnpool_layers(face_m4)
-    # 2*8*8*(4*16 + 16*16) + 2*(8+8)*(16*16 + 16*16) = 40960 + 16384 (RNNPOOL.md)
+    # 2*8*8*(4*16 + 16*16) + 2*(8+8)*(16*16 + 16*16) = 40960 + 16384 (docs/rnnpool_float.md, 6)
     assert layer.madds_per_patch() == 57344
     assert layer.madds() == 29 * 39 * 57344
 

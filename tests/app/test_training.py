@@ -1,8 +1,12 @@
 """The demo (README's main job): a tiny RNNPool CNN learns the synthetic quadrant
 task, survives QAT, and its int8 RNNPool layer matches the QAT simulation."""
 import numpy as np
+import pytest
 
 from rnnpool_keras.app import demo, synthetic
+
+# Trains, converts or compiles: deselected by -m "not slow".
+pytestmark = pytest.mark.slow
 
 
 def test_synthetic_labels_follow_the_bright_square():

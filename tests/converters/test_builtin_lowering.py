@@ -26,6 +26,9 @@ from rnnpool_keras import RNNPool2D
 from tensorflow.lite.python import schema_py_generated as schema
 from model_cases import randomize_rnnpool_weights, two_rnnpool_model
 
+# Trains, converts or compiles: deselected by -m "not slow".
+pytestmark = pytest.mark.slow
+
 FLOAT_ATOL = 1e-5
 
 # Every builtin a TFLM MicroMutableOpResolver can register: the

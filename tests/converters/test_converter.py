@@ -14,13 +14,16 @@ import rnnpool_keras
 from converters import convert, run_tflite
 from converters.tflite_io import tflite_model
 from rnnpool_keras.spec import contract
-from converters.runtime.host_runner import int8_params_of_op
+from converters.tflite_io.rnnpool_params import int8_params_of_op
 from model_cases import randomize_rnnpool_weights, two_rnnpool_model
 from rnnpool_keras import RNNPool2D
-from rnnpool_keras.app import demo, synthetic
+from rnnpool_keras.app import synthetic
 from rnnpool_keras.quantization import layer_int8_params
 from rnnpool_keras.spec import int8_reference
 from tensorflow.lite.python import schema_py_generated as schema
+
+# Trains, converts or compiles: deselected by -m "not slow".
+pytestmark = pytest.mark.slow
 
 
 def _rnnpool_model(input_shape, seed=0, **layer_args):
@@ -232,15 +235,10 @@ def test_int8_channels_first_model_keeps_the_transposes_integer():
 
 
 @pytest.fixture(scope="module")
-def trained_demo():
+def trained_demo(trained_tiny_cnn):
     """The demo CNN trained on the synthetic task, its QAT copy, and test data."""
-    x_train, y_train = synthetic.quadrant_images(512, seed=5)
-    x_test, y_test = synthetic.quadrant_images(256, seed=6)
-    tf_keras.utils.set_random_seed(5)
-    model = demo.tiny_rnnpool_cnn()
+    model, x_train, y_train, x_test, y_test = trained_tiny_cnn
     loss = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    model.compile(tf_keras.optimizers.Adam(3e-3), loss)
-    model.fit(x_train, y_train, batch_size=32, epochs=4, verbose=0)
     qat = rnnpool_keras.quantize_model(model)
     qat.compile(tf_keras.optimizers.Adam(5e-4), loss)
     qat.fit(x_train, y_train, batch_size=32, epochs=1, verbose=0)

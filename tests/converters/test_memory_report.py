@@ -22,6 +22,9 @@ from converters.tflite_io import tflite_model
 from converters.analysis.memory import format_table, memory_report, plot_memory
 from rnnpool_keras import RNNPool2D
 
+# Trains, converts or compiles: deselected by -m "not slow".
+pytestmark = pytest.mark.slow
+
 F32 = 4  # bytes per float32 value
 PAPER_TOLERANCE = 0.05
 KB = 1024  # the paper's kilobyte: 80 x 60 x 48 bytes is its "225 KB"

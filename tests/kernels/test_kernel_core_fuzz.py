@@ -20,7 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 KERNELS = ROOT / "tflm_kernels"
 GXX = shutil.which("g++")
 
-pytestmark = pytest.mark.skipif(GXX is None, reason="g++ is not installed")
+# Compiles the harness: deselected by -m "not slow".
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(GXX is None, reason="g++ is not installed")]
 
 
 def test_fuzz_harness_under_address_and_undefined_sanitizers(tmp_path):

@@ -1,7 +1,7 @@
 """Checks of the NumPy oracle itself (rnnpool_keras/spec/float_reference.py).
 
 Every expected value here is derived by hand from the equations in
-shared/RNNPOOL.md with `math`, not by calling the reference's own helpers, so
+docs/rnnpool_float.md with `math`, not by calling the reference's own helpers, so
 the oracle used by the layer tests is itself verified.
 """
 
@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 
+from rnnpool_keras.spec import geometry
 from rnnpool_keras.spec.float_reference import (
     ACTIVATIONS,
     edgeml_state_dict_to_params,
@@ -294,19 +295,26 @@ def test_default_zeta_nu_100_do_not_overflow():
 # Padding
 # ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("n", range(1, 10))
-@pytest.mark.parametrize("window", [1, 2, 3, 4])
-@pytest.mark.parametrize("stride", [1, 2, 3, 5])
-def test_output_size_matches_floor_and_ceil_formulas(n, window, stride):
-    if n >= window:
-        assert output_size(n, window, stride, "valid") == math.floor((n - window) / stride) + 1
-    same = output_size(n, window, stride, "same")
-    assert same == -(-n // stride)
-    before, after = same_padding(n, window, stride)
-    total = max((same - 1) * stride + window - n, 0)
-    assert (before, after) == (total // 2, total - total // 2)
-    # the last window fits exactly in the padded length
-    assert (same - 1) * stride + window <= n + before + after
+# (n, window, stride, valid size, same size, same padding), derived by hand:
+# valid floor((n - w) / s) + 1, same ceil(n / s), total pad (same - 1) s + w - n.
+GEOMETRY_CASES = [
+    (9, 3, 2, 4, 5, (1, 1)),
+    (4, 3, 2, 1, 2, (0, 1)),   # odd total: the extra zero goes after
+    (5, 1, 5, 1, 1, (0, 0)),
+    (7, 4, 3, 2, 3, (1, 2)),
+    (2, 4, 1, None, 2, (1, 2)),  # window larger than the input: "same" only
+]
+
+
+@pytest.mark.parametrize("n, window, stride, valid, same, pads", GEOMETRY_CASES)
+def test_output_size_and_same_padding_of_reference_and_spec(n, window, stride, valid,
+                                                             same, pads):
+    for output_length, padding in ((output_size, same_padding),
+                                   (geometry.output_length, geometry.same_padding)):
+        if valid is not None:
+            assert output_length(n, window, stride, "valid") == valid
+        assert output_length(n, window, stride, "same") == same
+        assert padding(n, window, stride) == pads
 
 
 def test_same_padding_asymmetric_puts_extra_zero_row_at_bottom_and_right():
@@ -378,12 +386,3 @@ def test_reference_reproduces_edgeml_c_reference_golden_patch(golden):
     out_cf = rnnpool_reference(np.transpose(golden["patch"], (2, 0, 1))[None], params, 6,
                                data_format="channels_first")
     np.testing.assert_allclose(out_cf.ravel(), out.ravel(), rtol=0, atol=0)
-
-
-def test_golden_copy_in_tests_data_equals_shared_golden(golden_path, golden_dir):
-    shared = np.load(golden_dir / golden_path.name)
-    with np.load(golden_path) as copy:
-        assert sorted(copy.files) == sorted(shared.files)
-        for key in shared.files:
-            assert copy[key].dtype == shared[key].dtype, key
-            np.testing.assert_array_equal(copy[key], shared[key], err_msg=key)

@@ -12,7 +12,7 @@ import pytest
 from rnnpool_keras.spec.random_params import quantize, random_float_params
 from rnnpool_keras.spec.float_reference import rnnpool_reference
 from rnnpool_keras.spec import fixed_point as fp
-from rnnpool_keras.spec import int8_params, int8_reference
+from rnnpool_keras.spec import int8_reference
 from rnnpool_keras.spec import integer_activations as ia
 
 

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnpool_keras.spec import contract
 from rnnpool_keras.spec import float_reference
 from rnnpool_keras.spec import int8_reference
 from rnnpool_keras.spec.random_params import quantize, random_float_params
 
 OUT = Path(__file__).resolve().parent / "rnnpool_test_vectors.h"
-CONTRACT_ACTIVATIONS = {"sigmoid": 0, "tanh": 1, "relu": 2, "quantSigm": 3, "quantTanh": 4}
 K, H1, H2 = 2, 3, 2
 SHAPE = (1, 5, 5, K)
 POOL, STRIDE = (3, 3), (2, 2)
@@ -105,8 +105,8 @@ def int8_case(rng, name, padding, gate, update, state_max=1.5, output_scale=1.5 
            f"constexpr int kPoolH = {POOL[0]}, kPoolW = {POOL[1]};\n",
            f"constexpr int kStrideH = {STRIDE[0]}, kStrideW = {STRIDE[1]};\n",
            f"constexpr int kPadding = {0 if padding == 'valid' else 1};  // {padding}\n",
-           f"constexpr int kGate = {CONTRACT_ACTIVATIONS[gate]};  // {gate}\n",
-           f"constexpr int kUpdate = {CONTRACT_ACTIVATIONS[update]};  // {update}\n",
+           f"constexpr int kGate = {contract.ACTIVATION_CODES[gate]};  // {gate}\n",
+           f"constexpr int kUpdate = {contract.ACTIVATION_CODES[update]};  // {update}\n",
            f"constexpr float kInputScale = {c_float(q.input_scale)};\n",
            f"constexpr int kInputZeroPoint = {q.input_zero_point};\n",
            f"constexpr float kOutputScale = {c_float(q.output_scale)};\n",

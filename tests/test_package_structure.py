@@ -1,0 +1,195 @@
+"""The layout's rules (docs/architecture.md): no import cycle, arrows only point
+down the pipeline, and the spec runs without TensorFlow."""
+import ast
+import re
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("rnnpool_keras", "converters", "tflm_kernels")
+
+
+def _module_name(path):
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _modules():
+    """{module name: path} of every Python file of the three packages."""
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "build" not in path.relative_to(ROOT).parts:
+                found[_module_name(path)] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _resolve(name):
+    """The longest known module that `name` (a module or module.attribute) names."""
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _imports(path):
+    """Internal modules a file imports anywhere in it (functions included), and
+    module names given to importlib as strings (the lazy package attributes)."""
+    tree = ast.parse(path.read_text(), str(path))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif (isinstance(node, ast.Constant) and isinstance(node.value, str)
+              and node.value.split(".")[0] in PACKAGES and "." in node.value
+              and " " not in node.value):
+            found.add(node.value)
+    return {resolved for resolved in map(_resolve, found) if resolved}
+
+
+def _ancestors(name):
+    parts = name.split(".")
+    return {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+
+
+# A module's own packages are imported before it anyway: not edges.
+GRAPH = {name: _imports(path) - _ancestors(name) for name, path in MODULES.items()}
+
+
+def _external_roots(path):
+    """Top-level names of the non-project modules a file imports."""
+    roots = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    return roots - set(PACKAGES)
+
+
+def _find_cycle(graph):
+    """One import cycle as a list of modules, or None."""
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for child in sorted(graph.get(node, ())):
+            if state.get(child) == "open":
+                return stack[stack.index(child):] + [child]
+            if child not in state:
+                cycle = visit(child)
+                if cycle:
+                    return cycle
+        stack.pop()
+        state[node] = "done"
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            cycle = visit(node)
+            if cycle:
+                return cycle
+    return None
+
+
+def test_the_walk_sees_the_packages_and_their_imports():
+    # Guards the walk itself: a broken parser would find no cycle in nothing.
+    assert len(MODULES) > 40
+    assert "converters.conversion.stock_converter" in GRAPH["converters.conversion.builtin_lowering"]
+    assert "rnnpool_keras.layers.rnnpool2d" in GRAPH["rnnpool_keras"]  # lazy attribute
+
+
+def test_the_cycle_finder_finds_a_planted_cycle():
+    graph = dict(GRAPH)
+    graph["rnnpool_keras.spec.cost"] = GRAPH["rnnpool_keras.spec.cost"] | {"converters.analysis.memory"}
+    assert _find_cycle(graph) is not None
+
+
+def test_no_import_cycle():
+    cycle = _find_cycle(GRAPH)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+@pytest.mark.parametrize("lower, allowed", [
+    ("rnnpool_keras.spec", ("rnnpool_keras.spec",)),
+    ("tflm_kernels", ("tflm_kernels", "rnnpool_keras.spec")),
+    ("rnnpool_keras.layers", ("rnnpool_keras.layers", "rnnpool_keras.spec")),
+    ("rnnpool_keras.quantization", ("rnnpool_keras.quantization", "rnnpool_keras.layers",
+                                    "rnnpool_keras.spec")),
+    ("converters", ("converters", "rnnpool_keras.spec", "rnnpool_keras.layers",
+                    "rnnpool_keras.quantization", "tflm_kernels")),
+])
+def test_arrows_only_point_down(lower, allowed):
+    wrong = sorted(f"{module} -> {target}" for module, targets in GRAPH.items()
+                   if module == lower or module.startswith(lower + ".")
+                   for target in targets
+                   if not any(target == a or target.startswith(a + ".") for a in allowed))
+    assert not wrong, "imports above their stage:\n" + "\n".join(wrong)
+
+
+def test_nothing_in_the_library_imports_the_application_layer():
+    wrong = sorted(f"{module} -> {target}" for module, targets in GRAPH.items()
+                   if not module.startswith("rnnpool_keras.app") for target in targets
+                   if target.startswith("rnnpool_keras.app"))
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_spec_imports_only_numpy_flatbuffers_and_the_standard_library():
+    allowed = {"numpy", "flatbuffers"} | set(sys.stdlib_module_names)
+    wrong = {name: sorted(_external_roots(path) - allowed) for name, path in MODULES.items()
+             if name.startswith("rnnpool_keras.spec")}
+    assert not {name: roots for name, roots in wrong.items() if roots}
+
+
+_WITHOUT_TENSORFLOW = """
+import sys
+for name in ("tensorflow", "tf_keras", "keras", "tensorflow_model_optimization"):
+    sys.modules[name] = None  # any import of them now raises ImportError
+import numpy as np
+import rnnpool_keras
+from rnnpool_keras.spec import (contract, cost, fixed_point, float_reference, geometry,
+                                int8_params, int8_reference, integer_activations,
+                                random_params)
+from tflm_kernels import core
+assert rnnpool_keras.madds_per_patch is cost.madds_per_patch  # the lazy public name
+rng = np.random.default_rng(0)
+params = random_params.random_float_params(rng, 2, 3, 2)
+x = rng.normal(size=(1, 4, 4, 2))
+expected = float_reference.rnnpool_reference(x, params, (2, 2))
+got = core.rnnpool_float(x.astype(np.float32), params, (2, 2))
+assert np.allclose(got, expected, atol=1e-4), abs(got - expected).max()
+assert contract.decode_layer_index(contract.encode({"layer_index": 3})) == 3
+print("ok")
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tflm_kernels._rnnpool_core") is None,
+                    reason="the C++ extension is not built")
+def test_spec_and_kernel_binding_run_with_tensorflow_blocked():
+    result = subprocess.run([sys.executable, "-c", _WITHOUT_TENSORFLOW], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "ok"
+
+
+def test_architecture_doc_names_every_module_and_only_existing_ones():
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    named = {name for name in re.findall(
+        r"`((?:rnnpool_keras|converters|tflm_kernels)/[\w/]+\.py)`", text)
+        if not name.endswith("__init__.py")}
+    files = {path.relative_to(ROOT).as_posix() for path in MODULES.values()
+             if path.name != "__init__.py"}
+    assert sorted(named - files) == [], "named in docs/architecture.md but missing"
+    assert sorted(files - named) == [], "modules docs/architecture.md does not name"

@@ -4,6 +4,8 @@ Checks the arguments, then hands the model to one of the two lowerings:
 `custom_lowering` (one RNNPool custom op per layer, the default) or
 `builtin_lowering` (builtin TFLite ops only).
 """
+import numpy as np
+import tensorflow as tf
 import tf_keras
 
 from converters.conversion import builtin_lowering

@@ -8,7 +8,6 @@ contract is checked by converters.tflite_io.rnnpool_validation (the kernel's cod
 """
 import numpy as np
 
-from converters.analysis import op_costs
 from converters.tflite_io import tflite_model
 
 
@@ -30,11 +29,11 @@ def _check_indices(where, indices, count, allow_absent):
 def _check_tensor(model, subgraph, index, file_bytes):
     tensor = subgraph.tensors[index]
     label = _tensor_label(subgraph, index)
-    shape = op_costs.shape_of(tensor)
+    shape = tflite_model.shape_of(tensor)
     if any(n < 0 for n in shape):
         raise ValueError(f"{label} has shape {shape}: dimensions must be >= 0")
-    if tensor.type not in op_costs.ITEM_BYTES:
-        raise ValueError(f"{label} has type {op_costs.type_name(tensor)}, which this tool "
+    if tensor.type not in tflite_model.ITEM_BYTES:
+        raise ValueError(f"{label} has type {tflite_model.type_name(tensor)}, which this tool "
                          "does not support")
     if not 0 <= tensor.buffer < len(model.buffers):
         raise ValueError(f"{label} refers to buffer {tensor.buffer}; the model has "
@@ -46,9 +45,9 @@ def _check_tensor(model, subgraph, index, file_bytes):
         if file_bytes is not None and end > len(file_bytes):
             raise ValueError(f"{label}: its buffer ends at byte {end}, past the end of the "
                              f"{len(file_bytes)}-byte file")
-    needed = op_costs.tensor_bytes(tensor)
+    needed = tflite_model.tensor_bytes(tensor)
     if held and held < needed:
-        raise ValueError(f"{label} has shape {shape} ({op_costs.type_name(tensor)}, "
+        raise ValueError(f"{label} has shape {shape} ({tflite_model.type_name(tensor)}, "
                          f"{needed} bytes) but its buffer holds {held} bytes")
     q = tensor.quantization
     if q is not None and q.scale is not None and len(q.scale):

@@ -23,7 +23,6 @@ import numpy as np
 from flatbuffers import flexbuffers
 from tensorflow.lite.python import schema_py_generated as schema
 
-from converters.analysis import op_costs
 from converters.tflite_io import tflite_model
 from rnnpool_keras.spec import contract
 
@@ -134,7 +133,7 @@ def _index_cases(model, model_bytes, op_index):
             new[position], new[position + 1] = new[position + 1], new[position]
             a, b = graph.tensors[inputs[position]], graph.tensors[inputs[position + 1]]
             # Same type and shape: a valid file that computes something else.
-            alike = a.type == b.type and op_costs.shape_of(a) == op_costs.shape_of(b)
+            alike = a.type == b.type and tflite_model.shape_of(a) == tflite_model.shape_of(b)
             yield f"{tag} inputs {position}, {position + 1} swapped", \
                 _mutate(model_bytes, set_inputs(new)), None if alike else False
     yield f"{tag} 10th input", _mutate(model_bytes, set_inputs(inputs + [inputs[1]])), False
@@ -169,15 +168,15 @@ def _tensor_cases(model, model_bytes, op_index):
         for new_type in (_TYPE.UINT8, _TYPE.INT32, _TYPE.INT16, _TYPE.FLOAT32, _TYPE.INT8):
             if new_type == tensor.type:
                 continue
-            if op_costs.is_constant(model, tensor) and \
-                    op_costs.ITEM_BYTES[new_type] > op_costs.ITEM_BYTES[tensor.type]:
+            if tflite_model.is_constant(model, tensor) and \
+                    tflite_model.ITEM_BYTES[new_type] > tflite_model.ITEM_BYTES[tensor.type]:
                 continue  # a short buffer, covered below; keep the dtype family pure
-            yield (f"{tag} {name} dtype {op_costs._TYPE_NAMES[new_type]}",
+            yield (f"{tag} {name} dtype {tflite_model.TYPE_NAMES[new_type]}",
                    _mutate(model_bytes, edit(index, lambda t, n=new_type: setattr(t, "type", n))),
                    False)
-        shape = op_costs.shape_of(tensor)
+        shape = tflite_model.shape_of(tensor)
         for axis in range(len(shape)):
-            if op_costs.is_constant(model, tensor):
+            if tflite_model.is_constant(model, tensor):
                 continue  # a constant's shape must match its buffer: short-buffer family
             for delta in (1, -1):
                 new = list(shape)
@@ -189,7 +188,7 @@ def _tensor_cases(model, model_bytes, op_index):
                            t, "shape", np.array(s, np.int32)))), False)
         yield (f"{tag} {name} rank + 1",
                _mutate(model_bytes, edit(index, lambda t: setattr(
-                   t, "shape", np.array(list(op_costs.shape_of(t)) + [1], np.int32)))), False)
+                   t, "shape", np.array(list(tflite_model.shape_of(t)) + [1], np.int32)))), False)
         if not is_int8:
             continue
 
@@ -222,15 +221,15 @@ def _graph_cases(model, model_bytes):
     """Every tensor of the graph: negative dims and short buffers; builtin indices."""
     graph = model.subgraphs[0]
     for index, tensor in enumerate(graph.tensors):
-        shape = op_costs.shape_of(tensor)
+        shape = tflite_model.shape_of(tensor)
         if shape:
             def negative(m, i=index):
                 t = m.subgraphs[0].tensors[i]
-                s = op_costs.shape_of(t)
+                s = tflite_model.shape_of(t)
                 s[0] = -s[0] if s[0] else -1
                 t.shape = np.array(s, np.int32)
             yield f"tensor {index} negative dim", _mutate(model_bytes, negative), False
-        if op_costs.is_constant(model, tensor) and op_costs.tensor_bytes(tensor) > 0:
+        if tflite_model.is_constant(model, tensor) and tflite_model.tensor_bytes(tensor) > 0:
             for label, keep in (("1 byte short", lambda n: n - 1), ("half", lambda n: n // 2)):
                 def short(m, i=index, keep=keep):
                     buffer = m.buffers[m.subgraphs[0].tensors[i].buffer]

@@ -142,8 +142,7 @@ def test_no_samples_is_named_as_the_problem(converted):
 def test_validated_parameters_are_those_of_the_kernel_reference(converted):
     """The validator's int8 multipliers equal int8_params.cell_constants' (the
     NumPy oracle's), so run_tflite computes what the spec says."""
-    from converters.runtime import host_runner
-    from converters.tflite_io import rnnpool_validation, tflite_model
+    from converters.tflite_io import rnnpool_params, rnnpool_validation, tflite_model
     from rnnpool_keras.spec import int8_params
 
     model_bytes, _ = converted["int8"]
@@ -152,7 +151,7 @@ def test_validated_parameters_are_those_of_the_kernel_reference(converted):
     index = next(i for i, op in enumerate(graph.operators)
                  if tflite_model.op_name(model, op) == "RNNPool")
     validated = rnnpool_validation.validated_rnnpool_op(model, graph, graph.operators[index])
-    params = host_runner.int8_params_of_op(model_bytes, index)
+    params = rnnpool_params.int8_params_of_op(model_bytes, index)
     gate, update = params.gate_activation, params.update_activation
     for name, input_scale in (("rnn1", params.input_scale),
                               ("rnn2", params.rnn1.state_scale)):

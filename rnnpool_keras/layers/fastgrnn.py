@@ -31,20 +31,17 @@ def input_projection(x, cell):
     return matmul(x, cell.kernel) + cell.gate_bias
 
 
-def final_states(projected_sequences, cell, gate_activation, update_activation,
-                 simulation):
-    """Runs the cell over several independent batches of sequences from h0 = 0.
+def final_state(sequence, cell, gate_activation, update_activation, simulation):
+    """Runs the cell over a batch of sequences from h0 = 0; returns [M, units].
 
     Args:
-      projected_sequences: list of time-major tensors [T_i, M_i, units] holding
-        `input_projection` of each step's input.
+      sequence: time-major [T, M, units] (T static) holding `input_projection`
+        of each step's input.
       cell: CellWeights.
       simulation: a `quantization.simulation` object bound to this cell, applied
         where the int8 kernel rounds (`simulation.Float()` for plain float).
-    Returns:
-      list of final states [M_i, units], in the order of the inputs.
-    Sequences of equal length are concatenated and swept together, so the
-    number of sequential steps is the number of distinct lengths' total.
+    The steps come from one `tf.unstack`: its gradient is one stack, where
+    slicing `sequence[t]` per step would write a full-size gradient per step.
     """
     gate = activations.get(gate_activation)
     update = activations.get(update_activation)
@@ -54,23 +51,17 @@ def final_states(projected_sequences, cell, gate_activation, update_activation,
     zeta = tf.math.sigmoid(cell.zeta)
     zeta_plus_nu = zeta + tf.math.sigmoid(cell.nu)
     update_offset = cell.update_bias - cell.gate_bias
-
-    by_length = collections.defaultdict(list)
-    for index, sequence in enumerate(projected_sequences):
-        by_length[sequence.shape[0]].append(index)
-
-    results = [None] * len(projected_sequences)
-    for length, indices in by_length.items():
-        batch = tf.concat([projected_sequences[i] for i in indices], axis=1)
-        state = tf.zeros_like(batch[0])
-        for t in range(length):
-            gate_pre = batch[t] + matmul(state, cell.recurrent_kernel)
-            update_pre = simulation.preactivation(gate_pre + update_offset)
-            gate_pre = simulation.preactivation(gate_pre)
-            z = simulation.activation_output(gate_activation, gate(gate_pre))
-            c = simulation.activation_output(update_activation, update(update_pre))
+    steps = tf.unstack(sequence, num=sequence.shape[0], axis=0)
+    state = None
+    for step in steps:
+        # h0 = 0: the first step has no recurrent term.
+        gate_pre = step if state is None else step + matmul(state, cell.recurrent_kernel)
+        update_pre = simulation.preactivation(gate_pre + update_offset)
+        gate_pre = simulation.preactivation(gate_pre)
+        z = simulation.activation_output(gate_activation, gate(gate_pre))
+        c = simulation.activation_output(update_activation, update(update_pre))
+        if state is None:
+            state = simulation.state(zeta_plus_nu * c - z * (zeta * c))
+        else:
             state = simulation.state(z * (state - zeta * c) + zeta_plus_nu * c)
-        sizes = [tf.shape(projected_sequences[i])[1] for i in indices]
-        for i, part in zip(indices, tf.split(state, tf.stack(sizes), axis=0)):
-            results[i] = part
-    return results
+    return state

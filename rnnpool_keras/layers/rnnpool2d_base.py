@@ -6,6 +6,7 @@ maths lives in `rnnpool_op`, so the two flavours cannot drift apart.
 from rnnpool_keras.layers import arguments
 from rnnpool_keras.spec import cost
 from rnnpool_keras.layers import fastgrnn
+from rnnpool_keras.layers import fused_sweep
 from rnnpool_keras.layers import graph_override
 from rnnpool_keras.spec import geometry
 from rnnpool_keras.layers import rnnpool_math
@@ -283,7 +284,8 @@ def define_rnnpool2d(keras):
                 y = rnnpool_math.rnnpool(
                     x, self._cell_weights("rnn1"), self._cell_weights("rnn2"),
                     self.pool_size, self.strides, self.padding,
-                    self.gate_activation, self.update_activation, points)
+                    self.gate_activation, self.update_activation, points,
+                    fused_sweep.select(x.dtype, type(points) is int8_simulation.Float))
                 points.finish(training)
             if self.data_format == "channels_first":
                 y = tf.transpose(y, [0, 3, 1, 2])

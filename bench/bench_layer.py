@@ -24,6 +24,9 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# PyTorch's OpenMP threads spin while waiting; on a shared (oversubscribed)
+# machine that costs EdgeML up to 10x. Passive waiting is the fair setting there.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -184,7 +187,8 @@ def main():
 
     print(machine.describe())
     print(f"TensorFlow {tf.__version__}, {args.threads} intra-op threads (torch: "
-          f"set_num_threads({args.threads})); {args.rounds} interleaved rounds after warm-up")
+          f"set_num_threads({args.threads}), OMP_WAIT_POLICY="
+          f"{os.environ['OMP_WAIT_POLICY']}); {args.rounds} interleaved rounds after warm-up")
     x = np.random.default_rng(0).normal(size=(BATCH,) + INPUT_SHAPE).astype(np.float32)
     print(f"\nRNNPool2D, VWW config: input {INPUT_SHAPE}, pool {POOL}, stride {STRIDE}, "
           f"h1 = h2 = {UNITS}, batch {BATCH}")

@@ -35,8 +35,8 @@ import tf_keras  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import machine  # noqa: E402  (bench/machine.py)
 import rnnpool_keras  # noqa: E402
-from rnnpool_keras import fused_sweep  # noqa: E402
-from rnnpool_keras import models  # noqa: E402
+from rnnpool_keras.layers import fused_sweep  # noqa: E402
+from rnnpool_keras.app import zoo  # noqa: E402
 from rnnpool_keras.keras3 import RNNPool2D as Keras3RNNPool2D  # noqa: E402
 
 BATCH = 32
@@ -161,9 +161,9 @@ def fit_candidates(steps):
     labels = rng.integers(0, 2, size=(BATCH * steps,))
     candidates = {}
     for name, build, fused in (
-            ("vww_mobilenetv2 (no RNNPool)", models.vww_mobilenetv2, True),
-            ("vww_mobilenetv2_rnnpool, fused op", models.vww_mobilenetv2_rnnpool, True),
-            ("vww_mobilenetv2_rnnpool, TF path", models.vww_mobilenetv2_rnnpool, False)):
+            ("vww_mobilenetv2 (no RNNPool)", zoo.vww_mobilenetv2, True),
+            ("vww_mobilenetv2_rnnpool, fused op", zoo.vww_mobilenetv2_rnnpool, True),
+            ("vww_mobilenetv2_rnnpool, TF path", zoo.vww_mobilenetv2_rnnpool, False)):
         model = build(FIT_INPUT_SHAPE)
         model.compile("adam", tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 

@@ -302,7 +302,18 @@ class SweepBase : public OpKernel {
                 InvalidArgument("unknown update_activation ", update));
   }
 
+  void Compute(OpKernelContext* ctx) final {
+    Cell cell;
+    OP_REQUIRES_OK(ctx, ReadCell(ctx, gate_, update_, &cell));
+    const Tensor& sequences = ctx->input(0);
+    Run(ctx, cell, sequences, sequences.dim_size(0), sequences.dim_size(1));
+  }
+
  protected:
+  // The op's work once its cell is read; sequences are [steps, count, units].
+  virtual void Run(OpKernelContext* ctx, const Cell& cell, const Tensor& sequences,
+                   int64_t steps, int64_t count) = 0;
+
   // Runs work(begin, end) over `units` units of work on TF's intra-op pool.
   template <typename Work>
   void Parallel(OpKernelContext* ctx, int64_t units, int64_t cost_per_unit, Work work) {
@@ -320,11 +331,8 @@ class FastGrnnSweepOp : public SweepBase {
  public:
   using SweepBase::SweepBase;
 
-  void Compute(OpKernelContext* ctx) override {
-    Cell cell;
-    OP_REQUIRES_OK(ctx, ReadCell(ctx, gate_, update_, &cell));
-    const Tensor& sequences = ctx->input(0);
-    const int64_t steps = sequences.dim_size(0), count = sequences.dim_size(1);
+  void Run(OpKernelContext* ctx, const Cell& cell, const Tensor& sequences,
+           int64_t steps, int64_t count) override {
     const int units = cell.units;
     Tensor* final_state = nullptr;
     Tensor* states = nullptr;
@@ -348,13 +356,10 @@ class FastGrnnSweepGradOp : public SweepBase {
  public:
   using SweepBase::SweepBase;
 
-  void Compute(OpKernelContext* ctx) override {
-    Cell cell;
-    OP_REQUIRES_OK(ctx, ReadCell(ctx, gate_, update_, &cell));
-    const Tensor& sequences = ctx->input(0);
+  void Run(OpKernelContext* ctx, const Cell& cell, const Tensor& sequences,
+           int64_t steps, int64_t count) override {
     const Tensor& states_in = ctx->input(5);
     const Tensor& grad_final = ctx->input(6);
-    const int64_t steps = sequences.dim_size(0), count = sequences.dim_size(1);
     const int units = cell.units;
     OP_REQUIRES(ctx, states_in.shape() == sequences.shape(),
                 InvalidArgument("states must have the shape of sequences"));

@@ -9,7 +9,6 @@ import threading
 import tensorflow as tf
 
 from rnnpool_keras.layers import fastgrnn
-from rnnpool_keras.layers.fused_sweep import build
 
 _lock = threading.Lock()
 _library = None
@@ -22,6 +21,9 @@ def load():
     The outcome is cached for the process; `failure()` says why it failed.
     """
     global _library, _failure
+    # Imported here, so `python -m rnnpool_keras.layers.fused_sweep.build` runs
+    # the module once (the package imports this module).
+    from rnnpool_keras.layers.fused_sweep import build
     with _lock:
         if _library is None and _failure is None:
             try:

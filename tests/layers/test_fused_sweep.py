@@ -205,3 +205,26 @@ def test_keras3_file_saved_after_op_path_loads_with_the_op_disabled(tmp_path, mo
                                atol=FORWARD_ATOL)
     want = rnnpool_reference(x, layer_params(loaded.layers[-1]), (2, 2), (2, 2))
     np.testing.assert_allclose(np.asarray(loaded(x)), want, rtol=0, atol=FORWARD_ATOL)
+
+
+def test_without_a_compiler_the_layer_says_why_and_runs_the_tf_path(
+        monkeypatch, tmp_path, caplog):
+    """A fresh install where the op cannot be built: one warning naming the
+    reason, and the layer still gives the reference's output."""
+    import logging
+    import rnnpool_keras
+    monkeypatch.setattr(fused_op, "_library", None)
+    monkeypatch.setattr(fused_op, "_failure", None)
+    monkeypatch.setattr(fused_sweep, "_reported", set())
+    monkeypatch.setenv("RNNPOOL_KERAS_CACHE", str(tmp_path))  # nothing cached
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    layer = rnnpool_keras.RNNPool2D(rnn1_units=3, rnn2_units=2, pool_size=2)
+    x = np.random.default_rng(8).normal(size=(1, 4, 4, 2)).astype(np.float32)
+    with caplog.at_level(logging.INFO, logger="rnnpool_keras"):
+        got = np.asarray(layer(x), np.float64)
+        layer(x)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "no-such-compiler" in warnings[0].getMessage()
+    assert "TensorFlow recurrence" in warnings[0].getMessage()
+    np.testing.assert_allclose(got, rnnpool_reference(x, layer_params(layer), (2, 2), (2, 2)),
+                               rtol=0, atol=FORWARD_ATOL)

@@ -11,6 +11,7 @@ CPU has them; not `-march=native`, whose AVX512-FP16 breaks TF's Eigen on gcc 12
     CXX                   compiler (default g++)
 """
 import hashlib
+import logging
 import os
 import shutil
 import subprocess
@@ -81,6 +82,9 @@ def build(force=False):
         return path
     if shutil.which(_compiler()) is None:
         raise BuildError(f"no C++ compiler {_compiler()!r} on PATH (set CXX)")
+    logging.getLogger("rnnpool_keras").warning(
+        "RNNPool2D: compiling the fused FastGRNN op for TensorFlow %s into %s "
+        "(once; about a minute)", tf.__version__, os.path.dirname(path))
     os.makedirs(os.path.dirname(path), exist_ok=True)
     # Built beside the target then renamed: concurrent first uses never see a
     # half-written library.

@@ -13,7 +13,8 @@ batch of patches). Then `model.fit` images/s of `vww_mobilenetv2_rnnpool` at
 
 Every timed function runs once per round, rounds interleaved, so a load change
 on a shared machine hits all of them alike; the table gives the median, the
-min-max over rounds and the ratio of medians to EdgeML.
+min-max over rounds and the ratio of medians to EdgeML, and the median CPU
+time per call (process_time: all threads of this process).
 
     EDGEML_ROOT=/path/to/EdgeML python bench/bench_layer.py [--rounds 7] [--threads 2]
         [--fit-steps 3] [--no-fit]
@@ -127,31 +128,35 @@ def edgeml_candidates(x_nhwc, threads):
 
 
 def interleaved(candidates, rounds, images):
-    """{key: images/s per round}, every candidate timed once per round."""
+    """{key: (images/s per round, CPU seconds per round)}, every candidate timed
+    once per round. CPU time (this process, all threads) is less sensitive to
+    other jobs on a shared machine than wall time."""
     for fn in candidates.values():  # warm-up: tracing, allocation
         fn()
         fn()
-    rates = {key: [] for key in candidates}
+    rates = {key: ([], []) for key in candidates}
     for _ in range(rounds):
         for key, fn in candidates.items():
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             result = fn()
             if tf.is_tensor(result) or isinstance(result, list):
                 tf.nest.map_structure(lambda t: t.numpy() if tf.is_tensor(t) else t, result)
-            rates[key].append(images / (time.perf_counter() - start))
+            rates[key][0].append(images / (time.perf_counter() - start))
+            rates[key][1].append(time.process_time() - cpu_start)
     return rates
 
 
 def print_table(rates, reference):
-    print("| implementation | pass | images/s (median) | min-max | x EdgeML |")
-    print("|---|---|---|---|---|")
-    for key, values in rates.items():
+    print("| implementation | pass | images/s (median) | min-max | x EdgeML "
+          "| CPU s/call (median) |")
+    print("|---|---|---|---|---|---|")
+    for key, (values, cpu) in rates.items():
         name, pass_name = key
         median = np.median(values)
         ref = rates.get((reference, pass_name))
-        ratio = f"{median / np.median(ref):.2f}x" if ref is not None else "-"
+        ratio = f"{median / np.median(ref[0]):.2f}x" if ref is not None else "-"
         print(f"| {name} | {pass_name} | {median:.1f} | {min(values):.1f}-{max(values):.1f} "
-              f"| {ratio} |")
+              f"| {ratio} | {np.median(cpu):.3f} |")
 
 
 def fit_candidates(steps):

@@ -152,7 +152,7 @@ class _Cell:
             update_pre = at("update_pre", gate_pre + self.update_offset)
         z = self._activation(self.gate_activation, gate_pre, step_key, "gate")
         c = self._activation(self.update_activation, update_pre, step_key, "update")
-        # h' = z*h + (sz*(1 - z) + snu)*c, regrouped as in fastgrnn.final_states.
+        # h' = z*h + (sz*(1 - z) + snu)*c, regrouped as in fastgrnn.final_state.
         if self.zeta == 1.0 and self.zeta_plus_nu == 1.0:
             if state is None:
                 return at("state", c * at("one_minus_gate", 1.0 - z))

@@ -1,7 +1,7 @@
 """RNNPool2D for a given Keras: one class body shared by tf_keras and Keras 3.
 
 `define_rnnpool2d(keras)` builds the layer class on that Keras' `Layer`; the
-maths lives in `rnnpool_op`, so the two flavours cannot drift apart.
+maths lives in `rnnpool_math`, so the two flavours cannot drift apart.
 """
 from rnnpool_keras.layers import arguments
 from rnnpool_keras.spec import cost

@@ -34,7 +34,7 @@ def _under_xla():
 
 
 def select(dtype, float_only):
-    """The `sweep` for `rnnpool_op.rnnpool`: `op.final_state`, or None for the
+    """The `sweep` for `rnnpool_math.rnnpool`: `op.final_state`, or None for the
     TensorFlow recurrence.
 
     Args:

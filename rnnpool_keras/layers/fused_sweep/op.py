@@ -1,6 +1,6 @@
 """The fused FastGRNN sweep as a differentiable TensorFlow function.
 
-`final_state` has the signature of the `sweep` argument of `rnnpool_op.rnnpool`
+`final_state` has the signature of the `sweep` argument of `rnnpool_math.rnnpool`
 and computes what `fastgrnn.final_state` computes in float, in two C++ ops
 (forward, and backward-through-time from the forward's saved states).
 """

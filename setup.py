@@ -17,7 +17,10 @@ setup(
     python_requires=">=3.9",
     packages=find_packages(include=["rnnpool_keras*", "converters*", "tflm_kernels*"]),
     # The C++ core ships with the package, for TFLM builds and the fuzz harness.
-    package_data={"tflm_kernels": ["*.h", "*.cc", "*.inc", "fuzz/*.cc", "fuzz/*.md",
+    # The fused FastGRNN training op is compiled from its source on first use,
+    # against the user's TensorFlow (rnnpool_keras/layers/fused_sweep/build.py).
+    package_data={"rnnpool_keras.layers.fused_sweep": ["*.cc"],
+                  "tflm_kernels": ["*.h", "*.cc", "*.inc", "fuzz/*.cc", "fuzz/*.md",
                                    "tflm/*.h", "tflm/*.cc", "tflm/*.inc", "tflm/*.md",
                                    "tflm/*.py", "cortex_m/*.cc", "cortex_m/*.h",
                                    "cortex_m/*.c", "cortex_m/*.ld", "cortex_m/*.md"]},

@@ -93,20 +93,17 @@ def input_projection(x, cell):
     return matmul(x, cell.kernel) + cell.gate_bias
 
 
-def final_states(projected_sequences, cell, gate_activation, update_activation,
-                 simulation):
-    """Runs the cell over several independent batches of sequences from h0 = 0.
+def final_state(sequence, cell, gate_activation, update_activation, simulation):
+    """Runs the cell over a batch of sequences from h0 = 0; returns [M, units].
 
     Args:
-      projected_sequences: list of time-major tensors [T_i, M_i, units] holding
-        `input_projection` of each step's input.
+      sequence: time-major [T, M, units] (T static) holding `input_projection`
+        of each step's input.
       cell: CellWeights.
       simulation: an `int8_simulation` object bound to this cell, applied
         where the int8 kernel rounds (`int8_simulation.NoSimulation()` for plain float).
-    Returns:
-      list of final states [M_i, units], in the order of the inputs.
-    Sequences of equal length are concatenated and swept together, so the
-    number of sequential steps is the number of distinct lengths' total.
+    The steps come from one `tf.unstack`: its gradient is one stack, where
+    slicing `sequence[t]` per step would write a full-size gradient per step.
     """
     gate = activations.get(gate_activation)
     update = activations.get(update_activation)
@@ -126,17 +123,7 @@ def final_states(projected_sequences, cell, gate_activation, update_activation,
         return simulation.activation_output(update_activation,
                                             update(simulation.preactivation(x)))
 
-    by_length = collections.defaultdict(list)
-    for index, sequence in enumerate(projected_sequences):
-        by_length[sequence.shape[0]].append(index)
-
-    results = [None] * len(projected_sequences)
-    for length, indices in by_length.items():
-        batch = tf.concat([projected_sequences[i] for i in indices], axis=1)
-        state = None
-        for t in range(length):
-            state = step(batch[t], state, weights, gate_output, update_output, simulation)
-        sizes = [tf.shape(projected_sequences[i])[1] for i in indices]
-        for i, part in zip(indices, tf.split(state, tf.stack(sizes), axis=0)):
-            results[i] = part
-    return results
+    state = None
+    for projected in tf.unstack(sequence, num=sequence.shape[0], axis=0):
+        state = step(projected, state, weights, gate_output, update_output, simulation)
+    return state

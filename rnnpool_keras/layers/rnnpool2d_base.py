@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from rnnpool_keras.layers import arguments
 from rnnpool_keras.layers import fastgrnn
+from rnnpool_keras.layers import fused_sweep
 from rnnpool_keras.layers import graph_override
 from rnnpool_keras.layers import int8_simulation
 from rnnpool_keras.layers import rnnpool_math
@@ -297,7 +298,8 @@ class RNNPool2DBase:
             y = rnnpool_math.rnnpool(
                 x, self._cell_weights("rnn1"), self._cell_weights("rnn2"),
                 self.pool_size, self.strides, self.padding,
-                self.gate_activation, self.update_activation, points)
+                self.gate_activation, self.update_activation, points,
+                fused_sweep.select(x.dtype, type(points) is int8_simulation.NoSimulation))
             points.finish(training)
         if self.data_format == "channels_first":
             y = tf.transpose(y, [0, 3, 1, 2])

@@ -1,16 +1,21 @@
 """RNNPool over a whole feature map, as one batched TensorFlow computation.
 
-The steps follow docs/rnnpool_float.md (sections 3 and 4). Two reorderings of
-its section 7 are used: the RNN1 input projection is a
-1x1 convolution of the whole map taken before the patches (pixels shared by
-overlapping patches, and by a patch's row and column sweeps, are projected
-once), and every row, column, patch and RNN2 sweep is swept in one batch.
+The steps follow docs/rnnpool_float.md (one patch: RNN1 over its rows and
+columns, RNN2 both ways over the summaries). Work shared between patches is
+done once:
+- the RNN1 input projection is a 1x1 convolution of the whole map, taken
+  before the patches (a pixel is projected once, however many sweeps read it);
+- overlapping patches read the same row / column segments of the map, so RNN1
+  sweeps each distinct segment once ("lines" below), and RNN2 reads the
+  summaries it needs with one gather;
+- all sweeps of one length run as one batch, and the map is pixel-major
+  ([pixels, batch, units]) so each gather yields time-major sequences directly.
 """
 import tensorflow as tf
 
 from rnnpool_keras.layers import fastgrnn
-from rnnpool_keras.spec import geometry
 from rnnpool_keras.layers import int8_simulation as simulation_lib
+from rnnpool_keras.spec import geometry
 
 
 def _pad_same(x, pool, strides):
@@ -25,18 +30,40 @@ def _pad_same(x, pool, strides):
     return tf.pad(x, pads)
 
 
-def extract_patches(x, pool, strides):
-    """All valid patches of an NHWC map, [B, H', W', r, c, C]."""
-    (r, c), (sr, sc) = pool, strides
-    patches = tf.image.extract_patches(
-        x, sizes=[1, r, c, 1], strides=[1, sr, sc, 1], rates=[1, 1, 1, 1],
-        padding="VALID")  # [B, H', W', r * c * C], ordered (row, column, channel)
-    return tf.reshape(patches, tf.concat(
-        [tf.shape(patches)[:3], [r, c, x.shape[-1]]], axis=0))
+def _dim(x, axis):
+    """The static size of `axis` of x when known, else its run-time size."""
+    static = x.shape[axis]
+    return static if static is not None else tf.shape(x)[axis]
+
+
+def _lines(count, pool, stride):
+    """The distinct lines (rows or columns of the map) that patches sweep along
+    one axis, with `count` patch positions of `pool` lines every `stride`.
+
+    Returns (positions [J] of the lines on the map, slots [count, pool]: the
+    line index j of line i of patch p). Lines shared by overlapping patches
+    (stride < pool) appear once.
+    """
+    if stride >= pool:
+        j = tf.range(count * pool)
+        positions = (j // pool) * stride + j % pool
+        slots = tf.reshape(tf.range(count * pool), [count, pool])
+    else:
+        positions = tf.range((count - 1) * stride + pool)
+        slots = tf.range(count)[:, None] * stride + tf.range(pool)[None, :]
+    return positions, slots
+
+
+def _sweep(sequences, cell, gate_activation, update_activation, simulation, sweep):
+    """Final states [M, units] of time-major `sequences` [T, M, units]."""
+    if sweep is not None:
+        return sweep(sequences, cell, gate_activation, update_activation)
+    return fastgrnn.final_state(sequences, cell, gate_activation, update_activation,
+                                simulation)
 
 
 def rnnpool(x, rnn1, rnn2, pool, strides, padding, gate_activation,
-            update_activation, simulation=None):
+            update_activation, simulation=None, sweep=None):
     """RNNPool of an NHWC map.
 
     Args:
@@ -44,44 +71,79 @@ def rnnpool(x, rnn1, rnn2, pool, strides, padding, gate_activation,
       rnn1: fastgrnn.CellWeights of RNN1 (k -> h1).
       rnn2: fastgrnn.CellWeights of RNN2 (h1 -> h2).
       pool: (r, c) patch size; strides: (sr, sc); padding: "valid" or "same".
-      simulation: None, or a `quantization.simulation` object (int8 simulation
+      simulation: None, or an `int8_simulation` object (int8 simulation
         or range recording at the kernel's int16 points).
+      sweep: None for the TensorFlow recurrence (`fastgrnn.final_state`), or a
+        function (sequences [T, M, h], cell, gate_activation, update_activation)
+        -> final states [M, h] computing the same float maths (the fused op).
     Returns:
       [B, H', W', 4 * h2]: per patch concat(rows fwd, rows bwd, cols fwd, cols bwd).
     """
-    r, c = pool
+    (r, c), (sr, sc) = pool, strides
+    simulation = simulation or simulation_lib.NoSimulation()
     projected = fastgrnn.matmul(x, rnn1.kernel)  # [B, H, W, h1]
     if padding == "same":
         # Zero pixels project to zero, so padding after the projection is exact.
         projected = _pad_same(projected, pool, strides)
     projected += rnn1.gate_bias
-    patches = extract_patches(projected, pool, strides)  # [B, H', W', r, c, h1]
-    out_shape = tf.shape(patches)[:3]
-    h1 = patches.shape[-1]
-    patches = tf.reshape(patches, [-1, r, c, h1])  # [N, r, c, h1]
+    h1 = projected.shape[-1]
+    height, width = _dim(projected, 1), _dim(projected, 2)  # padded map
+    out_h = (height - r) // sr + 1
+    out_w = (width - c) // sc + 1
+    # Pixel-major [H * W, B, h1]: a gather of pixel indices [T, S] gives
+    # time-major sequences [T, S, B, h1].
+    pixels = tf.reshape(tf.transpose(projected, [1, 2, 0, 3]), [-1, tf.shape(x)[0], h1])
 
-    # RNN1 along rows (time = column index) and along columns (time = row index).
-    row_inputs = tf.reshape(tf.transpose(patches, [2, 0, 1, 3]), [c, -1, h1])
-    col_inputs = tf.reshape(tf.transpose(patches, [1, 0, 2, 3]), [r, -1, h1])
-    simulation = simulation or simulation_lib.NoSimulation()
-    row_states, col_states = fastgrnn.final_states(
-        [row_inputs, col_inputs], rnn1, gate_activation, update_activation,
-        simulation.cell("rnn1"))
-    row_states = tf.reshape(row_states, [-1, r, h1])  # [N, r, h1]
-    col_states = tf.reshape(col_states, [-1, c, h1])  # [N, c, h1]
+    # RNN1 along each distinct row segment (time = column) and column segment
+    # (time = row). Row sequence j * W' + ox starts at (row_lines[j], ox * sc);
+    # column sequence k * H' + oy at (oy * sr, col_lines[k]).
+    row_lines, row_slots = _lines(out_h, r, sr)
+    col_lines, col_slots = _lines(out_w, c, sc)
+    row_index = (row_lines[None, :, None] * width + tf.range(out_w)[None, None, :] * sc
+                 + tf.range(c)[:, None, None])  # [c, J, W']
+    col_index = ((tf.range(out_h)[None, None, :] * sr + tf.range(r)[:, None, None]) * width
+                 + col_lines[None, :, None])  # [r, K, H']
+    row_index = tf.reshape(row_index, [c, -1])
+    col_index = tf.reshape(col_index, [r, -1])
+    rnn1_args = (rnn1, gate_activation, update_activation, simulation.cell("rnn1"), sweep)
+    if r == c:  # one batch of sequences
+        both = tf.gather(pixels, tf.concat([row_index, col_index], axis=1))
+        states = _sweep(tf.reshape(both, [r, -1, h1]), *rnn1_args)
+    else:
+        states = tf.concat([
+            _sweep(tf.reshape(tf.gather(pixels, row_index), [c, -1, h1]), *rnn1_args),
+            _sweep(tf.reshape(tf.gather(pixels, col_index), [r, -1, h1]), *rnn1_args)],
+            axis=0)
+    # Summaries of every row then column sequence, projected for RNN2 once each.
+    summaries = fastgrnn.input_projection(
+        tf.reshape(states, [-1, tf.shape(x)[0], h1]), rnn2)  # [J*W' + K*H', B, h2]
+    h2 = summaries.shape[-1]
 
-    # RNN2, one set of weights, both directions over both summary sequences.
-    rows2 = tf.transpose(fastgrnn.input_projection(row_states, rnn2), [1, 0, 2])
-    cols2 = tf.transpose(fastgrnn.input_projection(col_states, rnn2), [1, 0, 2])
+    # RNN2 over patch (oy, ox): its row i is row sequence row_slots[oy, i] * W' + ox,
+    # its column j is column sequence col_slots[ox, j] * H' + oy (after the rows).
+    rows2 = (tf.transpose(row_slots)[:, :, None] * out_w
+             + tf.range(out_w)[None, None, :])  # [r, H', W']
+    cols2 = (tf.size(row_index) // c
+             + tf.transpose(col_slots)[:, None, :] * out_h
+             + tf.range(out_h)[None, :, None])  # [c, H', W']
     sweeps = [rows2, tf.reverse(rows2, [0]), cols2, tf.reverse(cols2, [0])]
-    summary = tf.concat(
-        fastgrnn.final_states(sweeps, rnn2, gate_activation, update_activation,
-                              simulation.cell("rnn2")),
-        axis=-1)  # [N, 4 * h2]
+    rnn2_args = (rnn2, gate_activation, update_activation, simulation.cell("rnn2"), sweep)
+
+    def final(index, length):  # [length, n, H', W'] -> [n, H', W', B, h2]
+        sequences = tf.reshape(tf.gather(summaries, index), [length, -1, h2])
+        return tf.reshape(_sweep(sequences, *rnn2_args),
+                          tf.concat([tf.shape(index)[1:], [-1, h2]], axis=0))
+    if r == c:
+        summary = final(tf.stack(sweeps, axis=1), r)
+    else:
+        summary = tf.concat([final(tf.stack(sweeps[:2], axis=1), r),
+                             final(tf.stack(sweeps[2:], axis=1), c)], axis=0)
+    summary = tf.transpose(summary, [3, 1, 2, 0, 4])  # [B, H', W', 4, h2]
     spatial = [geometry.output_length(n, p, s, padding)
                for n, p, s in zip(x.shape[1:3], pool, strides)]
     if None in spatial:
-        return tf.reshape(summary, tf.concat([out_shape, [summary.shape[-1]]], 0))
+        return tf.reshape(summary, tf.concat(
+            [tf.shape(summary)[:3], [4 * h2]], axis=0))
     # Static sizes where the input's are known: the TFLite converter sizes
     # tensors from the graph, not from Python's static shapes.
-    return tf.reshape(summary, [-1] + spatial + [summary.shape[-1]])
+    return tf.reshape(summary, [-1] + spatial + [4 * h2])

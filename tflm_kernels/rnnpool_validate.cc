@@ -274,6 +274,19 @@ bool CheckStatus(Status status, const char* what, Message* error) {
   return false;
 }
 
+// The core's Validate*Params on params whose weight pointers are bound only
+// at Eval: stand-ins of weight type W and bias type B take their place.
+template <typename W, typename B, typename Params>
+Status ValidateWithoutWeights(Params check, Status (*validate)(const Params&)) {
+  static const W kWeight = 0;
+  static const B kBias = 0;
+  for (auto* cell : {&check.rnn1, &check.rnn2}) {
+    cell->kernel = cell->recurrent_kernel = &kWeight;
+    cell->gate_bias = cell->update_bias = &kBias;
+  }
+  return validate(check);
+}
+
 float Sigmoid(double raw) { return static_cast<float>(1.0 / (1.0 + std::exp(-raw))); }
 
 bool ValidateFloat(const Options& o, ValidatedOp* out, Message* error) {
@@ -284,14 +297,7 @@ bool ValidateFloat(const Options& o, ValidatedOp* out, Message* error) {
   p.rnn1.nu_sigmoid = Sigmoid(o.floats[kRnn1Nu]);
   p.rnn2.zeta_sigmoid = Sigmoid(o.floats[kRnn2Zeta]);
   p.rnn2.nu_sigmoid = Sigmoid(o.floats[kRnn2Nu]);
-  // The weight pointers are bound at Eval; validate the rest with stand-ins.
-  static const float kStandIn = 0.0f;
-  RnnPoolFloatParams check = p;
-  for (FloatCell* cell : {&check.rnn1, &check.rnn2}) {
-    cell->kernel = cell->recurrent_kernel = &kStandIn;
-    cell->gate_bias = cell->update_bias = &kStandIn;
-  }
-  return CheckStatus(ValidateFloatParams(check), "", error);
+  return CheckStatus(ValidateWithoutWeights<float, float>(p, ValidateFloatParams), "", error);
 }
 
 bool ValidateInt8(const Options& o, const TensorDesc* in, const TensorDesc& output,
@@ -375,15 +381,8 @@ bool ValidateInt8(const Options& o, const TensorDesc* in, const TensorDesc& outp
   p.output_multiplier.shift = shift;
   p.input_zero_point = in[kInput].zero_point;
   p.output_zero_point = output.zero_point;
-  // The weight pointers are bound at Eval; validate the rest with stand-ins.
-  static const int8_t kStandIn8 = 0;
-  static const int32_t kStandIn32 = 0;
-  RnnPoolInt8Params check = p;
-  for (Int8Cell* cell : {&check.rnn1, &check.rnn2}) {
-    cell->kernel = cell->recurrent_kernel = &kStandIn8;
-    cell->gate_bias = cell->update_bias = &kStandIn32;
-  }
-  return CheckStatus(ValidateInt8Params(check), "", error);
+  return CheckStatus(ValidateWithoutWeights<int8_t, int32_t>(p, ValidateInt8Params), "",
+                     error);
 }
 
 bool Validate(const OpOptions& given, const TensorDesc* in, int32_t num_inputs,

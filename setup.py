@@ -1,6 +1,6 @@
 """Installs rnnpool_keras (Keras layer, QAT), converters and the TFLM kernels."""
 from pybind11.setup_helpers import Pybind11Extension, build_ext
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 # The C++ kernel core is compiled as its own static library so it gets the
 # flags of a microcontroller build (no exceptions, no RTTI); only the pybind11
@@ -18,7 +18,8 @@ setup(
     # The C++ core ships with the package, for TFLM builds and the fuzz harness.
     package_data={"tflm_kernels": ["*.h", "*.cc", "*.inc", "fuzz/*.cc", "fuzz/*.md",
                                    "tflm/*.h", "tflm/*.cc", "tflm/*.inc", "tflm/*.md",
-                                   "tflm/*.py"]},
+                                   "tflm/*.py", "litert/*.h", "litert/*.cc",
+                                   "litert/*.md"]},
     install_requires=[
         "tensorflow>=2.16",
         "tf-keras",
@@ -29,7 +30,10 @@ setup(
     ],
     extras_require={
         "plot": ["matplotlib"],  # the memory plot of `rnnpool report` / the demo
-        "test": ["pytest", "matplotlib"],
+        # LiteRT (TFLite's successor): converters.tflite_interpreter prefers it.
+        "litert": ["ai-edge-litert"],
+        # The tests run the delegate in both tf.lite and LiteRT.
+        "test": ["pytest", "matplotlib", "ai-edge-litert"],
     },
     libraries=[("rnnpool_core", {
         "sources": ["tflm_kernels/rnnpool_core.cc"],
@@ -44,6 +48,20 @@ setup(
         depends=["tflm_kernels/rnnpool_core.h", "tflm_kernels/rnnpool_tables.inc"],
         cxx_std=17,
         extra_compile_args=["-O2"],
+    ), Extension(
+        # Not a Python module: a plain shared library with the TFLite external
+        # delegate entry points (tflm_kernels/litert/README.md), built here so
+        # `pip install` needs no TFLite headers and no network. Linked with the
+        # rnnpool_core library above.
+        "tflm_kernels._rnnpool_delegate",
+        ["tflm_kernels/litert/rnnpool_delegate.cc", "tflm_kernels/litert/rnnpool_op.cc",
+         "tflm_kernels/litert/flexbuffer_map.cc"],
+        include_dirs=["tflm_kernels", "tflm_kernels/litert"],
+        depends=["tflm_kernels/rnnpool_core.h", "tflm_kernels/litert/tflite_abi.h",
+                 "tflm_kernels/litert/rnnpool_op.h", "tflm_kernels/litert/flexbuffer_map.h"],
+        language="c++",
+        extra_compile_args=["-std=c++17", "-O2", "-pthread", "-fvisibility=hidden"],
+        extra_link_args=["-pthread"],
     )],
     cmdclass={"build_ext": build_ext},
     entry_points={"console_scripts": ["rnnpool=rnnpool_keras.app.cli:main"]},

@@ -7,7 +7,9 @@ package's MicroInterpreter); each RNNPool op runs on our C++ kernel core (the
 options from the flatbuffer alone. So the numbers are those of the model file
 a user will flash, not of the Keras model it came from.
 """
+import collections
 import copy
+import hashlib
 
 import numpy as np
 
@@ -20,6 +22,9 @@ from tensorflow.lite.python import schema_py_generated as schema
 
 # Above the activations a segment holds: TFLM's own bookkeeping per tensor.
 _ARENA_MARGIN_BYTES = 64 * 1024
+# Plans of the last few model files run (a bench or a test reuses one model).
+_PLAN_CACHE_SIZE = 4
+_PLANS = collections.OrderedDict()
 
 
 class _BuiltinSegment:
@@ -52,12 +57,18 @@ class _BuiltinSegment:
         self._interpreter = runtime.Interpreter.from_bytes(
             piece_bytes, arena_size=activations + len(piece_bytes) + _ARENA_MARGIN_BYTES)
 
-    def run(self, values):
-        for index, tensor in enumerate(self.inputs):
-            self._interpreter.set_input(values[tensor], index)
-        self._interpreter.invoke()
-        for index, tensor in enumerate(self.outputs):
-            values[tensor] = np.array(self._interpreter.get_output(index))
+    def run(self, values, count):
+        """Runs the `count` samples of the [N, ...] arrays in `values` one by one
+        (the TFLM interpreter's batch is 1)."""
+        outputs = [[] for _ in self.outputs]
+        for sample in range(count):
+            for index, tensor in enumerate(self.inputs):
+                self._interpreter.set_input(values[tensor][sample:sample + 1], index)
+            self._interpreter.invoke()
+            for index, result in enumerate(outputs):
+                result.append(np.array(self._interpreter.get_output(index)))
+        for tensor, result in zip(self.outputs, outputs):
+            values[tensor] = np.concatenate(result)
 
 
 def _float_kernel_params(model, subgraph, op, options):
@@ -141,9 +152,27 @@ class _RNNPoolStep:
             raise ValueError(f"RNNPool op with input type {input_type}: expected "
                              "float32 or int8")
 
-    def run(self, values):
+    def run(self, values, count):
+        # One kernel call for the whole batch: the core loops over its images.
         values[self.output] = self._kernel(self._params,
                                            np.ascontiguousarray(values[self.input]))
+
+
+def _plan_of(model_bytes):
+    """(model, steps) of a model file, built once and kept for the next calls
+    (the last _PLAN_CACHE_SIZE models, keyed by the bytes' SHA-256)."""
+    key = hashlib.sha256(model_bytes).digest()
+    if key in _PLANS:
+        _PLANS.move_to_end(key)
+        return _PLANS[key]
+    model = tflite_model.load(model_bytes)
+    if len(model.subgraphs) != 1:
+        raise ValueError(f"run_tflite runs single-subgraph models; this one has "
+                         f"{len(model.subgraphs)}")
+    _PLANS[key] = model, _plan(model)
+    while len(_PLANS) > _PLAN_CACHE_SIZE:
+        _PLANS.popitem(last=False)
+    return _PLANS[key]
 
 
 def _plan(model):
@@ -206,14 +235,13 @@ def run_tflite(model_bytes, *inputs):
     Args:
       model_bytes: the .tflite flatbuffer.
       *inputs: one array per model input, [N, ...] with the model's sample
-        shape (the model's batch dimension is 1; the N samples run one by one).
+        shape (the model's batch dimension is 1: builtin segments run the N
+        samples one by one, each RNNPool op all N in one call). The plan (TFLM
+        interpreters, kernel parameters) is built once per model file.
     Returns:
       A list with one float32 array [N, ...] per model output.
     """
-    model = tflite_model.load(model_bytes)
-    if len(model.subgraphs) != 1:
-        raise ValueError(f"run_tflite runs single-subgraph models; this one has "
-                         f"{len(model.subgraphs)}")
+    model, steps = _plan_of(bytes(model_bytes))
     subgraph = model.subgraphs[0]
     if len(inputs) != len(subgraph.inputs):
         raise ValueError(f"run_tflite got {len(inputs)} input arrays; the model has "
@@ -222,16 +250,13 @@ def run_tflite(model_bytes, *inputs):
     counts = {len(x) for x in arrays}
     if len(counts) != 1 or any(x.ndim < 1 for x in arrays):
         raise ValueError("inputs must be arrays [N, ...] with the same N")
-    steps = _plan(model)
     model_inputs = [subgraph.tensors[t] for t in subgraph.inputs]
     quantized = [_to_model_input(x, tensor, i)
                  for i, (x, tensor) in enumerate(zip(arrays, model_inputs))]
-    results = [[] for _ in subgraph.outputs]
-    for sample in range(counts.pop()):
-        values = {int(t): q[sample:sample + 1] for t, q in zip(subgraph.inputs, quantized)}
-        for step in steps:
-            step.run(values)
-        for result, t in zip(results, subgraph.outputs):
-            result.append(values[int(t)])
-    return [_from_model_output(np.concatenate(result), subgraph.tensors[t])
-            for result, t in zip(results, subgraph.outputs)]
+    count = counts.pop()
+    # Step by step over all samples (same numbers as sample by sample).
+    values = {int(t): q for t, q in zip(subgraph.inputs, quantized)}
+    for step in steps:
+        step.run(values, count)
+    return [_from_model_output(values[int(t)], subgraph.tensors[int(t)])
+            for t in subgraph.outputs]

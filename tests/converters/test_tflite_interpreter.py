@@ -167,3 +167,33 @@ def test_bad_arguments_are_refused(models):
         tflite_interpreter(models["int8"], num_threads=0)
     with pytest.raises(ValueError, match="runtime"):
         tflite_interpreter(models["int8"], runtime="tfjs")
+
+
+@pytest.fixture(scope="module")
+def chained_models():
+    import tf_keras
+    from rnnpool_keras import RNNPool2D
+    from model_cases import randomize_rnnpool_weights
+
+    inputs = tf_keras.Input((12, 12, 3))
+    x = RNNPool2D(4, 3, pool_size=3, strides=2, padding="same", name="first")(inputs)
+    x = RNNPool2D(5, 2, pool_size=2, strides=1, padding="valid", name="second")(x)
+    model = randomize_rnnpool_weights(tf_keras.Model(inputs, x), seed=2)
+    calibration = np.random.default_rng(0).uniform(-1, 1, (8, 12, 12, 3)).astype(np.float32)
+    return {"float": convert(model),
+            "int8": convert(model, quantize="int8", representative_data=calibration)}
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("kind", ["float", "int8"])
+def test_two_chained_rnnpool_ops_in_one_delegate_kernel_equal_run_tflite(
+        chained_models, kind, runtime):
+    # RNNPool -> RNNPool: one delegate kernel, whose middle tensor the
+    # interpreter does not allocate (the kernel holds it). No builtins: the
+    # whole model must equal run_tflite exactly.
+    model_bytes = chained_models[kind]
+    assert tflite_model.op_names(model_bytes) == ["RNNPool", "RNNPool"]
+    x = np.random.default_rng(3).uniform(-1, 1, (3, 12, 12, 3)).astype(np.float32)
+    interpreter = tflite_interpreter(model_bytes, runtime=runtime)
+    got = np.concatenate([_run(interpreter, sample[None]) for sample in x])
+    np.testing.assert_array_equal(got, run_tflite(model_bytes, x)[0])

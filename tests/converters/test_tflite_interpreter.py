@@ -27,9 +27,9 @@ RUNTIMES = ["tflite", pytest.param("litert", marks=pytest.mark.skipif(
     reason="ai-edge-litert not installed"))]
 SIZE = 20
 # int8, whole model vs run_tflite, in output LSB: the builtins run on XNNPACK /
-# TFLite kernels instead of TFLM's reference ones. Measured 0 on these cases
-# (seeds 3, 4; both runtimes); the bound allows the few LSB the issue reports
-# for larger models.
+# TFLite kernels instead of TFLM's reference ones. Measured 1 LSB on this case
+# (seed 3) and 0 on seeds 4, 5, in both runtimes; bench_runtime.py sees 5 on the
+# 96x96 VWW model, the issue's prototype up to 4.
 WHOLE_MODEL_MAX_LSB = 4
 
 
@@ -86,7 +86,7 @@ def test_each_rnnpool_op_equals_the_kernel_core_on_its_input(models, kind, runti
         for op in ops:
             step = host_runner._RNNPoolStep(model, op)  # run_tflite's RNNPool step
             values = {step.input: interpreter.get_tensor(step.input)}
-            step.run(values)
+            step.run(values, 1)
             got = interpreter.get_tensor(step.output)
             assert got.dtype == values[step.output].dtype
             np.testing.assert_array_equal(got, values[step.output])
@@ -197,3 +197,31 @@ def test_two_chained_rnnpool_ops_in_one_delegate_kernel_equal_run_tflite(
     interpreter = tflite_interpreter(model_bytes, runtime=runtime)
     got = np.concatenate([_run(interpreter, sample[None]) for sample in x])
     np.testing.assert_array_equal(got, run_tflite(model_bytes, x)[0])
+
+
+def _with_raw_options(model_bytes, raw):
+    model, ops = _rnnpool_ops(model_bytes)
+    ops[0].customOptions = np.frombuffer(bytes(raw), np.uint8)
+    return tflite_model.save(model)
+
+
+def test_truncated_or_corrupted_options_are_refused_or_read_never_crash(models):
+    # The delegate's flexbuffer reader checks every offset against the buffer:
+    # a damaged options blob must give a Prepare error (or, if the damage
+    # leaves a valid map, a model that builds), not a crash of this process.
+    _, ops = _rnnpool_ops(models["int8"])
+    good = bytes(ops[0].customOptions)
+    rng = np.random.default_rng(0)
+    damaged = [good[:length] for length in range(0, len(good), max(1, len(good) // 12))]
+    for _ in range(24):
+        blob = bytearray(good)
+        blob[rng.integers(len(blob))] = rng.integers(256)
+        damaged.append(bytes(blob))
+    refused = 0
+    for blob in damaged:
+        try:
+            tflite_interpreter(_with_raw_options(models["int8"], blob), runtime="tflite")
+        except RuntimeError as error:
+            assert "RNNPool" in str(error)
+            refused += 1
+    assert refused >= 12  # every truncation at least

@@ -178,8 +178,8 @@ TfLiteStatus PartitionInvoke(TfLiteContext* context, TfLiteNode* node) {
   auto* partition = static_cast<Partition*>(node->user_data);
   for (auto& op : partition->ops) {
     const TfLiteStatus status =
-        op->Eval(context, context->recommended_num_threads,
-                 partition->DataOf(op->input_tensor()), partition->DataOf(op->output_tensor()));
+        op->Eval(context, partition->DataOf(op->input_tensor()),
+                 partition->DataOf(op->output_tensor()));
     if (status != kTfLiteOk) return status;
   }
   return kTfLiteOk;

@@ -70,7 +70,21 @@ const char* TypeName(TfLiteType type) {
   }
 }
 
-// Whole-map form of a per-patch core kernel, for RunPatches' patch callback.
+// A key for a message: at most 40 printable ASCII characters ('?' for any
+// other byte), so a damaged options blob still gives a readable error.
+struct PrintableKey {
+  explicit PrintableKey(const char* key) {
+    size_t n = 0;
+    for (; key[n] != '\0' && n + 1 < sizeof(text); ++n) {
+      const unsigned char c = static_cast<unsigned char>(key[n]);
+      text[n] = c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?';
+    }
+    text[n] = '\0';
+  }
+  char text[41];
+};
+
+// The per-patch core kernels behind one signature, for RunPatches.
 void Int8Patch(const void* params, const int8_t* image, int32_t height,
                int32_t width, int32_t top, int32_t left, int8_t* output,
                void* scratch) {
@@ -114,7 +128,7 @@ void RnnPoolOp::ParseOptions(const void* options, size_t length) {
   }
   if (status == FlexStatus::kNotANumber) {
     std::snprintf(options_error_, sizeof(options_error_),
-                  "option '%.40s' has the wrong value type", entries[count].key);
+                  "option '%s' has the wrong value type", PrintableKey(entries[count].key).text);
     return;
   }
   if (status != FlexStatus::kOk) {
@@ -139,7 +153,8 @@ void RnnPoolOp::ParseOptions(const void* options, size_t length) {
       problem = "option is outside int32:";
     }
     if (problem != nullptr) {
-      std::snprintf(options_error_, sizeof(options_error_), "%s '%.40s'", problem, e.key);
+      std::snprintf(options_error_, sizeof(options_error_), "%s '%s'", problem,
+                    PrintableKey(e.key).text);
       return;
     }
     present_ |= uint32_t{1} << key;
@@ -286,6 +301,11 @@ TfLiteStatus RnnPoolOp::Prepare(TfLiteContext* context, const TfLiteIntArray* in
   if (status != rnnpool::Status::kOk) return Fail(context, "%s", rnnpool::StatusMessage(status));
   out_h_ = rnnpool::OutputSize(height_, shape.pool_h, shape.stride_h, shape.padding);
   out_w_ = rnnpool::OutputSize(width_, shape.pool_w, shape.stride_w, shape.padding);
+  // Threads: the interpreter's num_threads (-1, its default, means one), at
+  // most one per 4 patches; each gets its own scratch, allocated here.
+  const int64_t patches = static_cast<int64_t>(batch_) * out_h_ * out_w_;
+  threads_ = context->recommended_num_threads < 1 ? 1 : context->recommended_num_threads;
+  if (threads_ > patches / 4) threads_ = patches / 4 > 1 ? static_cast<int>(patches / 4) : 1;
   if (out_h_ < 1 || out_w_ < 1) {
     return Fail(context, "a %dx%d input is smaller than the %dx%d patch ('valid' padding)",
                 height_, width_, shape.pool_h, shape.pool_w);
@@ -314,6 +334,7 @@ TfLiteStatus RnnPoolOp::Prepare(TfLiteContext* context, const TfLiteIntArray* in
     scratch_bytes_ = rnnpool::RnnPoolFloatScratchBytes(shape);
   }
   if (status != rnnpool::Status::kOk) return Fail(context, "%s", rnnpool::StatusMessage(status));
+  scratch_.assign(threads_, std::vector<Block>((scratch_bytes_ + 15) / 16));
 
   // Output [B, H', W', 4 h2]: resize if the model's shape is not that.
   const int out_dims[4] = {batch_, out_h_, out_w_, 4 * h2};
@@ -440,20 +461,14 @@ void RnnPoolOp::RunPatches(const rnnpool::RnnPoolShape& shape, const T* input, T
   for (std::thread& worker : workers) worker.join();
 }
 
-TfLiteStatus RnnPoolOp::Eval(TfLiteContext* context, int num_threads,
-                             const void* input_data, void* output_data) {
+TfLiteStatus RnnPoolOp::Eval(TfLiteContext* context, const void* input_data,
+                             void* output_data) {
   const TfLiteTensor* input = &context->tensors[tensor_index_[0]];
   TfLiteTensor* output = &context->tensors[tensor_index_[kNumInputs]];
   const void* in = input_data != nullptr ? input_data : input->data.raw_const;
   void* out = output_data != nullptr ? output_data : output->data.data;
   if (in == nullptr || out == nullptr) return Fail(context, "input or output has no data");
-  // A few patches per thread at least, else threads cost more than they save.
-  const int64_t patches = static_cast<int64_t>(batch_) * out_h_ * out_w_;
-  int threads = num_threads < 1 ? 1 : num_threads;
-  if (threads > patches / 4) threads = patches / 4 > 1 ? static_cast<int>(patches / 4) : 1;
-  if (scratch_.size() < static_cast<size_t>(threads)) scratch_.resize(threads);
-  for (int i = 0; i < threads; ++i) scratch_[i].resize((scratch_bytes_ + 15) / 16);
-  if (threads == 1) {
+  if (threads_ == 1) {
     // The whole-map entry point (one int8 plan per call instead of per patch).
     if (is_int8_) {
       rnnpool::RnnPoolInt8(int8_params_, static_cast<const int8_t*>(in), batch_, height_,
@@ -464,10 +479,10 @@ TfLiteStatus RnnPoolOp::Eval(TfLiteContext* context, int num_threads,
     }
   } else if (is_int8_) {
     RunPatches<int8_t>(int8_params_.shape, static_cast<const int8_t*>(in),
-                       static_cast<int8_t*>(out), threads, Int8Patch, &int8_params_);
+                       static_cast<int8_t*>(out), threads_, Int8Patch, &int8_params_);
   } else {
     RunPatches<float>(float_params_.shape, static_cast<const float*>(in),
-                      static_cast<float*>(out), threads, FloatPatch, &float_params_);
+                      static_cast<float*>(out), threads_, FloatPatch, &float_params_);
   }
   return kTfLiteOk;
 }

@@ -13,7 +13,7 @@
  * fatal), Prepare (validates every tensor and option, computes the int8
  * multipliers, resizes the output; reports "RNNPool: ..." and returns
  * kTfLiteError on bad input), Eval (no validation; int8 uses no float).
- * Eval splits the patches over `num_threads` threads; the result does not
+ * Eval splits the patches over the interpreter's threads; the result does not
  * depend on the thread count (each patch is computed by the same core call).
  */
 #ifndef TFLM_KERNELS_LITERT_RNNPOOL_OP_H_
@@ -44,11 +44,13 @@ class RnnPoolOp {
   TfLiteStatus Prepare(TfLiteContext* context, const TfLiteIntArray* inputs,
                        const TfLiteIntArray* outputs);
 
-  // Runs the op. `input_data` / `output_data` replace the tensors' own data
+  // Runs the op on context->recommended_num_threads threads (as of Prepare;
+  // -1 means one). `input_data` / `output_data` replace the tensors' own data
   // when not null (a delegate's buffer for a tensor the interpreter does not
-  // allocate). num_threads < 1 means one thread.
-  TfLiteStatus Eval(TfLiteContext* context, int num_threads,
-                    const void* input_data = nullptr, void* output_data = nullptr);
+  // allocate). No validation; allocates nothing on one thread (on more it
+  // starts the extra threads per call: ~tens of us against ms of patches).
+  TfLiteStatus Eval(TfLiteContext* context, const void* input_data = nullptr,
+                    void* output_data = nullptr);
 
   int input_tensor() const { return tensor_index_[0]; }
   int output_tensor() const { return tensor_index_[9]; }
@@ -83,6 +85,7 @@ class RnnPoolOp {
   rnnpool::RnnPoolFloatParams float_params_{};
   rnnpool::RnnPoolInt8Params int8_params_{};
   size_t scratch_bytes_ = 0;
+  int threads_ = 1;
   struct alignas(16) Block {
     unsigned char bytes[16];
   };

@@ -28,7 +28,7 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
 }
 
 TfLiteStatus Invoke(TfLiteContext* context, TfLiteNode* node) {
-  return static_cast<RnnPoolOp*>(node->user_data)->Eval(context, context->recommended_num_threads);
+  return static_cast<RnnPoolOp*>(node->user_data)->Eval(context);
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 """Installs rnnpool_keras (Keras layer, QAT), converters and the TFLM kernels."""
 from pybind11.setup_helpers import Pybind11Extension, build_ext
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 # The C++ kernel core is compiled as its own static library so it gets the
 # flags of a microcontroller build (no exceptions, no RTTI); only the pybind11
@@ -23,7 +23,8 @@ setup(
                   "tflm_kernels": ["*.h", "*.cc", "*.inc", "fuzz/*.cc", "fuzz/*.md",
                                    "tflm/*.h", "tflm/*.cc", "tflm/*.inc", "tflm/*.md",
                                    "tflm/*.py", "cortex_m/*.cc", "cortex_m/*.h",
-                                   "cortex_m/*.c", "cortex_m/*.ld", "cortex_m/*.md"]},
+                                   "cortex_m/*.c", "cortex_m/*.ld", "cortex_m/*.md",
+                                   "litert/*.h", "litert/*.cc", "litert/*.md"]},
     install_requires=[
         "tensorflow>=2.16",
         "tf-keras",
@@ -37,7 +38,10 @@ setup(
         # `rnnpool train`'s TensorBoard logs: tf.summary needs it, TF >= 2.21 no
         # longer installs it.
         "train": ["tensorboard"],
-        "test": ["pytest", "matplotlib", "tensorboard"],
+        # LiteRT (TFLite's successor): converters.tflite_interpreter prefers it.
+        "litert": ["ai-edge-litert"],
+        # The tests run the delegate in both tf.lite and LiteRT, and train with logs.
+        "test": ["pytest", "matplotlib", "tensorboard", "ai-edge-litert"],
     },
     libraries=[("rnnpool_core", {
         "sources": ["tflm_kernels/rnnpool_core.cc", "tflm_kernels/rnnpool_validate.cc"],
@@ -53,6 +57,20 @@ setup(
                  "tflm_kernels/validate_bindings.h", "tflm_kernels/rnnpool_tables.inc"],
         cxx_std=17,
         extra_compile_args=["-O2"],
+    ), Extension(
+        # Not a Python module: a plain shared library with the TFLite external
+        # delegate entry points (tflm_kernels/litert/README.md), built here so
+        # `pip install` needs no TFLite headers and no network. Linked with the
+        # rnnpool_core library above.
+        "tflm_kernels._rnnpool_delegate",
+        ["tflm_kernels/litert/rnnpool_delegate.cc", "tflm_kernels/litert/rnnpool_op.cc",
+         "tflm_kernels/litert/flexbuffer_map.cc"],
+        include_dirs=["tflm_kernels", "tflm_kernels/litert"],
+        depends=["tflm_kernels/rnnpool_core.h", "tflm_kernels/litert/tflite_abi.h",
+                 "tflm_kernels/litert/rnnpool_op.h", "tflm_kernels/litert/flexbuffer_map.h"],
+        language="c++",
+        extra_compile_args=["-std=c++17", "-O2", "-pthread", "-fvisibility=hidden"],
+        extra_link_args=["-pthread"],
     )],
     cmdclass={"build_ext": build_ext},
     entry_points={"console_scripts": ["rnnpool=rnnpool_keras.app.cli:main"]},

@@ -7,7 +7,9 @@ package's MicroInterpreter); each RNNPool op runs on our C++ kernel core (the
 options from the flatbuffer alone. So the numbers are those of the model file
 a user will flash, not of the Keras model it came from.
 """
+import collections
 import copy
+import hashlib
 
 import numpy as np
 
@@ -18,6 +20,9 @@ from rnnpool_keras.spec import contract
 
 # Above the activations a segment holds: TFLM's own bookkeeping per tensor.
 _ARENA_MARGIN_BYTES = 64 * 1024
+# Plans of the last few model files run (a bench or a test reuses one model).
+_PLAN_CACHE_SIZE = 4
+_PLANS = collections.OrderedDict()
 
 
 class _BuiltinSegment:
@@ -57,15 +62,22 @@ class _BuiltinSegment:
             raise ValueError(f"TFLM rejected operators {self._names}: {reason} (TFLM "
                              "printed the failing check above)") from None
 
-    def run(self, values):
-        for index, tensor in enumerate(self.inputs):
-            self._interpreter.set_input(values[tensor], index)
-        try:
-            self._interpreter.invoke()
-        except RuntimeError as error:
-            raise ValueError(f"TFLM failed running operators {self._names}: {error}") from None
-        for index, tensor in enumerate(self.outputs):
-            values[tensor] = np.array(self._interpreter.get_output(index))
+    def run(self, values, count):
+        """Runs the `count` samples of the [N, ...] arrays in `values` one by one
+        (the TFLM interpreter's batch is 1)."""
+        outputs = [[] for _ in self.outputs]
+        for sample in range(count):
+            for index, tensor in enumerate(self.inputs):
+                self._interpreter.set_input(values[tensor][sample:sample + 1], index)
+            try:
+                self._interpreter.invoke()
+            except RuntimeError as error:
+                raise ValueError(f"TFLM failed running operators {self._names}: "
+                                 f"{error}") from None
+            for index, result in enumerate(outputs):
+                result.append(np.array(self._interpreter.get_output(index)))
+        for tensor, result in zip(self.outputs, outputs):
+            values[tensor] = np.concatenate(result)
 
 
 class _RNNPoolStep:
@@ -85,9 +97,25 @@ class _RNNPoolStep:
         self._kernel = (core._core.rnnpool_int8 if self._params["is_int8"]
                         else core._core.rnnpool_float)
 
-    def run(self, values):
+    def run(self, values, count):
+        # One kernel call for the whole batch: the core loops over its images.
         values[self.output] = self._kernel(self._params,
                                            np.ascontiguousarray(values[self.input]))
+
+
+def _plan_of(model_bytes):
+    """(model, steps) of a model file, checked and planned once and kept for the
+    next calls (the last _PLAN_CACHE_SIZE models, keyed by the bytes' SHA-256)."""
+    bytes_like = isinstance(model_bytes, (bytes, bytearray, memoryview))
+    key = hashlib.sha256(model_bytes).digest() if bytes_like else None
+    if key in _PLANS:
+        _PLANS.move_to_end(key)
+        return _PLANS[key]
+    model = model_checks.load_checked(model_bytes, "run_tflite")  # TypeError if not bytes
+    _PLANS[key] = model, plan(model)
+    while len(_PLANS) > _PLAN_CACHE_SIZE:
+        _PLANS.popitem(last=False)
+    return _PLANS[key]
 
 
 def plan(model):
@@ -167,7 +195,9 @@ def run_tflite(model_bytes, *inputs):
     Args:
       model_bytes: the .tflite flatbuffer.
       *inputs: one array per model input, [N, ...] with the model's sample
-        shape (the model's batch dimension is 1; the N samples run one by one).
+        shape (the model's batch dimension is 1: builtin segments run the N
+        samples one by one, each RNNPool op all N in one call). The plan (TFLM
+        interpreters, kernel parameters) is built once per model file.
     Returns:
       A list with one float32 array [N, ...] per model output.
     Raises:
@@ -178,7 +208,7 @@ def run_tflite(model_bytes, *inputs):
         converters.tflite_io.model_checks reject; for inputs of the wrong count
         or shape, N = 0, or NaN / infinity into an int8 model.
     """
-    model = model_checks.load_checked(model_bytes, "run_tflite")
+    model, steps = _plan_of(model_bytes)
     subgraph = model.subgraphs[0]
     if len(inputs) != len(subgraph.inputs):
         raise ValueError(f"run_tflite got {len(inputs)} input arrays; the model has "
@@ -190,16 +220,13 @@ def run_tflite(model_bytes, *inputs):
                          f"{sorted(len(x) for x in arrays)}")
     if counts == {0}:
         raise ValueError("inputs hold no sample (N = 0); pass arrays [N, ...] with N >= 1")
-    steps = plan(model)
     model_inputs = [subgraph.tensors[t] for t in subgraph.inputs]
     quantized = [_to_model_input(x, tensor, i)
                  for i, (x, tensor) in enumerate(zip(arrays, model_inputs))]
-    results = [[] for _ in subgraph.outputs]
-    for sample in range(counts.pop()):
-        values = {int(t): q[sample:sample + 1] for t, q in zip(subgraph.inputs, quantized)}
-        for step in steps:
-            step.run(values)
-        for result, t in zip(results, subgraph.outputs):
-            result.append(values[int(t)])
-    return [_from_model_output(np.concatenate(result), subgraph.tensors[t])
-            for result, t in zip(results, subgraph.outputs)]
+    count = counts.pop()
+    # Step by step over all samples (same numbers as sample by sample).
+    values = {int(t): q for t, q in zip(subgraph.inputs, quantized)}
+    for step in steps:
+        step.run(values, count)
+    return [_from_model_output(values[int(t)], subgraph.tensors[int(t)])
+            for t in subgraph.outputs]

@@ -1,0 +1,41 @@
+"""run_tflite plans a model once and runs each RNNPool op over the whole batch,
+with the numbers of running the samples one by one."""
+import numpy as np
+import pytest
+
+from converters import convert, run_tflite
+from converters.runtime import host_runner
+from model_cases import two_rnnpool_model
+
+SIZE = 12
+
+
+@pytest.fixture(scope="module")
+def models():
+    model = two_rnnpool_model(SIZE, seed=4)
+    calibration = np.random.default_rng(0).uniform(-1, 1, (8, SIZE, SIZE, 3)).astype(np.float32)
+    return {"float": convert(model),
+            "int8": convert(model, quantize="int8", representative_data=calibration)}
+
+
+@pytest.mark.parametrize("kind", ["float", "int8"])
+def test_a_batch_gives_the_outputs_of_its_samples_run_alone(models, kind):
+    x = np.random.default_rng(7).uniform(-1, 1, (5, SIZE, SIZE, 3)).astype(np.float32)
+    batch = run_tflite(models[kind], x)[0]
+    alone = np.concatenate([run_tflite(models[kind], sample[None])[0] for sample in x])
+    assert batch.shape == (5, 3)
+    np.testing.assert_array_equal(batch, alone)
+
+
+def test_the_plan_is_built_once_per_model_file(models, monkeypatch):
+    built = []
+    monkeypatch.setattr(host_runner, "_PLANS", type(host_runner._PLANS)())
+    real_plan = host_runner._plan
+    monkeypatch.setattr(host_runner, "_plan", lambda model: built.append(1) or real_plan(model))
+    x = np.zeros((1, SIZE, SIZE, 3), np.float32)
+    for _ in range(3):
+        run_tflite(models["int8"], x)
+    run_tflite(bytearray(models["int8"]), x)
+    assert len(built) == 1
+    run_tflite(models["float"], x)
+    assert len(built) == 2

@@ -1,0 +1,97 @@
+/* The RNNPool custom op for TensorFlow Lite / LiteRT interpreters (the host
+ * runtimes; tflm_kernels/tflm/ is the microcontroller one). It reads the
+ * contract of docs/rnnpool_custom_op.md (tensors, flexbuffer options, version
+ * 1) and runs the framework-free core tflm_kernels/rnnpool_core.{h,cc}.
+ *
+ * Used two ways, with the same code:
+ *   - rnnpool_delegate.cc: a delegate that claims the CUSTOM "RNNPool" nodes
+ *     of any model, loaded at run time (Python `load_delegate`);
+ *   - rnnpool_registration.cc: `Register_RNNPOOL()` for a TFLite app's
+ *     `resolver.AddCustom("RNNPool", ...)`.
+ *
+ * Life cycle: construct from the custom options (errors are recorded, not
+ * fatal), Prepare (validates every tensor and option, computes the int8
+ * multipliers, resizes the output; reports "RNNPool: ..." and returns
+ * kTfLiteError on bad input), Eval (no validation; int8 uses no float).
+ * Eval splits the patches over the interpreter's threads; the result does not
+ * depend on the thread count (each patch is computed by the same core call).
+ */
+#ifndef TFLM_KERNELS_LITERT_RNNPOOL_OP_H_
+#define TFLM_KERNELS_LITERT_RNNPOOL_OP_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "rnnpool_core.h"
+#include "tflite_abi.h"
+
+namespace rnnpool_litert {
+
+// The custom_code the converter writes.
+constexpr char kRnnPoolCustomName[] = "RNNPool";
+// The options version this op implements.
+constexpr int kRnnPoolOptionsVersion = 1;
+
+class RnnPoolOp {
+ public:
+  // `options`: the node's custom_initial_data (a flexbuffer map).
+  RnnPoolOp(const void* options, size_t length);
+
+  // Validates the node (9 inputs, 1 output: tensor indices into
+  // context->tensors) and sets up Eval. Resizes the output to
+  // [B, H', W', 4*h2] if the input batch or size changed.
+  TfLiteStatus Prepare(TfLiteContext* context, const TfLiteIntArray* inputs,
+                       const TfLiteIntArray* outputs);
+
+  // Runs the op on context->recommended_num_threads threads (as of Prepare;
+  // -1 means one). `input_data` / `output_data` replace the tensors' own data
+  // when not null (a delegate's buffer for a tensor the interpreter does not
+  // allocate). No validation; allocates nothing on one thread (on more it
+  // starts the extra threads per call: ~tens of us against ms of patches).
+  TfLiteStatus Eval(TfLiteContext* context, const void* input_data = nullptr,
+                    void* output_data = nullptr);
+
+  int input_tensor() const { return tensor_index_[0]; }
+  int output_tensor() const { return tensor_index_[9]; }
+  // Bytes of the output of the last Prepare.
+  size_t output_bytes() const;
+
+ private:
+  static constexpr int kNumKeys = 20;
+  static constexpr int kNumInputs = 9;
+
+  void ParseOptions(const void* options, size_t length);
+  TfLiteStatus Fail(TfLiteContext* context, const char* format, ...) const;
+  TfLiteStatus CheckKeys(TfLiteContext* context, bool is_int8) const;
+  TfLiteStatus PrepareInt8(TfLiteContext* context);
+  template <typename T>
+  void RunPatches(const rnnpool::RnnPoolShape& shape, const T* input, T* output,
+                  int num_threads, void (*patch)(const void*, const T*, int32_t,
+                                                 int32_t, int32_t, int32_t, T*,
+                                                 void*),
+                  const void* params);
+
+  // Options (constructor).
+  char options_error_[160];
+  uint32_t present_ = 0;
+  int64_t int_options_[kNumKeys] = {};
+  double float_options_[kNumKeys] = {};
+
+  // Prepare.
+  int tensor_index_[kNumInputs + 1] = {};
+  bool is_int8_ = false;
+  int32_t batch_ = 0, height_ = 0, width_ = 0, out_h_ = 0, out_w_ = 0;
+  rnnpool::RnnPoolFloatParams float_params_{};
+  rnnpool::RnnPoolInt8Params int8_params_{};
+  size_t scratch_bytes_ = 0;
+  int threads_ = 1;
+  struct alignas(16) Block {
+    unsigned char bytes[16];
+  };
+  std::vector<std::vector<Block>> scratch_;  // one per thread
+};
+
+}  // namespace rnnpool_litert
+
+#endif  // TFLM_KERNELS_LITERT_RNNPOOL_OP_H_

@@ -49,13 +49,21 @@ def flat_tf_keras_model(model, custom_twins=None, caller="flat_tf_keras_model"):
                          "shape (keras.Input) first")
     if is_flat_tf_keras_model(model):
         return model
+    return rebuild_with_sources(model, custom_twins)[0]
+
+
+def rebuild_with_sources(model, custom_twins=None):
+    """(flat tf_keras model, {flat layer name: the user's layer it twins})."""
     graph = keras_graph.graph_of(model)
     rebuild = _Rebuild(custom_twins or {})
     inputs = [tf_keras.Input(shape=tuple(t.shape[1:]), dtype=t.dtype,
                              name=rebuild.names.claim(keras_graph.input_name(t)))
               for t in graph.inputs]
     outputs = rebuild.inline(graph, inputs)
-    return tf_keras.Model(inputs, outputs, name=model.name)
+    flat = tf_keras.Model(inputs, outputs, name=model.name)
+    sources = {step.layer.name: step.operation
+               for step in rebuild.steps.values() if step.layer is not None}
+    return flat, sources
 
 
 class _Rebuild:
@@ -64,7 +72,7 @@ class _Rebuild:
     def __init__(self, custom_twins):
         self.names = twins.UniqueNames()
         self._custom_twins = custom_twins
-        self._steps = {}  # id(user layer) -> TwinStep, so shared layers stay shared
+        self.steps = {}  # id(user layer) -> TwinStep, so shared layers stay shared
 
     def inline(self, graph, inputs):
         """The tf_keras tensors of `graph`'s outputs, given tensors for its inputs."""
@@ -85,10 +93,10 @@ class _Rebuild:
             if keras_graph.is_model(operation):
                 outputs = self._inline_model(operation, args, kwargs)
             else:
-                step = self._steps.get(id(operation))
+                step = self.steps.get(id(operation))
                 if step is None:
                     step = twins.TwinStep(operation, self.names, self._custom_twins)
-                    self._steps[id(operation)] = step
+                    self.steps[id(operation)] = step
                 outputs = step(node_args, args, kwargs)
             for tensor, new in zip(keras_graph.output_tensors(node),
                                    tf.nest.flatten(outputs)):

@@ -29,6 +29,23 @@ def describe(operation):
     return f"layer {operation.name!r} ({type(operation).__name__})"
 
 
+def _affine_layer_constants(operation):
+    """(scale, offset) of a Rescaling or channels-last Normalization layer of
+    either Keras (y = x * scale + offset, per channel or scalar), else None."""
+    kind = type(operation).__name__
+    if kind == "Rescaling":
+        config = operation.get_config()
+        return (np.asarray(config["scale"], np.float64),
+                np.asarray(config["offset"], np.float64))
+    if kind != "Normalization" or tuple(np.atleast_1d(operation.axis)) != (-1,):
+        return None
+    mean = np.asarray(operation.mean, np.float64)
+    std = np.maximum(np.sqrt(np.asarray(operation.variance, np.float64)), 1e-7)
+    if operation.invert:
+        return std, mean
+    return 1.0 / std, -mean / std
+
+
 def _constant_arithmetic(operation, args, kwargs):
     """(scale, offset) if the node computes x * scale + offset for one tensor x
     and a scalar constant, else None."""
@@ -70,24 +87,25 @@ class TwinStep:
         self.operation = operation
         self._names = names
         self._custom_twins = custom_twins
-        self._layer = None
+        self.layer = None
         self._activation = None
 
     def __call__(self, node_args, args, kwargs):
         """Outputs of the twin on `args` / `kwargs` (tf_keras tensors); `node_args`
         are the user's (args, kwargs) of this node, for constants."""
-        arithmetic = _constant_arithmetic(self.operation, *node_args)
-        if arithmetic is not None:
+        affine = (_constant_arithmetic(self.operation, *node_args)
+                  or _affine_layer_constants(self.operation))
+        if affine is not None:
             tensor = next(v for v in list(args) + list(kwargs.values())
                           if keras_graph.is_symbolic(v))
-            return self._rescaling(self.operation.name, *arithmetic)(tensor)
+            return self._affine(tensor, self.operation.name, *affine)
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
-        if self._layer is None:
-            self._layer = self._make_layer()
-            outputs = self._layer(*args, **kwargs)
+        if self.layer is None:
+            self.layer = self._make_layer()
+            outputs = self.layer(*args, **kwargs)
             self._copy_weights()
         else:
-            outputs = self._layer(*args, **kwargs)
+            outputs = self.layer(*args, **kwargs)
         if self._activation is not None:
             outputs = self._activation_layers(outputs)
         return outputs
@@ -138,24 +156,35 @@ class TwinStep:
 
     def _copy_weights(self):
         source = self.operation.get_weights()
-        shapes = [tuple(w.shape) for w in self._layer.weights]
+        shapes = [tuple(w.shape) for w in self.layer.weights]
         if [tuple(np.shape(w)) for w in source] != shapes:
             raise ValueError(
                 f"{describe(self.operation)}: its weights "
                 f"{[tuple(np.shape(w)) for w in source]} do not match those of its "
                 f"tf_keras twin {shapes}")
-        self._layer.set_weights(source)
+        self.layer.set_weights(source)
 
     # -- activations and arithmetic as standard layers -------------------------------
 
-    def _rescaling(self, name, scale, offset):
-        return tf_keras.layers.Rescaling(scale, offset, name=self._names.claim(name))
+    def _affine(self, x, name, scale, offset):
+        """x * scale + offset (scalars or per channel). On an image-like map, a 1x1
+        DepthwiseConv2D holding them: QAT quantizes its weights and TFLite runs it in
+        int8, where a MUL / ADD by a float constant would stay float. Elsewhere Rescaling."""
+        name = self._names.claim(name)
+        channels = x.shape[-1]
+        if len(x.shape) != 4 or channels is None:
+            return tf_keras.layers.Rescaling(scale, offset, name=name)(x)
+        layer = tf_keras.layers.DepthwiseConv2D(1, use_bias=True, name=name)
+        y = layer(x)
+        kernel = np.broadcast_to(np.reshape(scale, -1), (channels,)).reshape(1, 1, channels, 1)
+        layer.set_weights([kernel, np.broadcast_to(np.reshape(offset, -1), (channels,))])
+        return y
 
     def _hard_sigmoid(self, x, name):
-        """relu6(x + 3) / 6, as Keras' MobileNetV3 writes it (TFLite: ADD, RELU6, MUL)."""
-        x = self._rescaling(name + "_add3", 1.0, 3.0)(x)
+        """relu6(x + 3) / 6, as Keras' MobileNetV3 writes it."""
+        x = self._affine(x, name + "_add3", 1.0, 3.0)
         x = tf_keras.layers.ReLU(6.0, name=self._names.claim(name + "_relu6"))(x)
-        return self._rescaling(name + "_div6", 1.0 / 6.0, 0.0)(x)
+        return self._affine(x, name + "_div6", 1.0 / 6.0, 0.0)
 
     def _activation_layers(self, x):
         name = self.operation.name + "_" + self._activation
@@ -167,7 +196,8 @@ class TwinStep:
 
 def needs_rebuild(layer, node_args):
     """True if a tf_keras layer of a flat model still needs rewriting."""
-    return _constant_arithmetic(layer, *node_args) is not None
+    return (_constant_arithmetic(layer, *node_args) is not None
+            or _affine_layer_constants(layer) is not None)
 
 
 class UniqueNames:

@@ -4,7 +4,10 @@ The pattern of README "RNNPool stem + Keras Applications backbone":
 image -> Conv2D / BatchNorm / ReLU6 -> RNNPool2D (4x4 patches, stride 2) ->
 1x1 Conv2D to 3 channels -> backbone (weights=None, include_top=False),
 called as a layer (`nested=True`) or built on the tensor (`input_tensor=`)
--> global average pooling -> Dense logits. tf_keras or Keras 3.
+-> global average pooling -> Dense logits. tf_keras or Keras 3. The layers
+around the backbone have prefixed names ("rnnpool_stem_conv", "head_pool"):
+a flat build shares one namespace with the backbone's own ("stem_conv" in
+EfficientNet).
 """
 # family: (keras.applications builder, its arguments). Widths for microcontrollers.
 FAMILIES = {
@@ -62,14 +65,14 @@ def rnnpool_stem_backbone(family, input_shape=(160, 160, 3), num_classes=2,
     keras, rnnpool = _framework(framework)
     inputs = keras.Input(input_shape, name="image")
     x = keras.layers.Conv2D(8, 3, strides=stem_strides, padding="same", use_bias=False,
-                            name="stem_conv")(inputs)
-    x = keras.layers.BatchNormalization(name="stem_bn")(x)
-    x = keras.layers.ReLU(6.0, name="stem_relu")(x)
+                            name="rnnpool_stem_conv")(inputs)
+    x = keras.layers.BatchNormalization(name="rnnpool_stem_bn")(x)
+    x = keras.layers.ReLU(6.0, name="rnnpool_stem_relu")(x)
     x = rnnpool(rnn_units, rnn_units, pool_size=4, strides=2, name="rnnpool")(x)
-    x = keras.layers.Conv2D(3, 1, name="to_backbone")(x)
+    x = keras.layers.Conv2D(3, 1, name="rnnpool_to_backbone")(x)
     x = _backbone(keras, family, x, nested)
-    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    outputs = keras.layers.Dense(num_classes, name="logits")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
+    outputs = keras.layers.Dense(num_classes, name="head_logits")(x)
     return keras.Model(inputs, outputs, name=f"rnnpool_{family}")
 
 
@@ -80,6 +83,6 @@ def backbone_classifier(family, input_shape=(160, 160, 3), num_classes=2,
     keras, _ = _framework(framework)
     inputs = keras.Input(input_shape, name="image")
     x = _backbone(keras, family, inputs, nested=False)
-    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    outputs = keras.layers.Dense(num_classes, name="logits")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
+    outputs = keras.layers.Dense(num_classes, name="head_logits")(x)
     return keras.Model(inputs, outputs, name=family)

@@ -8,6 +8,7 @@ import pytest
 import rnnpool_keras
 from converters import convert, export_c_array, memory_report, run_tflite, tflite_model
 from rnnpool_keras import demo, models, synthetic
+from model_cases import calibrated_int8_agreement
 from rnnpool_keras.flat_model import copy_weights_back
 
 keras = pytest.importorskip("keras")
@@ -143,12 +144,9 @@ def test_int8_file_agrees_with_the_qat_model_of_a_keras3_model(trained_keras3):
 
 def test_int8_file_calibrated_from_a_keras3_model_agrees_with_it(trained_keras3):
     model, _, x_test, _ = trained_keras3
-    x_calibration, _ = synthetic.quadrant_images(64, seed=11)
-    model_bytes = convert(model, quantize="int8", representative_data=x_calibration)
-    assert tflite_model.op_names(model_bytes) == ["CONV_2D", "RNNPool", "RESHAPE",
-                                                  "FULLY_CONNECTED"]
-    int8_logits = run_tflite(model_bytes, x_test)[0]
-    assert np.mean(int8_logits.argmax(1) == np.asarray(model(x_test)).argmax(1)) >= 0.97
+    _, names, agreement = calibrated_int8_agreement(model, x_test)
+    assert names == ["CONV_2D", "RNNPool", "RESHAPE", "FULLY_CONNECTED"]
+    assert agreement >= 0.97
 
 
 def test_qat_weights_go_back_into_the_keras3_model(trained_keras3):

@@ -1,6 +1,6 @@
 """Memory of Keras Applications backbones behind an RNNPool stem vs their own stem.
 
-For each family of rnnpool_keras.stem_backbone.FAMILIES, converts to int8
+For each family of rnnpool_keras.app.stem_backbone.FAMILIES, converts to int8
 (calibrated on random images: memory does not depend on the weights) the
 classifier with the family's own stem and the same backbone behind an RNNPool
 stem (Conv2D stride 2 / BN / ReLU6 -> RNNPool2D(8, 8, 4x4, stride 2) -> 1x1
@@ -21,7 +21,7 @@ import rnnpool_keras  # noqa: E402
 import machine  # noqa: E402
 from converters import convert, memory_report  # noqa: E402
 from converters.memory import KB  # noqa: E402
-from rnnpool_keras.stem_backbone import (FAMILIES, backbone_classifier,  # noqa: E402
+from rnnpool_keras.app.stem_backbone import (FAMILIES, backbone_classifier,  # noqa: E402
                                          rnnpool_stem_backbone)
 
 

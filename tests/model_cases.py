@@ -46,8 +46,9 @@ def two_rnnpool_model(input_size, data_format="channels_last", seed=3):
 def calibrated_int8_agreement(model, x_test):
     """(int8 .tflite of `model` calibrated on 64 synthetic quadrant images, its
     op names, the share of `x_test` on which it picks the model's class)."""
-    from converters import convert, run_tflite, tflite_model
-    from rnnpool_keras import synthetic
+    from converters import convert, run_tflite
+    from converters.tflite_io import tflite_model
+    from rnnpool_keras.app import synthetic
 
     x_calibration, _ = synthetic.quadrant_images(64, seed=11)
     model_bytes = convert(model, quantize="int8", representative_data=x_calibration)

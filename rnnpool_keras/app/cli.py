@@ -23,7 +23,7 @@ def _load_keras_model(path):
     if not os.path.exists(path):
         raise CommandError(f"model file not found: {path}")
     import rnnpool_keras  # registers RNNPool2D for deserialisation
-    from rnnpool_keras import saved_model_files
+    from rnnpool_keras.app import saved_model_files
 
     _progress(f"Loading {path}")
     try:

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 import rnnpool_keras
-from converters import convert, run_tflite, tflite_model
-from rnnpool_keras import synthetic
-from rnnpool_keras.stem_backbone import FAMILIES, rnnpool_stem_backbone
+from converters import convert, run_tflite
+from converters.tflite_io import tflite_model
+from rnnpool_keras.app import synthetic
+from rnnpool_keras.app.stem_backbone import FAMILIES, rnnpool_stem_backbone
 
 # 66x66, stem stride 1, RNNPool stride 2 (valid): the backbone sees 32x32,
 # the smallest input Keras Applications accept.

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 import rnnpool_keras
-from converters import convert, export_c_array, memory_report, run_tflite, tflite_model
-from rnnpool_keras import demo, models, synthetic
+from converters import convert, export_c_array, memory_report, run_tflite
+from converters.tflite_io import tflite_model
+from rnnpool_keras.app import demo, synthetic, zoo
 from model_cases import calibrated_int8_agreement
 from rnnpool_keras.flat_model import copy_weights_back
 
@@ -90,8 +91,8 @@ def test_int8_file_of_every_standard_layer_is_integer_and_close_to_qat():
 
 
 def test_keras3_model_zoo_small_models_convert_to_the_same_function():
-    model = _randomize(models.small_mobilenetv2_rnnpool((32, 32, 1), 10,
-                                                        framework=keras))
+    model = _randomize(zoo.small_mobilenetv2_rnnpool((32, 32, 1), 10,
+                                                     framework=keras))
     assert isinstance(model, keras.Model)
     _assert_float_file_matches(model, (32, 32, 1))
     tiny = _randomize(demo.tiny_rnnpool_cnn(framework=keras))
@@ -100,10 +101,10 @@ def test_keras3_model_zoo_small_models_convert_to_the_same_function():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("builder, shape", [
-    (lambda: models.vww_mobilenetv2_rnnpool((48, 48, 3), last_rnnpool=True,
+    (lambda: zoo.vww_mobilenetv2_rnnpool((48, 48, 3), last_rnnpool=True,
                                             framework=keras), (48, 48, 3)),
-    (lambda: models.rnnpool_face_m4((32, 40, 1), framework=keras), (32, 40, 1)),
-    (lambda: models.vww_mobilenetv2((32, 32, 3), framework=keras), (32, 32, 3)),
+    (lambda: zoo.rnnpool_face_m4((32, 40, 1), framework=keras), (32, 40, 1)),
+    (lambda: zoo.vww_mobilenetv2((32, 32, 3), framework=keras), (32, 32, 3)),
 ], ids=["vww_rnnpool_last", "face_m4", "vww_baseline"])
 def test_keras3_model_zoo_converts_to_the_same_function(builder, shape):
     _assert_float_file_matches(_randomize(builder()), shape, count=2)
@@ -165,7 +166,7 @@ def test_qat_weights_go_back_into_the_keras3_model(trained_keras3):
 
 
 def test_cli_converts_a_keras3_dot_keras_file(tmp_path):
-    from rnnpool_keras import cli
+    from rnnpool_keras.app import cli
 
     model = _randomize(demo.tiny_rnnpool_cnn(framework=keras))
     path, output = str(tmp_path / "model.keras"), str(tmp_path / "model.tflite")

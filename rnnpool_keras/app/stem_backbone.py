@@ -26,7 +26,7 @@ FAMILIES = {
 def _framework(framework):
     if framework is None:
         import tf_keras
-        from rnnpool_keras.layer import RNNPool2D
+        from rnnpool_keras.layers.rnnpool2d import RNNPool2D
         return tf_keras, RNNPool2D
     from rnnpool_keras.keras3 import RNNPool2D
     return framework, RNNPool2D

@@ -41,3 +41,17 @@ def two_rnnpool_model(input_size, data_format="channels_last", seed=3):
     x = tf_keras.layers.Flatten()(x)
     outputs = tf_keras.layers.Dense(3)(x)
     return randomize_rnnpool_weights(tf_keras.Model(inputs, outputs), seed)
+
+
+def calibrated_int8_agreement(model, x_test):
+    """(int8 .tflite of `model` calibrated on 64 synthetic quadrant images, its
+    op names, the share of `x_test` on which it picks the model's class)."""
+    from converters import convert, run_tflite
+    from converters.tflite_io import tflite_model
+    from rnnpool_keras.app import synthetic
+
+    x_calibration, _ = synthetic.quadrant_images(64, seed=11)
+    model_bytes = convert(model, quantize="int8", representative_data=x_calibration)
+    int8_logits = run_tflite(model_bytes, x_test)[0]
+    agreement = np.mean(int8_logits.argmax(1) == np.asarray(model(x_test)).argmax(1))
+    return model_bytes, tflite_model.op_names(model_bytes), agreement

@@ -6,11 +6,11 @@ Checks the arguments, then hands the model to one of the two lowerings:
 """
 import numpy as np
 import tensorflow as tf
-import tf_keras
 
 from converters.conversion import builtin_lowering
 from converters.conversion import custom_lowering
 from converters.conversion.stock_converter import is_qat_model
+from rnnpool_keras.flat_model import flat_tf_keras_model
 
 QUANTIZE_CHOICES = (None, "int8")
 LOWERINGS = ("custom", "builtin")
@@ -20,10 +20,6 @@ def _check_arguments(model, quantize, representative_data, lowering):
     if lowering not in LOWERINGS:
         raise ValueError(f"lowering must be 'custom' (one RNNPool custom op per layer) or "
                          f"'builtin' (builtin TFLite ops only), got {lowering!r}")
-    if not isinstance(model, tf_keras.Model):
-        raise TypeError("convert expects a tf_keras (Keras 2) model, got "
-                        f"{type(model).__module__}.{type(model).__name__}; build it with "
-                        "tf_keras and rnnpool_keras.RNNPool2D")
     if quantize not in QUANTIZE_CHOICES:
         raise ValueError(f"quantize must be None (float) or 'int8', got {quantize!r}")
     if quantize is None and is_qat_model(model):
@@ -66,7 +62,7 @@ def _check_finite(data, name):
 
 
 def convert(model, quantize=None, representative_data=None, lowering="custom"):
-    """Converts a tf_keras model with RNNPool2D layers to TFLite flatbuffer bytes.
+    """Converts a Keras model with RNNPool2D layers to TFLite flatbuffer bytes.
 
     Every RNNPool2D becomes one CUSTOM op "RNNPool" (docs/rnnpool_custom_op.md);
     everything else converts as the stock TFLite converter converts it, with no
@@ -74,7 +70,9 @@ def convert(model, quantize=None, representative_data=None, lowering="custom"):
     device with TFLM and `tflite::Register_RNNPOOL()`.
 
     Args:
-      model: a built tf_keras model (float, or QAT from rnnpool_keras.quantize_model).
+      model: a built tf_keras or Keras 3 functional / Sequential model (float,
+        nested models allowed: see rnnpool_keras.flat_model), or a QAT model
+        from rnnpool_keras.quantize_model.
       quantize: None for a float32 model; "int8" for a full-integer model (int8
         input and output, int8 RNNPool ops with int8 weights and int32 biases).
       representative_data: for quantize="int8" of a float model, an array
@@ -87,6 +85,7 @@ def convert(model, quantize=None, representative_data=None, lowering="custom"):
     Returns:
       The .tflite model as bytes.
     """
+    model = flat_tf_keras_model(model, caller="convert")
     _check_arguments(model, quantize, representative_data, lowering)
     if lowering == "builtin":
         return builtin_lowering.convert_builtin(model, quantize, representative_data)

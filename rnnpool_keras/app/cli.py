@@ -47,16 +47,25 @@ def _native_stderr_dropped():
 
 
 def _load_keras_model(path):
-    """A tf_keras model (float or QAT) from .keras, .h5 or a SavedModel directory."""
+    """A tf_keras model (float or QAT) from .keras, .h5 or a SavedModel directory,
+    or a Keras 3 model from a .keras file Keras 3 wrote."""
     if not os.path.exists(path):
         raise CommandError(f"model file not found: {path}")
-    import tf_keras
     import rnnpool_keras  # registers RNNPool2D for deserialisation
+    from rnnpool_keras.app import saved_model_files
 
     _progress(f"Loading {path}")
     try:
-        with rnnpool_keras.quantize_scope():  # QAT models need tfmot's classes
-            model = tf_keras.models.load_model(path, compile=False)
+        if saved_model_files.written_by_keras3(path):
+            import keras
+            import rnnpool_keras.keras3  # registers the Keras 3 RNNPool2D
+
+            model = keras.saving.load_model(path, compile=False)
+        else:
+            import tf_keras
+
+            with rnnpool_keras.quantize_scope():  # QAT models need tfmot's classes
+                model = tf_keras.models.load_model(path, compile=False)
     except Exception as error:  # Keras raises many types for an unreadable file
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise CommandError(f"cannot load a Keras model from {path}: "
@@ -202,7 +211,8 @@ def _demo(args):
 
     try:
         demo_module.main(epochs=args.epochs, output_dir=args.output_dir,
-                         source=args.data, train_count=args.train_count)
+                         source=args.data, train_count=args.train_count,
+                         keras_version=args.keras)
     except FileNotFoundError as error:  # --data fashion-mnist without the data
         raise CommandError(f"{error}; or use --data synthetic") from None
 
@@ -270,6 +280,8 @@ def _parser():
                       "Keras' cached download), else synthetic images")
     demo.add_argument("--train-count", type=int, default=10000,
                       help="training images to use")
+    demo.add_argument("--keras", type=int, choices=(2, 3), default=2,
+                      help="build and train with tf_keras (2) or Keras 3 (3)")
     demo.add_argument("--output-dir", default="rnnpool_demo",
                       help="where the .tflite model and its C array go")
     demo.set_defaults(run=_demo)

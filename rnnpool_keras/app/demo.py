@@ -27,16 +27,30 @@ Data = collections.namedtuple(
     "Data", ["x_train", "y_train", "x_test", "y_test", "name", "num_classes"])
 
 
-def tiny_rnnpool_cnn(input_size=32, channels=3, num_classes=4):
-    """Conv stem -> RNNPool2D (4x4 patches, stride 2) -> dense classifier."""
-    inputs = tf_keras.Input((input_size, input_size, channels), name="image")
-    x = tf_keras.layers.Conv2D(8, 3, strides=2, padding="same",
-                               activation="relu", name="stem")(inputs)
-    x = RNNPool2D(rnn1_units=8, rnn2_units=8, pool_size=4, strides=2,
-                  padding="same", name="rnnpool")(x)
-    x = tf_keras.layers.Flatten(name="flatten")(x)
-    outputs = tf_keras.layers.Dense(num_classes, name="classifier")(x)
-    return tf_keras.Model(inputs, outputs, name="tiny_rnnpool_cnn")
+def tiny_rnnpool_cnn(input_size=32, channels=3, num_classes=4, framework=None):
+    """Conv stem -> RNNPool2D (4x4 patches, stride 2) -> dense classifier;
+    `framework`: None for tf_keras, or Keras 3's `keras` module."""
+    keras, rnnpool = (tf_keras, RNNPool2D) if framework is None else _keras3()
+    inputs = keras.Input((input_size, input_size, channels), name="image")
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same",
+                            activation="relu", name="stem")(inputs)
+    x = rnnpool(rnn1_units=8, rnn2_units=8, pool_size=4, strides=2,
+                padding="same", name="rnnpool")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    outputs = keras.layers.Dense(num_classes, name="classifier")(x)
+    return keras.Model(inputs, outputs, name="tiny_rnnpool_cnn")
+
+
+def _keras3():
+    import keras
+    from rnnpool_keras.keras3 import RNNPool2D as Keras3RNNPool2D
+
+    return keras, Keras3RNNPool2D
+
+
+def _keras_of(model):
+    """The Keras module that made `model`: tf_keras, or Keras 3's `keras`."""
+    return tf_keras if isinstance(model, tf_keras.Model) else _keras3()[0]
 
 
 # -- data -------------------------------------------------------------------------
@@ -73,16 +87,18 @@ def demo_data(train_count, test_count, size, source="auto"):
 # -- stages -----------------------------------------------------------------------
 
 def compile_classifier(model, learning_rate):
-    """Adam at `learning_rate` (a float or a schedule), cross-entropy on logits, accuracy."""
-    model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate),
-                  loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    """Adam at `learning_rate` (a float or a schedule), cross-entropy on logits,
+    accuracy, from the model's own Keras (tf_keras or Keras 3)."""
+    keras = _keras_of(model)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
 
 
-def _cosine_decay(learning_rate, epochs, data, batch_size):
+def _cosine_decay(learning_rate, epochs, data, batch_size, keras=tf_keras):
     """`learning_rate` decaying to 0 over the training steps of `epochs` epochs."""
     steps = epochs * int(np.ceil(len(data.x_train) / batch_size))
-    return tf_keras.optimizers.schedules.CosineDecay(learning_rate, steps)
+    return keras.optimizers.schedules.CosineDecay(learning_rate, steps)
 
 
 def train_float(model, data, epochs, learning_rate=3e-3, batch_size=32, decay=True):
@@ -94,8 +110,8 @@ def train_float(model, data, epochs, learning_rate=3e-3, batch_size=32, decay=Tr
     statistics averaged over still-moving weights cost a constant learning
     rate most of its test accuracy (18% instead of 82% on Fashion-MNIST).
     """
-    compile_classifier(model, _cosine_decay(learning_rate, epochs, data, batch_size)
-             if decay else learning_rate)
+    compile_classifier(model, _cosine_decay(learning_rate, epochs, data, batch_size,
+                                            _keras_of(model)) if decay else learning_rate)
     initial_loss = model.evaluate(data.x_train, data.y_train, verbose=0)[0]
     print(f"Training {epochs} epochs on {len(data.x_train):,} {data.name} images "
           f"(initial loss {initial_loss:.3f})")
@@ -201,6 +217,9 @@ def run_quantized(model, epochs=1, train_count=1024, test_count=256, seed=0):
 
 
 def _print_model(model):
+    from rnnpool_keras.flat_model import flat_tf_keras_model
+
+    model = flat_tf_keras_model(model)  # a Keras 3 model: its tf_keras twin, same shapes
     print(f"Model {model.name} (input -> output shape per layer):")
     for layer in model.layers:
         print(f"  {layer.name:28s} {str(layer.output_shape):22s}")
@@ -214,15 +233,32 @@ def _print_model(model):
 # -- the main job ---------------------------------------------------------------------
 
 def main(epochs=3, output_dir="rnnpool_demo", source="auto", train_count=10000,
-         test_count=1000, size=32, seed=0):
-    """`rnnpool demo`: train, QAT, int8 conversion, host run, memory report, C array."""
+         test_count=1000, size=32, seed=0, keras_version=2):
+    """`rnnpool demo`: train, QAT, int8 conversion, host run, memory report, C array.
+
+    keras_version: 2 builds and trains the model with tf_keras; 3 with Keras 3
+    (`import keras`, `rnnpool_keras.keras3.RNNPool2D`): QAT then trains its
+    tf_keras copy, whose weights go back into the Keras 3 model.
+    """
+    if keras_version not in (2, 3):
+        raise ValueError(f"keras_version must be 2 (tf_keras) or 3, got {keras_version!r}")
+    framework = None if keras_version == 2 else _keras3()[0]
     tf_keras.utils.set_random_seed(seed)
+    if framework is not None:
+        framework.utils.set_random_seed(seed)
     data = demo_data(train_count, test_count, size, source)
     input_shape = data.x_train.shape[1:]
-    model = zoo.small_mobilenetv2_rnnpool(input_shape, data.num_classes)
+    model = zoo.small_mobilenetv2_rnnpool(input_shape, data.num_classes,
+                                          framework=framework)
+    print(f"Built with {'tf_keras' if framework is None else 'Keras 3'}")
     _print_model(model)
     float_results = train_float(model, data, epochs)
     qat, qat_results = train_qat(model, data)
+    if framework is not None:
+        from rnnpool_keras.flat_model import copy_weights_back
+
+        copied = copy_weights_back(qat, model)
+        print(f"QAT weights copied back into the Keras 3 model ({len(copied)} layers)")
     model_bytes, int8_results = deploy(qat, data, output_dir)
     memory_results = report_memory(model_bytes, input_shape, data, output_dir)
     print("Summary ({}): test accuracy float {:.1%}, QAT {:.1%}, int8 TFLite {:.1%}; "

@@ -15,6 +15,10 @@ share them and weights load by name. Padding and BatchNorm epsilon follow the
 authors' PyTorch code (edge replication after RNNPool; with
 `pytorch_padding=True` symmetric zero padding of strided convolutions too), so
 weights trained there can be carried over layer by layer.
+
+Every builder takes `framework`: None builds with tf_keras (and
+`rnnpool_keras.RNNPool2D`), `framework=keras` with Keras 3 (and
+`rnnpool_keras.keras3.RNNPool2D`); the two builds have the same layers and names.
 """
 import tf_keras as keras
 
@@ -46,27 +50,29 @@ def _conv_bn(x, filters, kernel_size, strides, name, relu=True, depthwise=False,
     over. Otherwise "same": the convolution pads on the fly, while a separate
     PAD op would hold a padded copy of its input in RAM beside the original.
     """
+    layers = _framework(x)[0].layers
     padding = "same"
     if strides > 1 and pytorch_padding:
-        x = keras.layers.ZeroPadding2D(kernel_size // 2, name=name + "_pad")(x)
+        x = layers.ZeroPadding2D(kernel_size // 2, name=name + "_pad")(x)
         padding = "valid"
     if depthwise:
-        x = keras.layers.DepthwiseConv2D(kernel_size, strides, padding,
-                                         use_bias=False, name=name)(x)
+        x = layers.DepthwiseConv2D(kernel_size, strides, padding,
+                                   use_bias=False, name=name)(x)
     else:
-        x = keras.layers.Conv2D(filters, kernel_size, strides, padding,
-                                use_bias=False, name=name)(x)
+        x = layers.Conv2D(filters, kernel_size, strides, padding,
+                          use_bias=False, name=name)(x)
     # BatchNorm after every convolution (the TFLite converter folds it away),
     # with PyTorch's epsilon so the authors' trained statistics mean the same.
-    x = keras.layers.BatchNormalization(
+    x = layers.BatchNormalization(
         momentum=0.9, epsilon=1e-5, name=name + "_bn")(x)
     if relu:
-        x = keras.layers.ReLU(6.0, name=name + "_relu")(x)
+        x = layers.ReLU(6.0, name=name + "_relu")(x)
     return x
 
 
 def _inverted_residual(x, expansion, filters, strides, name, pytorch_padding=False):
     """MobileNetV2's MBConv: 1x1 expand, 3x3 depthwise, linear 1x1 project."""
+    layers = _framework(x)[0].layers
     in_channels = x.shape[-1]
     y = x
     if expansion != 1:
@@ -75,7 +81,7 @@ def _inverted_residual(x, expansion, filters, strides, name, pytorch_padding=Fal
                  pytorch_padding=pytorch_padding)
     y = _conv_bn(y, filters, 1, 1, name + "_project", relu=False)
     if strides == 1 and in_channels == filters:
-        y = keras.layers.Add(name=name + "_add")([x, y])
+        y = layers.Add(name=name + "_add")([x, y])
     return y
 
 
@@ -97,38 +103,42 @@ def _replicate_bottom_right(x, name):
     'replicate' padding) so the strided stages after it halve it exactly.
     Cropping2D + Concatenate become TFLite STRIDED_SLICE + CONCATENATION.
     """
+    layers = _framework(x)[0].layers
     height, width = x.shape[1], x.shape[2]
-    last_row = keras.layers.Cropping2D(((height - 1, 0), (0, 0)),
-                                       name=name + "_last_row")(x)
-    x = keras.layers.Concatenate(axis=1, name=name + "_rows")([x, last_row])
-    last_column = keras.layers.Cropping2D(((0, 0), (width - 1, 0)),
-                                          name=name + "_last_column")(x)
-    return keras.layers.Concatenate(axis=2, name=name + "_columns")([x, last_column])
+    last_row = layers.Cropping2D(((height - 1, 0), (0, 0)),
+                                 name=name + "_last_row")(x)
+    x = layers.Concatenate(axis=1, name=name + "_rows")([x, last_row])
+    last_column = layers.Cropping2D(((0, 0), (width - 1, 0)),
+                                    name=name + "_last_column")(x)
+    return layers.Concatenate(axis=2, name=name + "_columns")([x, last_column])
 
 
 def _rnnpool_stem(x, stem_channels, units, pool_size, activations, pytorch_padding):
     """Stride-2 3x3 conv, then RNNPool (stride 4, valid) and edge replication."""
+    _, rnnpool = _framework(x)
     x = _conv_bn(x, stem_channels, 3, 2, "stem_conv", pytorch_padding=pytorch_padding)
-    x = RNNPool2D(units, units, pool_size=pool_size, strides=4, padding="valid",
-                  name="rnnpool", **activations)(x)
+    x = rnnpool(units, units, pool_size=pool_size, strides=4, padding="valid",
+                name="rnnpool", **activations)(x)
     return _replicate_bottom_right(x, "rnnpool_replicate")
 
 
 def _classifier(x, num_classes, last_rnnpool_activations=None):
     """Pools the final map to a vector (by RNNPool if given its activations)
     and maps it to `num_classes` logits."""
+    framework, rnnpool = _framework(x)
+    layers = framework.layers
     if last_rnnpool_activations is not None:
         # Paper F.1.2: one RNNPool patch over the whole map, h1 = h2 = channels / 4,
         # so the pooled vector keeps the channel count of average pooling.
         units = x.shape[-1] // 4
-        x = RNNPool2D(units, units, pool_size=(x.shape[1], x.shape[2]),
-                      name="last_rnnpool", **last_rnnpool_activations)(x)
-        x = keras.layers.Flatten(name="last_rnnpool_flatten")(x)
+        x = rnnpool(units, units, pool_size=(x.shape[1], x.shape[2]),
+                    name="last_rnnpool", **last_rnnpool_activations)(x)
+        x = layers.Flatten(name="last_rnnpool_flatten")(x)
     else:
-        x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
+        x = layers.GlobalAveragePooling2D(name="global_pool")(x)
     # Dropout as in the authors' classifier; it vanishes at conversion.
-    x = keras.layers.Dropout(0.2, name="dropout")(x)
-    return keras.layers.Dense(num_classes, name="logits")(x)
+    x = layers.Dropout(0.2, name="dropout")(x)
+    return layers.Dense(num_classes, name="logits")(x)
 
 
 def _check_input_shape(input_shape, minimum, builder):
@@ -138,10 +148,26 @@ def _check_input_shape(input_shape, minimum, builder):
                          f"with height and width >= {minimum}, got {input_shape}")
 
 
+def _framework(x):
+    """(Keras module, RNNPool2D class) of the tensor `x`: the builders make
+    tf_keras or Keras 3 layers, whichever made their input."""
+    if type(x).__module__.startswith("tf_keras"):
+        return keras, RNNPool2D
+    import keras as keras3
+    from rnnpool_keras.keras3 import RNNPool2D as Keras3RNNPool2D
+
+    return keras3, Keras3RNNPool2D
+
+
+def _input(input_shape, framework):
+    """The model input: `framework` is tf_keras (None) or Keras 3's `keras`."""
+    return (framework or keras).Input(input_shape, name="image")
+
+
 # -- Visual Wake Words -------------------------------------------------------------
 
 def vww_mobilenetv2(input_shape=(224, 224, 3), num_classes=2, pytorch_padding=False,
-                    name="vww_mobilenetv2"):
+                    name="vww_mobilenetv2", framework=None):
     """Visual Wake Words baseline: MobileNetV2-0.35x, 8-channel stem, 320-channel head.
 
     The network the paper compares against (Section 5.2, Table 2 "Base Network"):
@@ -156,6 +182,7 @@ def vww_mobilenetv2(input_shape=(224, 224, 3), num_classes=2, pytorch_padding=Fa
         weights over); default False: Keras "same", no PAD op in the .tflite
         and a smaller TFLM arena.
       name: the model's name.
+      framework: None for tf_keras, or the Keras 3 `keras` module.
 
     Returns:
       A tf_keras Model from [batch, H, W, C] images to [batch, num_classes] logits
@@ -163,19 +190,19 @@ def vww_mobilenetv2(input_shape=(224, 224, 3), num_classes=2, pytorch_padding=Fa
       against the paper's: bench/RESULTS.md, "Model zoo".
     """
     _check_input_shape(input_shape, 1, "vww_mobilenetv2")
-    inputs = keras.Input(input_shape, name="image")
+    inputs = _input(input_shape, framework)
     x = _conv_bn(inputs, _VWW_STEM_CHANNELS, 3, 2, "stem_conv",
                  pytorch_padding=pytorch_padding)
     x = _stages(x, _VWW_STAGES, "block", pytorch_padding)
     x = _conv_bn(x, _VWW_LAST_CHANNELS, 1, 1, "last_conv")
     outputs = _classifier(x, num_classes)
-    return keras.Model(inputs, outputs, name=name)
+    return _framework(inputs)[0].Model(inputs, outputs, name=name)
 
 
 def vww_mobilenetv2_rnnpool(input_shape=(224, 224, 3), num_classes=2,
                             last_rnnpool=False, gate_activation="sigmoid",
                             update_activation="tanh", pytorch_padding=False,
-                            name="vww_mobilenetv2_rnnpool"):
+                            name="vww_mobilenetv2_rnnpool", framework=None):
     """MobileNetV2-RNNPool (0.35x) for Visual Wake Words (paper Section 5.2).
 
     3x3 stride-2 conv to 8 channels (224 -> 112), RNNPool with 6x6 patches,
@@ -200,6 +227,7 @@ def vww_mobilenetv2_rnnpool(input_shape=(224, 224, 3), num_classes=2,
         weights over); default False: Keras "same", no PAD op in the .tflite
         and a smaller TFLM arena.
       name: the model's name.
+      framework: None for tf_keras, or the Keras 3 `keras` module.
 
     Returns:
       A tf_keras Model from [batch, H, W, C] images to [batch, num_classes] logits.
@@ -208,12 +236,12 @@ def vww_mobilenetv2_rnnpool(input_shape=(224, 224, 3), num_classes=2,
     _check_input_shape(input_shape, 11, "vww_mobilenetv2_rnnpool")  # stem output >= 6
     activations = {"gate_activation": gate_activation,
                    "update_activation": update_activation}
-    inputs = keras.Input(input_shape, name="image")
+    inputs = _input(input_shape, framework)
     x = _rnnpool_stem(inputs, _VWW_STEM_CHANNELS, 8, 6, activations, pytorch_padding)
     x = _stages(x, _VWW_RNNPOOL_STAGES, "block", pytorch_padding)
     x = _conv_bn(x, _VWW_LAST_CHANNELS, 1, 1, "last_conv")
     outputs = _classifier(x, num_classes, activations if last_rnnpool else None)
-    return keras.Model(inputs, outputs, name=name)
+    return _framework(inputs)[0].Model(inputs, outputs, name=name)
 
 
 # -- small models for Fashion-MNIST (bench/bench_accuracy.py, `rnnpool demo`) ------
@@ -226,7 +254,7 @@ _SMALL_LAST_CHANNELS = 128
 
 
 def small_mobilenetv2(input_shape=(64, 64, 1), num_classes=10,
-                      name="small_mobilenetv2"):
+                      name="small_mobilenetv2", framework=None):
     """A small MobileNetV2 (the strided-convolution baseline of the RNNPool one).
 
     3x3 stride-2 conv to 8 channels, inverted residuals (8 ch; 16 ch stride 2
@@ -235,7 +263,7 @@ def small_mobilenetv2(input_shape=(64, 64, 1), num_classes=10,
     average pooling, dense logits.
     """
     _check_input_shape(input_shape, 1, "small_mobilenetv2")
-    inputs = keras.Input(input_shape, name="image")
+    inputs = _input(input_shape, framework)
     x = _conv_bn(inputs, 8, 3, 2, "stem_conv")
     x = _stages(x, _SMALL_BASELINE_STAGES, "head_block")
     return _small_tail(inputs, x, num_classes, name)
@@ -243,7 +271,7 @@ def small_mobilenetv2(input_shape=(64, 64, 1), num_classes=10,
 
 def small_mobilenetv2_rnnpool(input_shape=(64, 64, 1), num_classes=10,
                               gate_activation="sigmoid", update_activation="tanh",
-                              name="small_mobilenetv2_rnnpool"):
+                              name="small_mobilenetv2_rnnpool", framework=None):
     """`small_mobilenetv2` with its downsampling blocks replaced by one RNNPool.
 
     3x3 stride-2 conv to 8 channels, RNNPool with 6x6 patches, stride 4,
@@ -251,25 +279,25 @@ def small_mobilenetv2_rnnpool(input_shape=(64, 64, 1), num_classes=10,
     of the input), then the shared tail.
     """
     _check_input_shape(input_shape, 2, "small_mobilenetv2_rnnpool")
-    inputs = keras.Input(input_shape, name="image")
+    inputs = _input(input_shape, framework)
     x = _conv_bn(inputs, 8, 3, 2, "stem_conv")
-    x = RNNPool2D(8, 8, pool_size=6, strides=4, padding="same", name="rnnpool",
-                  gate_activation=gate_activation,
-                  update_activation=update_activation)(x)
+    x = _framework(x)[1](8, 8, pool_size=6, strides=4, padding="same", name="rnnpool",
+                         gate_activation=gate_activation,
+                         update_activation=update_activation)(x)
     return _small_tail(inputs, x, num_classes, name)
 
 
 def _small_tail(inputs, x, num_classes, name):
     x = _stages(x, _SMALL_TAIL_STAGES, "block")
     x = _conv_bn(x, _SMALL_LAST_CHANNELS, 1, 1, "last_conv")
-    return keras.Model(inputs, _classifier(x, num_classes), name=name)
+    return _framework(inputs)[0].Model(inputs, _classifier(x, num_classes), name=name)
 
 
 # -- face detection ----------------------------------------------------------------
 
 def rnnpool_face_m4(input_shape=(240, 320, 1), num_classes=2, rnn_units=16,
                     gate_activation="sigmoid", update_activation="tanh",
-                    pytorch_padding=False, name="rnnpool_face_m4"):
+                    pytorch_padding=False, name="rnnpool_face_m4", framework=None):
     """RNNPool-Face-M4 (paper Table 15, Section 5.4): a QVGA face detector.
 
     3x3 stride-2 conv to 4 channels, RNNPool with 8x8 patches, stride 4 and
@@ -295,6 +323,7 @@ def rnnpool_face_m4(input_shape=(240, 320, 1), num_classes=2, rnn_units=16,
         weights over); default False: Keras "same", no PAD op in the .tflite
         and a smaller TFLM arena.
       name: the model's name.
+      framework: None for tf_keras, or the Keras 3 `keras` module.
 
     Returns:
       A tf_keras Model with outputs `class_logits` [batch, N, num_classes] and
@@ -303,7 +332,8 @@ def rnnpool_face_m4(input_shape=(240, 320, 1), num_classes=2, rnn_units=16,
       against the paper's: bench/RESULTS.md, "Model zoo".
     """
     _check_input_shape(input_shape, 15, "rnnpool_face_m4")  # stem output >= 8
-    inputs = keras.Input(input_shape, name="image")
+    inputs = _input(input_shape, framework)
+    layers = _framework(inputs)[0].layers
     x = _rnnpool_stem(inputs, 4, rnn_units, 8, {"gate_activation": gate_activation,
                                                 "update_activation": update_activation},
                       pytorch_padding)
@@ -312,15 +342,15 @@ def rnnpool_face_m4(input_shape=(240, 320, 1), num_classes=2, rnn_units=16,
         x = _inverted_residual(x, expansion, filters, strides, f"block_{index}",
                                pytorch_padding)
         head = f"head_{index}"
-        logits = keras.layers.Conv2D(num_classes, 3, padding="same",
-                                     name=head + "_class")(x)
-        class_logits.append(keras.layers.Reshape(
+        logits = layers.Conv2D(num_classes, 3, padding="same",
+                               name=head + "_class")(x)
+        class_logits.append(layers.Reshape(
             (-1, num_classes), name=head + "_class_flat")(logits))
-        boxes = keras.layers.Conv2D(4, 3, padding="same", name=head + "_box")(x)
-        box_offsets.append(keras.layers.Reshape((-1, 4), name=head + "_box_flat")(boxes))
-    outputs = [keras.layers.Concatenate(axis=1, name="class_logits")(class_logits),
-               keras.layers.Concatenate(axis=1, name="box_offsets")(box_offsets)]
-    return keras.Model(inputs, outputs, name=name)
+        boxes = layers.Conv2D(4, 3, padding="same", name=head + "_box")(x)
+        box_offsets.append(layers.Reshape((-1, 4), name=head + "_box_flat")(boxes))
+    outputs = [layers.Concatenate(axis=1, name="class_logits")(class_logits),
+               layers.Concatenate(axis=1, name="box_offsets")(box_offsets)]
+    return _framework(inputs)[0].Model(inputs, outputs, name=name)
 
 
 # -- cost --------------------------------------------------------------------------

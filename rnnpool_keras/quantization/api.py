@@ -8,9 +8,11 @@ import tensorflow as tf
 import tf_keras
 import tensorflow_model_optimization as tfmot
 
+from rnnpool_keras.flat_model import flat_tf_keras_model
 from rnnpool_keras.layers.rnnpool2d import RNNPool2D
 from rnnpool_keras.layers.rnnpool2d_base import RANGE_NAMES
 from rnnpool_keras.quantization import global_batch_quantizer
+from rnnpool_keras.quantization import standard_layers
 from rnnpool_keras.spec import integer_activations
 from rnnpool_keras.quantization.quantize_config import RNNPoolQuantizeConfig
 
@@ -26,6 +28,7 @@ def quantize_scope():
     """
     return tfmot.quantization.keras.quantize_scope(
         {"RNNPool2D": RNNPool2D, "RNNPoolQuantizeConfig": RNNPoolQuantizeConfig,
+         "Default8BitOutputQuantizeConfig": standard_layers.OutputQuantizeConfig,
          **global_batch_quantizer.CUSTOM_OBJECTS})
 
 
@@ -41,30 +44,30 @@ def _check_int8_compatible(layer):
                          + "; ".join(problems))
 
 
-def quantize_model(model):
-    """A tfmot quantization-aware-training copy of a tf_keras model with RNNPool2D.
+def quantize_model(model, custom_twins=None):
+    """A tfmot quantization-aware-training copy of a Keras model with RNNPool2D.
 
-    RNNPool2D layers get `RNNPoolQuantizeConfig`; every other layer gets
-    tfmot's default 8-bit scheme. The returned model shares no variables with
-    `model` (tfmot copies the weights), trains like any Keras model, and saves /
-    loads under `quantize_scope()`.
+    The model may be tf_keras or Keras 3 (functional or Sequential) and may
+    nest functional / Sequential models: it is first rebuilt as one flat
+    tf_keras model (`rnnpool_keras.flat_model`), so the QAT model returned is
+    always a tf_keras model (fit it, then `converters.convert(qat,
+    quantize="int8")`; `flat_model.copy_weights_back` returns its float
+    weights to a Keras 3 model). RNNPool2D layers get `RNNPoolQuantizeConfig`;
+    Multiply, Subtract, Rescaling and Normalization get an output quantizer
+    (`quantization.standard_layers`); every other layer tfmot's default
+    8-bit scheme. The returned model shares no variables with `model`, trains
+    like any Keras model, and saves / loads under `quantize_scope()`.
 
     Args:
-      model: a built `tf_keras.Sequential` or functional `tf_keras.Model`.
+      model: a built tf_keras or Keras 3 Sequential or functional model.
+      custom_twins: {Keras 3 layer class: tf_keras layer class}, see
+        `flat_model.flat_tf_keras_model`.
     Raises:
-      TypeError: `model` is not a tf_keras Sequential / functional model.
-      ValueError: an RNNPool2D layer has no int8 form (low rank, relu gate).
+      TypeError: `model` is not a Sequential / functional model.
+      ValueError: a layer has no tf_keras twin, or an RNNPool2D layer has no
+        int8 form (low rank, relu gate).
     """
-    if not isinstance(model, tf_keras.Model):
-        raise TypeError(
-            "quantize_model expects a tf_keras (Keras 2) Sequential or functional "
-            f"model, got {type(model).__module__}.{type(model).__name__}; tfmot "
-            "needs tf_keras: build the model with tf_keras and rnnpool_keras.RNNPool2D")
-    if not (isinstance(model, tf_keras.Sequential) or model._is_graph_network):
-        raise TypeError("quantize_model expects a Sequential or functional tf_keras "
-                        f"model; {type(model).__name__} is a subclassed model")
-    if not model.built:
-        raise ValueError("quantize_model needs a built model (give it an input shape)")
+    model = flat_tf_keras_model(model, custom_twins, caller="quantize_model")
     for layer in model.layers:
         if isinstance(layer, RNNPool2D):
             _check_int8_compatible(layer)
@@ -73,6 +76,10 @@ def quantize_model(model):
         if isinstance(layer, RNNPool2D):
             return tfmot.quantization.keras.quantize_annotate_layer(
                 layer, quantize_config=RNNPoolQuantizeConfig())
+        config = standard_layers.quantize_config_for(layer)
+        if config is not None:
+            return tfmot.quantization.keras.quantize_annotate_layer(
+                layer, quantize_config=config)
         return layer
 
     annotated = tf_keras.models.clone_model(model, clone_function=annotate)
@@ -132,6 +139,7 @@ def calibrate(qat_model, representative_data, batch_size=32):
       representative_data: an array [N, ...] of model inputs, or an iterable of
         input batches.
     """
+    qat_model = flat_tf_keras_model(qat_model, caller="calibrate")
     wrappers = [layer for layer in qat_model.layers
                 if isinstance(layer, tfmot.quantization.keras.QuantizeWrapperV2)]
     if not wrappers:

@@ -179,13 +179,14 @@ def test_saved_qat_model_loads_under_quantize_scope_with_identical_outputs(tmp_p
 
 # -- bad input ------------------------------------------------------------------
 
-def test_quantize_model_rejects_a_keras3_model():
+def test_quantize_model_of_a_keras3_model_is_a_tf_keras_qat_model():
     import keras
     from rnnpool_keras.keras3 import RNNPool2D as Keras3RNNPool2D
     inputs = keras.Input((4, 4, 2))
-    model = keras.Model(inputs, Keras3RNNPool2D(2, 2, 2)(inputs))
-    with pytest.raises(TypeError, match="expects a tf_keras"):
-        rnnpool_keras.quantize_model(model)
+    model = keras.Model(inputs, Keras3RNNPool2D(2, 2, 2, name="pool")(inputs))
+    qat = rnnpool_keras.quantize_model(model)
+    assert isinstance(qat, tf_keras.Model)
+    assert isinstance(qat.get_layer("quant_pool").layer, RNNPool2D)
 
 
 def test_quantize_model_rejects_non_models_and_subclassed_models():

@@ -45,8 +45,10 @@ def flat_tf_keras_model(model, custom_twins=None, caller="flat_tf_keras_model"):
                         "functional model, got "
                         f"{type(model).__module__}.{type(model).__name__}")
     if not model.built:
-        raise ValueError(f"{caller} needs a built model: give {model.name!r} an input "
-                         "shape (keras.Input) first")
+        raise ValueError(f"{caller} needs a built model: {model.name!r} has no defined "
+                         "inputs: a subclassed model, or a Sequential one without an input "
+                         "shape, cannot be traced; build it with the functional API or "
+                         "give it an input shape (keras.Input) first")
     if is_flat_tf_keras_model(model):
         return model
     return rebuild_with_sources(model, custom_twins)[0]

@@ -1,6 +1,13 @@
 """Installs rnnpool_keras (Keras layer, QAT), converters and the TFLM kernels."""
 from pybind11.setup_helpers import Pybind11Extension, build_ext
+import runpy
+
 from setuptools import Extension, find_packages, setup
+
+# The core's sources by role: one list, tflm_kernels/core_sources.py (read
+# without importing the package).
+CORE_SOURCES = ["tflm_kernels/" + name for name in runpy.run_path(
+    "tflm_kernels/core_sources.py")["CORE_SOURCE_NAMES"]]
 
 # The C++ kernel core is compiled as its own static library so it gets the
 # flags of a microcontroller build (no exceptions, no RTTI); only the pybind11
@@ -44,9 +51,10 @@ setup(
         "test": ["pytest", "matplotlib", "tensorboard", "ai-edge-litert"],
     },
     libraries=[("rnnpool_core", {
-        "sources": ["tflm_kernels/rnnpool_core.cc", "tflm_kernels/rnnpool_validate.cc"],
+        "sources": [*CORE_SOURCES, "tflm_kernels/rnnpool_validate.cc"],
         "cflags": CORE_FLAGS,
-        "obj_deps": {"": ["tflm_kernels/rnnpool_core.h", "tflm_kernels/rnnpool_validate.h",
+        "obj_deps": {"": ["tflm_kernels/rnnpool_core.h", "tflm_kernels/rnnpool_core_internal.h",
+                          "tflm_kernels/rnnpool_validate.h",
                           "tflm_kernels/rnnpool_tables.inc"]},
     })],
     ext_modules=[Pybind11Extension(

@@ -7,7 +7,7 @@
 //         configuration of the authors' q15_rnnpool_block benchmark).
 // acts:   table (gate sigmoid, update tanh: the RNNPool default) or
 //         quant (gate quantSigm, update quantTanh: the authors' quantised models).
-// kind:   int8     RnnPoolPatchInt8 (tflm_kernels/rnnpool_core.cc) with a plan
+// kind:   int8     RnnPoolPatchInt8 (tflm_kernels/rnnpool_int8.cc) with a plan
 //                  built once by PrepareInt8Plan (Prepare time, not counted)
 //         float    RnnPoolPatchFloat (same structure: projection once, float32)
 //         naive    a straightforward float patch, as the authors' C reference is

@@ -36,6 +36,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tflm_kernels.core_sources import CORE_SOURCES, compile_core  # noqa: E402
+
 KERNELS = ROOT / "tflm_kernels"
 FLAGS = ["-std=c++17", "-O2", "-fno-exceptions", "-fno-rtti"]
 CONFIGS = {  # name: (pool, k, h1, h2)
@@ -49,7 +52,6 @@ KINDS = ("int8", "float", "naive")
 
 def madds(pool, k, h1, h2):
     try:
-        sys.path.insert(0, str(ROOT))
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         from rnnpool_keras.spec.cost import madds_per_patch
         return madds_per_patch(pool, k, h1, h2)
@@ -61,7 +63,7 @@ def madds(pool, k, h1, h2):
 def build(workdir):
     binary = workdir / "bench_kernel"
     subprocess.run(["g++", *FLAGS, f"-I{KERNELS}", str(ROOT / "bench" / "bench_kernel.cc"),
-                    str(KERNELS / "rnnpool_core.cc"), "-o", str(binary)], check=True)
+                    *map(str, CORE_SOURCES), "-o", str(binary)], check=True)
     return binary
 
 
@@ -91,11 +93,12 @@ def callgrind_instructions(binary, config, acts, kind, patches, workdir):
 
 def stack_usage(workdir, compiler="g++", flags=FLAGS):
     """{function: bytes} from -fstack-usage of the core at -O2."""
-    obj = workdir / "rnnpool_core.o"
-    subprocess.run([compiler, *flags, f"-I{KERNELS}", "-fstack-usage", "-c",
-                    str(KERNELS / "rnnpool_core.cc"), "-o", str(obj)], check=True, cwd=workdir)
+    compile_core(compiler, [*flags, f"-I{KERNELS}", "-fstack-usage"],
+                 workdir / "rnnpool_core.o", cwd=workdir)
     usage = {}
-    for line in (workdir / "rnnpool_core.su").read_text().splitlines():
+    lines = [line for source in CORE_SOURCES
+             for line in (workdir / f"rnnpool_core_{source.stem}.su").read_text().splitlines()]
+    for line in lines:
         location, size, _kind = line.rsplit("\t", 2)
         name = location.split(":", 3)[-1]
         usage[name] = max(usage.get(name, 0), int(size))
@@ -117,10 +120,10 @@ def deepest_chain(usage, path):
 
 def int8_chain(usage):
     # RnnPoolInt8 (or RnnPoolPatchInt8) -> the per-patch body (which takes the
-    # plan) -> Sweep -> SweepInt8; the matrix products are inlined.
+    # plan) -> Sweep -> SweepInt8 (fast) or SweepInt8Spec; the products are inlined.
     entry = max(("RnnPoolInt8(", "rnnpool::RnnPoolPatchInt8("),
                 key=lambda name: deepest_chain(usage, [name])[0])
-    return deepest_chain(usage, [entry, "PatchInt8(", "::Sweep(", "SweepInt8("])
+    return deepest_chain(usage, [entry, "PatchInt8(", "::Sweep(", "SweepInt8"])
 
 
 def float_chain(usage):
@@ -157,7 +160,6 @@ def code_size_by_role(obj):
 
 def target_report(target, args):
     """The --target table: emulated instructions per patch beside x86 callgrind."""
-    sys.path.insert(0, str(ROOT))
     from tflm_kernels.cortex_m import emulator
     missing = emulator.missing_tools()
     if missing:
@@ -166,7 +168,7 @@ def target_report(target, args):
     use_callgrind = not args.no_callgrind and shutil.which("valgrind") is not None
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        elf = emulator.build(target, [ROOT / "bench" / "bench_kernel.cc", *emulator.CORE_SOURCES],
+        elf = emulator.build(target, [ROOT / "bench" / "bench_kernel.cc", *CORE_SOURCES],
                              workdir / "bench_kernel.elf", defines=["RNNPOOL_COUNT_MARKERS"])
         plugin = emulator.build_plugin(workdir)
         host = build(workdir) if use_callgrind else None
@@ -186,8 +188,7 @@ def target_report(target, args):
                     rows.append((config, acts, kind, count / n, x86, stack))
         flags = emulator.compile_flags(target)
         obj = workdir / "core.o"
-        subprocess.run(["arm-none-eabi-g++", *flags, f"-I{KERNELS}", "-c",
-                        str(KERNELS / "rnnpool_core.cc"), "-o", str(obj)], check=True)
+        compile_core("arm-none-eabi-g++", [*flags, f"-I{KERNELS}"], obj)
         total_text = emulator.text_bytes(obj)
         roles = code_size_by_role(obj)
         usage = stack_usage(workdir, "arm-none-eabi-g++", flags)

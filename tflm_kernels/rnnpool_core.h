@@ -42,15 +42,16 @@
  *   (the int8 step is fused per unit and keeps them in registers).
  * (Sizes for the paper's configurations: bench/RESULTS.md.)
  *
- * int8 speed (rnnpool_core.cc, "int8 path"). PrepareInt8Plan derives, once,
+ * int8 speed (rnnpool_int8.cc; the plan: rnnpool_prepare.cc). PrepareInt8Plan derives, once,
  * from the parameters alone, a plan (RnnPoolInt8Plan, kept by the caller,
  * e.g. in an op data): the multipliers in a 32-bit one-multiply form with the
  * activations' offsets folded in, interpolation tables for the builtin
  * sigmoid / tanh numbers (found by content, so a model's copy of the tables
  * qualifies; 8 KB of compile-time constants next to the 2 KB tables), and,
  * on cores with SMLAD, U1, U2, W2 reordered for two-MAC products. Eval only
- * reads it. The TFLM glue still calls the RnnPoolInt8 overload that takes
- * parameters (a plan per Invoke, without the reordering). On
+ * reads it. The TFLM glue builds it in Prepare and keeps it (persistent
+ * buffer); the RnnPoolInt8 overload taking parameters is for callers that
+ * cannot keep one (a plan per call, without the reordering). On
  * ARMv7E-M and later the fast path uses SMMULR / SMLAL-class requantisation,
  * SSAT / USAT saturation and SMLAD / SXTB16 products through ACLE (arm_acle.h)
  * with portable C++ elsewhere: x86, Cortex-M and the Python extension run the
@@ -379,9 +380,14 @@ bool Int8FastPathApplies(const RnnPoolInt8Params& params);
 // Opaque and of fixed size, so a TFLM op data can hold it by value. It keeps
 // a copy of the parameters, whose arrays must outlive it.
 // ---------------------------------------------------------------------------
-// 1.25 KiB of constants and up to 2 KiB of U1, U2, W2 reordered for two-MAC
-// products (when h1 and h2 are even and h1^2 + h2^2 + h1 h2 <= 2048).
+// 1.25 KiB of constants and, on cores with SMLAD (ARMv7E-M and later), up to
+// 2 KiB of U1, U2, W2 reordered for two-MAC products (when h1 and h2 are even
+// and h1^2 + h2^2 + h1 h2 <= 2048); elsewhere they are not reordered.
+#if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32
 constexpr size_t kInt8PlanPairBytes = 2048;
+#else
+constexpr size_t kInt8PlanPairBytes = 0;
+#endif
 constexpr size_t kInt8PlanBytes = 1280 + kInt8PlanPairBytes;
 struct RnnPoolInt8Plan {
   alignas(8) unsigned char storage[kInt8PlanBytes];

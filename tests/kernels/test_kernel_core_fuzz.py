@@ -2,8 +2,8 @@
 
 - tflm_kernels/fuzz/rnnpool_fuzz.cc under -fsanitize=address,undefined with
   -fno-sanitize-recover=all (any report aborts), a short run;
-- tflm_kernels/rnnpool_core.cc alone with -fno-exceptions -fno-rtti -Werror
-  and every warning on, and its object file must not reference the heap,
+- each core source (tflm_kernels/core_sources.py) alone with -fno-exceptions
+  -fno-rtti -Werror and every warning on, and its object file must not reference the heap,
   exceptions or RTTI;
 - on x86-64, the int8 path's machine code has no floating-point arithmetic.
 Skipped when g++ is not installed.
@@ -15,6 +15,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from tflm_kernels.core_sources import CORE_SOURCE_NAMES, CORE_SOURCES, compile_core
 
 ROOT = Path(__file__).resolve().parents[2]
 KERNELS = ROOT / "tflm_kernels"
@@ -30,7 +32,7 @@ def test_fuzz_harness_under_address_and_undefined_sanitizers(tmp_path):
     build = subprocess.run(
         [GXX, "-std=c++17", "-O1", "-g", "-fsanitize=address,undefined",
          "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",
-         str(KERNELS / "fuzz" / "rnnpool_fuzz.cc"), str(KERNELS / "rnnpool_core.cc"),
+         str(KERNELS / "fuzz" / "rnnpool_fuzz.cc"), *map(str, CORE_SOURCES),
          "-o", str(binary)],
         capture_output=True, text=True)
     assert build.returncode == 0, build.stderr
@@ -42,7 +44,7 @@ def test_fuzz_harness_under_address_and_undefined_sanitizers(tmp_path):
     assert run.stdout.strip().splitlines()[-1].startswith("OK 300 cases"), report
 
 
-@pytest.mark.parametrize("source", ["rnnpool_core.cc", "rnnpool_validate.cc"])
+@pytest.mark.parametrize("source", [*CORE_SOURCE_NAMES, "rnnpool_validate.cc"])
 def test_core_builds_with_microcontroller_flags_and_no_heap(tmp_path, source):
     obj = tmp_path / "core.o"
     build = subprocess.run(
@@ -61,7 +63,7 @@ def test_core_builds_with_microcontroller_flags_and_no_heap(tmp_path, source):
         assert forbidden not in undefined, f"{forbidden} referenced:\n{undefined}"
 
 
-INT8_PATH = ("RnnPoolInt8(", "RnnPoolPatchInt8(", "SweepInt8<", "MatVec<int", "ActivationInt16(",
+INT8_PATH = ("RnnPoolInt8(", "RnnPoolPatchInt8(", "SweepInt8<", "SweepInt8Spec(", "MatVec<int", "ActivationInt16(",
              "WriteOutputInt8(")
 FLOAT_ARITHMETIC = re.compile(
     r"^(v?(add|sub|mul|div|sqrt|min|max|cmp|round|fmadd\w*)(ss|sd|ps|pd)|v?u?comis[sd]|"
@@ -71,9 +73,8 @@ FLOAT_ARITHMETIC = re.compile(
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64")
                     or shutil.which("objdump") is None, reason="needs x86-64 and objdump")
 def test_int8_path_has_no_floating_point_arithmetic(tmp_path):
-    obj = tmp_path / "rnnpool_core.o"
-    subprocess.run([GXX, "-std=c++17", "-O2", "-fno-exceptions", "-fno-rtti", "-c",
-                    str(KERNELS / "rnnpool_core.cc"), "-o", str(obj)], check=True)
+    obj = compile_core(GXX, ["-std=c++17", "-O2", "-fno-exceptions", "-fno-rtti"],
+                       tmp_path / "rnnpool_core.o")
     listing = subprocess.run(["objdump", "-d", "--no-show-raw-insn", "-C", str(obj)],
                              capture_output=True, text=True, check=True).stdout
     checked = 0

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from tflm_kernels.core_sources import CORE_SOURCES
+
 pytestmark = pytest.mark.tflm
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,7 +79,7 @@ def _build(tmp_path, name, sources):
     return binary
 
 
-KERNEL_SOURCES = [KERNELS / "tflm" / "rnnpool.cc", KERNELS / "rnnpool_core.cc",
+KERNEL_SOURCES = [KERNELS / "tflm" / "rnnpool.cc", *CORE_SOURCES,
                   KERNELS / "rnnpool_validate.cc"]
 
 

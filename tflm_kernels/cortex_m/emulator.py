@@ -17,9 +17,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from tflm_kernels.core_sources import CORE_SOURCES
+
 HERE = Path(__file__).resolve().parent
 KERNELS = HERE.parent
-CORE_SOURCES = (KERNELS / "rnnpool_core.cc",)
 TARGETS = {  # name: (QEMU machine, compiler flags selecting the core and its FPU)
     "cortex-m4": ("mps2-an386", ("-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard")),
     "cortex-m7": ("mps2-an500", ("-mcpu=cortex-m7", "-mfpu=fpv5-d16", "-mfloat-abi=hard")),

@@ -160,11 +160,25 @@ class TempTensors {
     *num_outputs = num_outputs_;
   }
 
+  // Points the int8 cells at their constant weights (Prepare, after the
+  // validator accepted the op: nine inputs, the right types, constant).
+  void BindInt8Weights(rnnpool::RnnPoolInt8Params* params) const {
+    BindInt8Cell(kRnn1KernelTensor, &params->rnn1);
+    BindInt8Cell(kRnn2KernelTensor, &params->rnn2);
+  }
+
   // More than the contract's 9 inputs are only counted (the validator
   // rejects the count before reading any description).
   static constexpr int kMaxTensors = rnnpool::kOpInputs;
 
  private:
+  // A cell's four inputs follow each other from `kernel_index` on (static_assert below).
+  void BindInt8Cell(int kernel_index, rnnpool::Int8Cell* cell) const {
+    cell->kernel = inputs_[kernel_index]->data.int8;
+    cell->recurrent_kernel = inputs_[kernel_index + 1]->data.int8;
+    cell->gate_bias = inputs_[kernel_index + 2]->data.i32;
+    cell->update_bias = inputs_[kernel_index + 3]->data.i32;
+  }
   void Free(TfLiteTensor* t) {
     if (t != nullptr) micro_context_->DeallocateTempTfLiteTensor(t);
   }
@@ -195,6 +209,10 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
     // The true counts, so a 10th input is reported as such.
     ok = rnnpool::ValidateRnnPoolOp(options, inputs, NumInputs(node), outputs,
                                     NumOutputs(node), &op, message, sizeof(message));
+    if (ok && op.is_int8) {
+      // The weights are constant (validated): their data stays in the model.
+      tensors.BindInt8Weights(&op.int8_params);
+    }
   }  // ~TempTensors deallocates
   if (!ok) {
     MicroPrintf("RNNPool: %s", message);
@@ -203,47 +221,69 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
   data->is_int8 = op.is_int8;
   data->shape = op.shape;
   data->float_params = op.float_params;
-  data->int8_params = op.int8_params;
+  if (op.is_int8) {
+    // Prepare may run again (AllocateTensors twice): reuse the buffer.
+    if (data->int8_plan == nullptr) {
+      data->int8_plan = static_cast<rnnpool::RnnPoolInt8Plan*>(
+          context->AllocatePersistentBuffer(context, sizeof(rnnpool::RnnPoolInt8Plan)));
+    }
+    if (data->int8_plan == nullptr) {
+      MicroPrintf("RNNPool: no persistent memory for the int8 plan (%d bytes)",
+                  static_cast<int>(sizeof(rnnpool::RnnPoolInt8Plan)));
+      return kTfLiteError;
+    }
+    const rnnpool::Status status = rnnpool::PrepareInt8Plan(op.int8_params, data->int8_plan);
+    if (status != rnnpool::Status::kOk) {
+      MicroPrintf("RNNPool: %s", rnnpool::StatusMessage(status));
+      return kTfLiteError;
+    }
+  }
   TF_LITE_ENSURE_OK(context, context->RequestScratchBufferInArena(
                                  context, op.scratch_bytes, &data->scratch_index));
   return kTfLiteOk;
 }
 
-// Points one cell's weight pointers at its four constant inputs, which follow
-// each other from `kernel_index` on: kernel, recurrent kernel, gate and update bias.
+// A float cell's weights at Eval: its four constant inputs follow each other
+// from `kernel_index` on: kernel, recurrent kernel, gate and update bias.
 static_assert(kRnn1RecurrentTensor == kRnn1KernelTensor + 1 &&
                   kRnn1GateBiasTensor == kRnn1KernelTensor + 2 &&
                   kRnn1UpdateBiasTensor == kRnn1KernelTensor + 3 &&
                   kRnn2RecurrentTensor == kRnn2KernelTensor + 1 &&
                   kRnn2GateBiasTensor == kRnn2KernelTensor + 2 &&
                   kRnn2UpdateBiasTensor == kRnn2KernelTensor + 3,
-              "BindCellWeights reads a cell's four inputs in contract order");
+              "BindCellWeights / BindInt8Cell read a cell's four inputs in contract order");
 
-template <typename W, typename B, typename Cell>
 void BindCellWeights(TfLiteContext* context, TfLiteNode* node, int kernel_index,
-                     Cell* cell) {
-  cell->kernel = micro::GetTensorData<W>(micro::GetEvalInput(context, node, kernel_index));
+                     rnnpool::FloatCell* cell) {
+  cell->kernel = micro::GetTensorData<float>(micro::GetEvalInput(context, node, kernel_index));
   cell->recurrent_kernel =
-      micro::GetTensorData<W>(micro::GetEvalInput(context, node, kernel_index + 1));
+      micro::GetTensorData<float>(micro::GetEvalInput(context, node, kernel_index + 1));
   cell->gate_bias =
-      micro::GetTensorData<B>(micro::GetEvalInput(context, node, kernel_index + 2));
+      micro::GetTensorData<float>(micro::GetEvalInput(context, node, kernel_index + 2));
   cell->update_bias =
-      micro::GetTensorData<B>(micro::GetEvalInput(context, node, kernel_index + 3));
+      micro::GetTensorData<float>(micro::GetEvalInput(context, node, kernel_index + 3));
 }
 
-// One Eval for both types: T is the input / output / weight type, B the bias
-// type; `params` is Prepare's precomputed copy, completed with the weights.
-template <typename T, typename B, typename Params>
-void EvalTyped(TfLiteContext* context, TfLiteNode* node, Params params, void* scratch,
-               void (*run)(const Params&, const T*, int32_t, int32_t, int32_t, T*,
-                           void*)) {
-  BindCellWeights<T, B>(context, node, kRnn1KernelTensor, &params.rnn1);
-  BindCellWeights<T, B>(context, node, kRnn2KernelTensor, &params.rnn2);
+// Float Eval: `params` is Prepare's precomputed copy, completed with the weights.
+void EvalFloat(TfLiteContext* context, TfLiteNode* node, rnnpool::RnnPoolFloatParams params,
+               void* scratch) {
+  BindCellWeights(context, node, kRnn1KernelTensor, &params.rnn1);
+  BindCellWeights(context, node, kRnn2KernelTensor, &params.rnn2);
   const TfLiteEvalTensor* input = micro::GetEvalInput(context, node, kInputTensor);
   TfLiteEvalTensor* output = micro::GetEvalOutput(context, node, kOutputTensor);
-  run(params, micro::GetTensorData<T>(input), input->dims->data[0],
-      input->dims->data[1], input->dims->data[2], micro::GetTensorData<T>(output),
-      scratch);
+  rnnpool::RnnPoolFloat(params, micro::GetTensorData<float>(input), input->dims->data[0],
+                        input->dims->data[1], input->dims->data[2],
+                        micro::GetTensorData<float>(output), scratch);
+}
+
+// int8 Eval: the plan holds everything else.
+void EvalInt8(TfLiteContext* context, TfLiteNode* node, const rnnpool::RnnPoolInt8Plan& plan,
+              void* scratch) {
+  const TfLiteEvalTensor* input = micro::GetEvalInput(context, node, kInputTensor);
+  TfLiteEvalTensor* output = micro::GetEvalOutput(context, node, kOutputTensor);
+  rnnpool::RnnPoolInt8(plan, micro::GetTensorData<int8_t>(input), input->dims->data[0],
+                       input->dims->data[1], input->dims->data[2],
+                       micro::GetTensorData<int8_t>(output), scratch);
 }
 
 TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
@@ -251,11 +291,10 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
   void* scratch = context->GetScratchBuffer(context, data.scratch_index);
   TFLITE_DCHECK(scratch != nullptr);
   if (data.is_int8) {
-    EvalTyped<int8_t, int32_t>(context, node, data.int8_params, scratch,
-                               rnnpool::RnnPoolInt8);
+    TFLITE_DCHECK(data.int8_plan != nullptr);
+    EvalInt8(context, node, *data.int8_plan, scratch);
   } else {
-    EvalTyped<float, float>(context, node, data.float_params, scratch,
-                            rnnpool::RnnPoolFloat);
+    EvalFloat(context, node, data.float_params, scratch);
   }
   return kTfLiteOk;
 }

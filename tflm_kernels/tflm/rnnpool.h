@@ -11,12 +11,14 @@
  *            (tflm_kernels/rnnpool_validate.h), the validation the host tools
  *            run too: keys, value types and ranges, tensor count, types,
  *            constness, ranks, dims, quantization; it computes sigmoid(zeta),
- *            sigmoid(nu) (float) or every fixed-point multiplier (int8), then
+ *            sigmoid(nu) (float) or every fixed-point multiplier (int8); for
+ *            int8 it builds the core's plan (rnnpool::PrepareInt8Plan) from
+ *            them and the constant weights, in a persistent buffer; then it
  *            requests the core's scratch buffer. Every failure prints one
  *            "RNNPool: ..." MicroPrintf line and returns kTfLiteError.
  *   Eval     fetches tensors and the scratch and calls RnnPoolFloat /
- *            RnnPoolInt8: no validation, no allocation, no float in the int8
- *            branch.
+ *            RnnPoolInt8 (with the plan): no validation, no allocation, no
+ *            per-Invoke setup, no float in the int8 branch.
  *
  * Use:
  *   tflite::MicroMutableOpResolver<N> resolver;
@@ -49,9 +51,10 @@ struct OpDataRnnPool {
   rnnpool::RnnPoolShape shape;  // core enums (the contract's activation codes)
   // Float path: shape + sigmoid(zeta), sigmoid(nu); pointers set in Eval.
   rnnpool::RnnPoolFloatParams float_params;
-  // int8 path: shape, zeta_q14 / nu_q14, built-in tables, all multipliers
-  // (M_x, M_h, M_c, M_a per cell; M_y), zero points; pointers set in Eval.
-  rnnpool::RnnPoolInt8Params int8_params;
+  // int8 path: the core's plan (multipliers, tables, reordered weights, the
+  // weights' addresses in the model), built once in Prepare in its own
+  // persistent buffer (int8 ops only); Eval only runs it.
+  rnnpool::RnnPoolInt8Plan* int8_plan;
   int scratch_index;
 };
 

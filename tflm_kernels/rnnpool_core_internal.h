@@ -1,0 +1,469 @@
+/* RNNPool kernel core, internal: what the core's files share (not part of
+ * the API; include rnnpool_core.h instead). The core is split by role, as
+ * TFLM splits its kernels:
+ *   rnnpool_prepare.cc    Prepare time: validation, geometry, scratch sizes,
+ *                         multipliers, the int8 plan (MakeInt8Plan)
+ *   rnnpool_int8_spec.cc  the int8 spec transcribed operation by operation
+ *                         (the generic path; ActivationInt16)
+ *   rnnpool_int8.cc       the optimised int8 Eval (fast path, patches, maps)
+ *   rnnpool_float.cc      the float Eval
+ * Spec = docs/int8_rnnpool.md.
+ */
+#ifndef TFLM_KERNELS_RNNPOOL_CORE_INTERNAL_H_
+#define TFLM_KERNELS_RNNPOOL_CORE_INTERNAL_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "rnnpool_core.h"
+
+namespace rnnpool {
+namespace internal {
+
+using detail::Requant;
+using detail::MakeRequant;
+using detail::Requantize;
+using detail::Requantize16;
+
+// ---------------------------------------------------------------------------
+// Small helpers.
+// ---------------------------------------------------------------------------
+inline int32_t Max32(int32_t a, int32_t b) { return a > b ? a : b; }
+
+// Code-placement hints (no effect on results). Saturation is the rare case in
+// the hot loops: UNLIKELY keeps it off the straight-line path, COLD moves it
+// out of line (g++ otherwise turns some clamps into longer branch-free code);
+// ALWAYS_INLINE / NOINLINE where the measured instruction counts said so.
+#if defined(__GNUC__)
+#define RNNPOOL_UNLIKELY(condition) __builtin_expect(!!(condition), 0)
+#define RNNPOOL_COLD __attribute__((noinline, cold))
+#define RNNPOOL_NOINLINE __attribute__((noinline))
+#define RNNPOOL_ALWAYS_INLINE __attribute__((always_inline)) inline
+#else
+#define RNNPOOL_UNLIKELY(condition) (condition)
+#define RNNPOOL_COLD
+#define RNNPOOL_NOINLINE
+#define RNNPOOL_ALWAYS_INLINE inline
+#endif
+
+// sat16 (spec 2.4). One compare in the common, unsaturated case.
+// (The offset is added in unsigned arithmetic, which wraps instead of overflowing.)
+inline int32_t Sat16(int64_t x) {
+  if (RNNPOOL_UNLIKELY(static_cast<uint64_t>(x) + 32768u > 65535u)) {
+    return x < 0 ? INT16_MIN : INT16_MAX;
+  }
+  return static_cast<int32_t>(x);
+}
+inline int32_t Sat16(int32_t x) {
+  if (RNNPOOL_UNLIKELY(static_cast<uint32_t>(x) + 32768u > 65535u)) {
+    return x < 0 ? INT16_MIN : INT16_MAX;
+  }
+  return x;
+}
+inline int32_t Clamp32(int32_t x, int32_t lo, int32_t hi) {
+  return x < lo ? lo : (x > hi ? hi : x);
+}
+
+inline size_t RoundUp16(size_t bytes) { return (bytes + 15) & ~static_cast<size_t>(15); }
+
+// Scratch layout of the header comment, in elements of T (projections,
+// accumulators) and S (states, activations). `activation_buffers`: the float
+// path keeps one step's gate and update values; the int8 path fuses them.
+template <typename T, typename S>
+struct Workspace {
+  T* proj1;     // [r*c*h1]
+  T* proj2;     // [max(r,c)*h2]
+  T* acc;       // [max(h1,h2)]
+  S* states1;   // [(r+c)*h1]
+  S* state2;    // [h2]
+  S* gate;      // [max(h1,h2)] (float only)
+  S* update;    // [max(h1,h2)] (float only)
+};
+
+// Byte offsets of the buffers; the last one is the total size.
+template <typename T, typename S>
+void WorkspaceOffsets(const RnnPoolShape& s, bool activation_buffers, size_t offsets[8]) {
+  const size_t r = static_cast<size_t>(s.pool_h), c = static_cast<size_t>(s.pool_w);
+  const size_t h1 = static_cast<size_t>(s.rnn1_units), h2 = static_cast<size_t>(s.rnn2_units);
+  const size_t rc_max = r > c ? r : c;
+  const size_t h_max = h1 > h2 ? h1 : h2;
+  const size_t sizes[7] = {
+      r * c * h1 * sizeof(T), rc_max * h2 * sizeof(T), h_max * sizeof(T),
+      (r + c) * h1 * sizeof(S), h2 * sizeof(S),
+      activation_buffers ? h_max * sizeof(S) : 0, activation_buffers ? h_max * sizeof(S) : 0};
+  offsets[0] = 0;
+  for (int i = 0; i < 7; ++i) offsets[i + 1] = offsets[i] + RoundUp16(sizes[i]);
+}
+
+template <typename T, typename S>
+size_t WorkspaceBytes(const RnnPoolShape& s, bool activation_buffers) {
+  size_t offsets[8];
+  WorkspaceOffsets<T, S>(s, activation_buffers, offsets);
+  return offsets[7];
+}
+
+template <typename T, typename S>
+Workspace<T, S> CarveWorkspace(const RnnPoolShape& s, void* scratch, bool activation_buffers) {
+  size_t offsets[8];
+  WorkspaceOffsets<T, S>(s, activation_buffers, offsets);
+  char* p = static_cast<char*>(scratch);
+  Workspace<T, S> w;
+  w.proj1 = reinterpret_cast<T*>(p + offsets[0]);
+  w.proj2 = reinterpret_cast<T*>(p + offsets[1]);
+  w.acc = reinterpret_cast<T*>(p + offsets[2]);
+  w.states1 = reinterpret_cast<S*>(p + offsets[3]);
+  w.state2 = reinterpret_cast<S*>(p + offsets[4]);
+  w.gate = activation_buffers ? reinterpret_cast<S*>(p + offsets[5]) : nullptr;
+  w.update = activation_buffers ? reinterpret_cast<S*>(p + offsets[6]) : nullptr;
+  return w;
+}
+
+// ===========================================================================
+// Shared: blocked vector-matrix products, out[o] = sum_j (v[j] + offset) * M[j][o].
+// M is row-major [in][units]. Eight (then four, then one) outputs are
+// accumulated in named registers while j runs (written out by hand: a generic
+// template with an accumulator array measured 22% more int8 instructions per
+// VWW patch), so each multiply-add is one load of
+// M, one multiply and one add; the summation order over j is the plain one.
+// The epilogue maps each finished sum to the value stored (the int8
+// projections requantise their sums while they are still in registers).
+// ===========================================================================
+struct StoreSum {
+  template <typename Acc>
+  Acc operator()(Acc a) const { return a; }
+};
+
+template <typename Acc, typename In, typename W>
+inline void MatVecBlock8(const In* v, int32_t in, Acc offset, const W* m, int32_t units,
+                         Acc* out) {
+  Acc a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+  for (int32_t j = 0; j < in; ++j, m += units) {
+    const Acc vj = static_cast<Acc>(v[j]) + offset;
+    a0 += vj * m[0];
+    a1 += vj * m[1];
+    a2 += vj * m[2];
+    a3 += vj * m[3];
+    a4 += vj * m[4];
+    a5 += vj * m[5];
+    a6 += vj * m[6];
+    a7 += vj * m[7];
+  }
+  out[0] = a0;
+  out[1] = a1;
+  out[2] = a2;
+  out[3] = a3;
+  out[4] = a4;
+  out[5] = a5;
+  out[6] = a6;
+  out[7] = a7;
+}
+
+// The int32 version of MatVecBlock8 (in >= 1): the accumulators start from
+// the first row's products instead of from zero (integer sums are exact in
+// any order), and an epilogue.
+template <typename In, typename W, typename Epilogue>
+inline void MatVecBlock8Int(const In* v, int32_t in, int32_t offset, const W* m, int32_t units,
+                            int32_t* out, const Epilogue& epilogue) {
+  int32_t vj = static_cast<int32_t>(v[0]) + offset;
+  int32_t a0 = vj * m[0], a1 = vj * m[1], a2 = vj * m[2], a3 = vj * m[3];
+  int32_t a4 = vj * m[4], a5 = vj * m[5], a6 = vj * m[6], a7 = vj * m[7];
+  for (int32_t j = 1; j < in; ++j) {
+    m += units;
+    vj = static_cast<int32_t>(v[j]) + offset;
+    a0 += vj * m[0];
+    a1 += vj * m[1];
+    a2 += vj * m[2];
+    a3 += vj * m[3];
+    a4 += vj * m[4];
+    a5 += vj * m[5];
+    a6 += vj * m[6];
+    a7 += vj * m[7];
+  }
+  out[0] = epilogue(a0);
+  out[1] = epilogue(a1);
+  out[2] = epilogue(a2);
+  out[3] = epilogue(a3);
+  out[4] = epilogue(a4);
+  out[5] = epilogue(a5);
+  out[6] = epilogue(a6);
+  out[7] = epilogue(a7);
+}
+
+template <typename Acc, typename In, typename W, typename Epilogue>
+inline void MatVecBlock4(const In* v, int32_t in, Acc offset, const W* m, int32_t units,
+                         Acc* out, const Epilogue& epilogue) {
+  Acc a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  for (int32_t j = 0; j < in; ++j, m += units) {
+    const Acc vj = static_cast<Acc>(v[j]) + offset;
+    a0 += vj * m[0];
+    a1 += vj * m[1];
+    a2 += vj * m[2];
+    a3 += vj * m[3];
+  }
+  out[0] = epilogue(a0);
+  out[1] = epilogue(a1);
+  out[2] = epilogue(a2);
+  out[3] = epilogue(a3);
+}
+
+// MatVec's body, always inlined: the int8 sweeps run it once per step, where
+// a call would also make the compiler reload the step's constants after it.
+template <typename Acc, typename In, typename W, typename Epilogue>
+RNNPOOL_ALWAYS_INLINE void MatVecInline(const In* v, int32_t in, Acc offset, const W* matrix,
+                                        int32_t units, Acc* out, const Epilogue& epilogue) {
+  int32_t o = 0;
+  for (; o + 8 <= units; o += 8) {
+    if constexpr (std::is_integral<Acc>::value) {
+      MatVecBlock8Int(v, in, offset, matrix + o, units, out + o, epilogue);
+    } else {
+      MatVecBlock8(v, in, offset, matrix + o, units, out + o);
+    }
+  }
+  if (o + 4 <= units) {
+    MatVecBlock4(v, in, offset, matrix + o, units, out + o, epilogue);
+    o += 4;
+  }
+  for (; o < units; ++o) {
+    Acc a = 0;
+    const W* m = matrix + o;
+    for (int32_t j = 0; j < in; ++j, m += units) a += (static_cast<Acc>(v[j]) + offset) * *m;
+    out[o] = epilogue(a);
+  }
+}
+
+template <typename Acc, typename In, typename W, typename Epilogue = StoreSum>
+void MatVec(const In* v, int32_t in, Acc offset, const W* matrix, int32_t units, Acc* out,
+            const Epilogue& epilogue = Epilogue()) {
+  MatVecInline(v, in, offset, matrix, units, out, epilogue);
+}
+
+// ===========================================================================
+// int8 path (spec 4). Integer arithmetic only.
+//
+// Two implementations of the same arithmetic, both bit-exact (the derivation
+// of each rewrite is next to it):
+// - the fast path (FastCell, SweepInt8<FastCell, gate, update>), taken when
+//   both cells meet its preconditions (MakeFastCell), which calibrated models
+//   do in practice: table activations use the builtin sigmoid / tanh numbers
+//   (compared by content, so a model's copy qualifies); no multiplier's
+//   saturating left shift can saturate on the values it sees and its input
+//   fits the 32-bit form it is given (M_h < 16 for h = 8, < 8 for h = 16;
+//   M_c < 1; M_a < 2^15); the activations' offsets fit their rounding
+//   constants; spec 4.3's two exact sums fit int32 (bounded at Prepare from
+//   the sizes, the multipliers and the largest |bias|); and a gate and an
+//   update of the same family share one M_a (spec 3 makes them equal);
+// - the generic path (Int8CellCtx, SweepInt8<Int8CellCtx>), the spec's
+//   operations one by one, for everything else (other tables, multipliers
+//   near the ends of their ranges).
+// The projections choose the fast form of M_x on their own (Project).
+// Int8FastPathApplies tells which path parameters take.
+// ===========================================================================
+
+// RDBPOT by a constant exponent n >= 1 (spec 2.3): (x + 2^(n-1) - [x < 0]) >> n,
+// the same rounding as the mask form. Callers guarantee x + 2^(n-1) <= INT32_MAX.
+template <int kExponent>
+inline int32_t RoundingDivideByPOTConst(int32_t x) {
+  return (x + (1 << (kExponent - 1)) + (x >> 31)) >> kExponent;
+}
+
+// The activation families of spec 4.4 (sigmoid and tanh differ only by table).
+enum class Kind { kTable, kQuantSigm, kQuantTanh, kRelu };
+
+inline Kind KindOf(Activation a) {
+  switch (a) {
+    case Activation::kSigmoid:
+    case Activation::kTanh:
+      return Kind::kTable;
+    case Activation::kQuantSigm:
+      return Kind::kQuantSigm;
+    case Activation::kQuantTanh:
+      return Kind::kQuantTanh;
+    case Activation::kRelu:
+      return Kind::kRelu;
+  }
+  return Kind::kTable;
+}
+
+// One cell, with its multipliers in Requant form.
+struct Int8CellCtx {
+  const int8_t* recurrent_kernel;
+  const int32_t* gate_bias;
+  const int32_t* update_bias;
+  const int16_t* gate_table;
+  const int16_t* update_table;
+  int32_t zeta;
+  int32_t nu;
+  Requant recurrent;
+  Requant update;
+  Requant gate_activation;
+  Requant update_activation;
+};
+
+// ---------------------------------------------------------------------------
+// Fast path.
+// ---------------------------------------------------------------------------
+// (1) MBQM in 32-bit arithmetic: one multiply returning a rounded high word
+// (SMMULR on ARMv7E-M and later) or one 32x32->64 multiply-add (SMLAL class),
+// then RDBPOT as an add and a shift; no 64-bit shift, add or compare.
+// With x' = x 2^left exact (no input the multiplier sees can saturate the
+// left shift: checked at Prepare from the input's bound), spec 2.2 gives
+//   t = SRDHM(x', q) = floor((x' q + 2^30) / 2^31)        (q >= 0)
+//     = floor((2 x' q + 2^31) / 2^32) = SMMULR(x 2^(left+1), q)
+// whenever x 2^(left+1) fits int32 ("narrow" inputs), else the 64-bit product
+// of x' and q plus 2^30, shifted by 31 ("wide"). Then spec 2.3, n = max(-shift, 0):
+//   RDBPOT(t, n) = floor((t + 2^(n-1) - [t < 0]) / 2^n)   (n >= 1), t (n = 0),
+// and an integer added after the rounding folds into its constant:
+//   RDBPOT(t, n) + offset = (t + round + ([t < 0] ? sign_mask : 0)) >> n,
+// round = 2^(n-1) + offset 2^n, sign_mask = -1 (n >= 1); round = offset,
+// sign_mask = 0 (n = 0). |t| <= |x'|, and Prepare checks |x'| + round < 2^31.
+struct FastRequant {
+  int32_t q;
+  int32_t pre_shift;  // left + 1 (narrow) or left (wide)
+  int32_t round;
+  int32_t sign_mask;
+  int32_t n;
+#if !(defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP)
+  // The one-rounding 64-bit form of the same value (hosts without SMMULR):
+  int64_t multiplier;  // q 2^left
+  int64_t nudge;       // 2^30 + round 2^31
+  int64_t negative;    // -2^31 if n >= 1, else 0
+  int32_t total;       // 31 + n
+#endif
+};
+
+// Only where SMLAD exists: emulated in C (x86), the reordered products cost
+// more than MatVec's plain multiply-adds, so the plan keeps the matrices as
+// they are there (the results are the same either way).
+#if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32
+constexpr bool kTwoMacProducts = true;
+#else
+constexpr bool kTwoMacProducts = false;
+#endif
+
+// (2) Spec 4.4's interpolation T[i] + RDBPOT((T[i+1] - T[i]) f, 7), where
+// o = t + 32768 in [0, 65535], i = o >> 7, f = o & 127, as one multiply-add
+// and one shift. With d = T[i+1] - T[i]:
+// - RDBPOT(d f, 7) = floor((d f + 64 - [d f < 0]) / 128) (spec 2.3);
+// - [d f < 0] may be replaced by [d < 0]: they differ only when f = 0 and
+//   d < 0, and then floor((128 T + 63) / 128) = floor((128 T + 64) / 128) = T;
+// - f = o - 128 i.
+// So T[i] + RDBPOT(d f, 7) = (base[i] + d o) >> 7 with
+//   base[i] = 128 T[i] + 64 - [d < 0] - 128 i d.
+// Built at compile time from the two builtin tables (8 KB of constants).
+struct InterpolationTable {
+  int32_t base[kTableSize - 1];
+  int32_t slope[kTableSize - 1];  // d
+};
+
+// One cell in fast form.
+struct FastCell {
+  const int8_t* recurrent_kernel;
+  int32_t recurrent_pairs;  // offset of U in 2x2 blocks in the plan's pairs, or -1
+  const int32_t* gate_bias;
+  const int32_t* update_bias;
+  const InterpolationTable* gate_table;    // table gate only
+  const InterpolationTable* update_table;  // table update only
+  int32_t zeta;
+  // (3) coef = RDBPOT(zeta (2^15 - z), 15) + nu = (coef_bias - zeta z) >> 15
+  // with coef_bias = 2^15 zeta + 2^14 + 2^15 nu: the product is >= 0
+  // (zeta >= 0, z <= 2^15 - 1), where RDBPOT is (x + 2^14) >> 15, and nu folds
+  // in as a multiple of 2^15. coef_bias <= 2^30 + 2^14, |zeta z| <= 2^29.
+  int32_t coef_bias;
+  FastRequant recurrent;          // M_h, on h @ U (narrow)
+  FastRequant update;             // M_c, on coef * c (wide)
+  FastRequant gate_activation;    // M_a, with the activation's offset folded in (narrow)
+  FastRequant update_activation;  // (unused for relu, and when the gate's is shared)
+};
+
+using FastSweepFn = void (*)(const FastCell&, const int8_t*, int32_t, const int32_t*, int32_t,
+                             ptrdiff_t, int16_t*, int32_t*);
+
+// MBQM of the input projections (spec 4.2), in fast form when it applies, as
+// MatVec epilogues.
+struct ProjectionRequant {
+  bool fast;
+  FastRequant fast_form;
+  Requant generic;
+};
+
+// What does not depend on the patch, derived from the parameters once, by
+// PrepareInt8Plan (the public RnnPoolInt8Plan holds it, then the reordered
+// matrices); Eval only reads it.
+struct Int8Plan {
+  RnnPoolInt8Params params;
+  bool fast;  // both cells in fast form
+  union Cells {
+    FastCell fast[2];        // fast path
+    Int8CellCtx generic[2];  // generic path
+  } cells;
+  FastSweepFn fast_sweep;
+  Kind gate, update;
+  ProjectionRequant mx1, mx2;
+  Requant my;
+  int32_t w2_pairs;  // offset of RNN2's W in 2x2 blocks in the pair storage, or -1
+  // (Offsets, not pointers: the plan may be copied.)
+};
+
+// RnnPoolInt8Plan's storage: an Int8Plan, then kInt8PlanPairBytes of pair
+// storage (U1, U2, W2 in 2x2 blocks when h1, h2 are even and they fit).
+constexpr size_t kPairStorageOffset = kInt8PlanBytes - kInt8PlanPairBytes;
+static_assert(sizeof(Int8Plan) <= kPairStorageOffset && alignof(Int8Plan) <= 8,
+              "RnnPoolInt8Plan's storage is too small for Int8Plan");
+
+inline const Int8Plan& PlanOf(const RnnPoolInt8Plan& plan) {
+  return *reinterpret_cast<const Int8Plan*>(plan.storage);
+}
+inline const int8_t* PairsOf(const RnnPoolInt8Plan& plan) {
+  return reinterpret_cast<const int8_t*>(plan.storage + kPairStorageOffset);
+}
+
+// Whole maps: runs `patch` (a per-patch function of `params`) over every
+// output position of every batch element (the float and int8 Evals).
+template <typename Elem, typename Params, typename PatchFn>
+void WholeMap(const Params& params, const Elem* input, int32_t batch, int32_t height,
+              int32_t width, Elem* output, void* scratch, PatchFn patch) {
+  const RnnPoolShape& s = params.shape;
+  const int32_t out_h = OutputSize(height, s.pool_h, s.stride_h, s.padding);
+  const int32_t out_w = OutputSize(width, s.pool_w, s.stride_w, s.padding);
+  const int32_t pad_top = PaddingBefore(height, s.pool_h, s.stride_h, s.padding);
+  const int32_t pad_left = PaddingBefore(width, s.pool_w, s.stride_w, s.padding);
+  const size_t out_channels = 4 * static_cast<size_t>(s.rnn2_units);
+  const size_t image_size = static_cast<size_t>(height) * width * s.in_channels;
+  for (int32_t b = 0; b < batch; ++b) {
+    const Elem* image = input + static_cast<size_t>(b) * image_size;
+    for (int32_t oy = 0; oy < out_h; ++oy) {
+      for (int32_t ox = 0; ox < out_w; ++ox) {
+        Elem* out = output +
+                    ((static_cast<size_t>(b) * out_h + oy) * out_w + ox) * out_channels;
+        patch(params, image, height, width, oy * s.stride_h - pad_top,
+              ox * s.stride_w - pad_left, out, scratch);
+      }
+    }
+  }
+}
+
+// --- Defined in rnnpool_int8_spec.cc (the generic path) ---
+// Fills the Requant form of one cell.
+void MakeCellCtx(const Int8Cell& cell, Int8CellCtx* c);
+// Runs a cell from h = 0 over `steps` projected inputs, the one of step t at
+// gx + t * step_stride (a negative stride runs a sequence backwards); leaves
+// the final state in h [units]. acc: `units` int32 of scratch. The activation
+// families are run-time arguments (one function for all pairs; rarely used).
+void SweepInt8Spec(const Int8CellCtx& c, Kind gate, Kind update, int32_t units,
+                   const int32_t* gx, int32_t steps, ptrdiff_t step_stride, int16_t* h,
+                   int32_t* acc);
+
+// --- Defined in rnnpool_int8.cc (the fast path) ---
+// The fast sweep instantiated for one (gate, update) family pair.
+FastSweepFn SelectSweep(Kind gate, Kind update);
+
+// --- Defined in rnnpool_prepare.cc ---
+// Builds `plan` from validated params; `pairs`: kInt8PlanPairBytes for the
+// reordered matrices, or null (none).
+void MakeInt8Plan(const RnnPoolInt8Params& params, Int8Plan* plan, int8_t* pairs);
+
+}  // namespace internal
+}  // namespace rnnpool
+
+#endif  // TFLM_KERNELS_RNNPOOL_CORE_INTERNAL_H_

@@ -1,0 +1,475 @@
+/* RNNPool kernel core, Prepare time: validation, output geometry, scratch
+ * sizes, multipliers and the int8 plan (see rnnpool_core_internal.h). The
+ * only file of the core with floating point (QuantizeMultiplier, double). */
+#include <cmath>
+#include <cstring>
+#include <initializer_list>
+#include <new>
+
+#include "rnnpool_core.h"
+#include "rnnpool_core_internal.h"
+
+namespace rnnpool {
+namespace {
+
+using namespace internal;  // NOLINT: the core's shared internals
+
+#include "rnnpool_tables.inc"
+
+bool IsKnownActivation(Activation a) {
+  switch (a) {
+    case Activation::kSigmoid:
+    case Activation::kTanh:
+    case Activation::kQuantSigm:
+    case Activation::kQuantTanh:
+    case Activation::kRelu:
+      return true;
+  }
+  return false;
+}
+
+bool IsTableActivation(Activation a) {
+  return a == Activation::kSigmoid || a == Activation::kTanh;
+}
+
+// Activations that requantise their input by an activation multiplier M_a:
+// all but relu (sigmoid / tanh to the table's Q3.12, quantSigm / quantTanh to
+// Q14 / Q15).
+bool HasActivationMultiplier(Activation a) { return a != Activation::kRelu; }
+
+// Largest |MBQM(x, m)| over |x| <= max_abs_input (an upper bound), Prepare time.
+int64_t RequantBound(int64_t max_abs_input, const Multiplier& m) {
+  const int32_t left = m.shift > 0 ? m.shift : 0;
+  const int32_t n = m.shift > 0 ? 0 : -m.shift;
+  const int64_t shifted = max_abs_input > (int64_t{1} << 31) >> left ? int64_t{1} << 31
+                                                                      : max_abs_input << left;
+  return ((((shifted * m.q) >> 31) + 1) >> n) + 1;
+}
+
+// False when the fast form does not apply: an input up to max_abs_input could
+// saturate the left shift, does not fit the form asked for, or the rounding
+// constant with the offset would overflow.
+bool MakeFastRequant(const Multiplier& m, int64_t max_abs_input, int32_t offset, bool narrow,
+                     FastRequant* out) {
+  const int32_t left = m.shift > 0 ? m.shift : 0;
+  const int32_t n = m.shift > 0 ? 0 : -m.shift;
+  const int32_t pre_shift = narrow ? left + 1 : left;
+  if (pre_shift > 30 || max_abs_input > (int64_t{INT32_MAX} >> pre_shift)) return false;
+  if (!narrow && left != 0) return false;  // ApplyWide does not shift
+  const int64_t round =
+      n > 0 ? (int64_t{1} << (n - 1)) + (static_cast<int64_t>(offset) << n) : offset;
+  if (n > 30 || (max_abs_input << left) + round + 1 > INT32_MAX) return false;
+  out->q = m.q;
+  out->pre_shift = pre_shift;
+  out->round = static_cast<int32_t>(round);
+  out->sign_mask = n > 0 ? -1 : 0;
+  out->n = n;
+#if !(defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP)
+  out->multiplier = static_cast<int64_t>(m.q) << left;
+  out->nudge = (int64_t{1} << 30) + (round << 31);
+  out->negative = n > 0 ? -(int64_t{1} << 31) : 0;
+  out->total = 31 + n;
+#endif
+  return true;
+}
+
+// Bytes of a [in][units] matrix in 2x2 blocks (in and units even).
+inline size_t PairBytes(int32_t in, int32_t units) {
+  return static_cast<size_t>(in) * static_cast<size_t>(units);
+}
+
+void ReorderPairs(const int8_t* m, int32_t in, int32_t units, int8_t* pairs) {
+  for (int32_t j = 0; j < in; j += 2) {
+    for (int32_t o = 0; o < units; o += 2) {
+      *pairs++ = m[j * units + o];
+      *pairs++ = m[j * units + o + 1];
+      *pairs++ = m[(j + 1) * units + o];
+      *pairs++ = m[(j + 1) * units + o + 1];
+    }
+  }
+}
+
+constexpr InterpolationTable MakeInterpolationTable(const int16_t (&t)[kTableSize]) {
+  InterpolationTable table{};
+  for (int32_t i = 0; i + 1 < kTableSize; ++i) {
+    const int32_t d = t[i + 1] - t[i];
+    table.slope[i] = d;
+    table.base[i] = 128 * t[i] + 64 - (d < 0 ? 1 : 0) - 128 * i * d;
+  }
+  return table;
+}
+
+// True if base + d o stays in int32 for every o of its interval (checked at
+// compile time for the builtin tables; an overflow in MakeInterpolationTable
+// itself would not compile either).
+constexpr bool InterpolationFitsInt32(const InterpolationTable& table) {
+  for (int32_t i = 0; i + 1 < kTableSize; ++i) {
+    for (const int64_t o : {int64_t{128} * i, int64_t{128} * i + 127}) {
+      const int64_t v = table.base[i] + table.slope[i] * o;
+      if (v < INT32_MIN || v > INT32_MAX) return false;
+    }
+  }
+  return true;
+}
+
+constexpr InterpolationTable kSigmoidInterpolation = MakeInterpolationTable(kSigmoidTable);
+constexpr InterpolationTable kTanhInterpolation = MakeInterpolationTable(kTanhTable);
+static_assert(InterpolationFitsInt32(kSigmoidInterpolation) &&
+                  InterpolationFitsInt32(kTanhInterpolation),
+              "builtin interpolation tables overflow int32");
+
+// The interpolation table of `table` if it holds the builtin numbers (the
+// TFLM glue points at the builtin arrays; models carry copies of them).
+const InterpolationTable* FindInterpolationTable(const int16_t* table) {
+  if (table == nullptr) return nullptr;
+  if (table == kSigmoidTable || std::memcmp(table, kSigmoidTable, sizeof(kSigmoidTable)) == 0) {
+    return &kSigmoidInterpolation;
+  }
+  if (table == kTanhTable || std::memcmp(table, kTanhTable, sizeof(kTanhTable)) == 0) {
+    return &kTanhInterpolation;
+  }
+  return nullptr;
+}
+
+// The offset folded into an activation's M_a: table activations index with
+// t + 32768, quantSigm adds 2^14 (spec 4.4); quantTanh, relu: none.
+int32_t ActivationOffset(Kind kind) {
+  return kind == Kind::kTable ? 32768 : (kind == Kind::kQuantSigm ? kOneQ14 : 0);
+}
+
+bool MakeFastActivation(Kind kind, const int16_t* table, const Multiplier& m,
+                        const InterpolationTable** interpolation, FastRequant* requant) {
+  *interpolation = nullptr;
+  *requant = FastRequant{};
+  if (kind == Kind::kRelu) return true;
+  if (kind == Kind::kTable) {
+    *interpolation = FindInterpolationTable(table);
+    if (*interpolation == nullptr) return false;
+  }
+  return MakeFastRequant(m, 32768, ActivationOffset(kind), true, requant);  // int16 input
+}
+
+int64_t MaxAbs(const int32_t* values, int32_t n) {
+  int64_t largest = 0;
+  for (int32_t i = 0; i < n; ++i) {
+    const int64_t v = values[i] < 0 ? -int64_t{values[i]} : values[i];
+    largest = v > largest ? v : largest;
+  }
+  return largest;
+}
+
+// False if the cell needs the generic path. max_abs_gx bounds the cell's
+// projected inputs (RequantBound of the projection's accumulator bound).
+bool MakeFastCell(const Int8Cell& cell, Kind gate, Kind update, int32_t units,
+                  int64_t max_abs_gx, FastCell* c) {
+  c->recurrent_kernel = cell.recurrent_kernel;
+  c->recurrent_pairs = -1;  // set by MakeInt8Plan when U fits the plan
+  c->gate_bias = cell.gate_bias;
+  c->update_bias = cell.update_bias;
+  c->zeta = cell.zeta_q14;
+  c->coef_bias = kOneQ15 * cell.zeta_q14 + kOneQ14 + kOneQ15 * cell.nu_q14;
+  // Spec 3 gives a gate and an update of the same family the same M_a (it
+  // depends only on s_pre and the family): the fast step then takes the
+  // gate's constants for both, which keeps one set fewer in registers.
+  if (gate == update &&
+      (cell.gate_activation_multiplier.q != cell.update_activation_multiplier.q ||
+       cell.gate_activation_multiplier.shift != cell.update_activation_multiplier.shift)) {
+    return false;
+  }
+  // Spec 4.3's exact sums in int32: gx + gh + b (pre-activations) and
+  // RDBPOT(z h, 15) + MBQM(coef c, M_c) (the next state) must not overflow.
+  // |h @ U| <= units * 2^15 * 2^7 (|h| <= 2^15, |U| <= 2^7);
+  // |coef * c| <= 3 * 2^14 * 2^15 (spec 5).
+  const int64_t max_acc = int64_t{units} << 22, max_coef_c = int64_t{3} << 29;
+  const int64_t max_bias = MaxAbs(cell.gate_bias, units) > MaxAbs(cell.update_bias, units)
+                               ? MaxAbs(cell.gate_bias, units)
+                               : MaxAbs(cell.update_bias, units);
+  if (max_abs_gx + RequantBound(max_acc, cell.recurrent_multiplier) + max_bias > INT32_MAX ||
+      RequantBound(max_coef_c, cell.update_multiplier) + kOneQ15 > INT32_MAX) {
+    return false;
+  }
+  return MakeFastRequant(cell.recurrent_multiplier, max_acc, 0, true, &c->recurrent) &&
+         MakeFastRequant(cell.update_multiplier, max_coef_c, 0, false, &c->update) &&
+         MakeFastActivation(gate, cell.gate_table, cell.gate_activation_multiplier,
+                            &c->gate_table, &c->gate_activation) &&
+         MakeFastActivation(update, cell.update_table, cell.update_activation_multiplier,
+                            &c->update_table, &c->update_activation);
+}
+
+void MakeProjectionRequant(const Multiplier& m, int64_t max_abs_input, ProjectionRequant* r) {
+  r->fast = MakeFastRequant(m, max_abs_input, 0, true, &r->fast_form);
+  r->generic = MakeRequant(m);
+}
+
+}  // namespace
+
+namespace internal {
+
+void MakeInt8Plan(const RnnPoolInt8Params& params, Int8Plan* plan, int8_t* pairs) {
+  plan->params = params;
+  const RnnPoolShape& s = params.shape;
+  plan->gate = KindOf(s.gate_activation);
+  plan->update = KindOf(s.update_activation);
+  // Spec 5: |RNN1 acc| <= k * 255 * 128, |RNN2 acc| <= h1 * 2^15 * 2^7.
+  const int64_t max_acc1 = int64_t{s.in_channels} * 255 * 128;
+  const int64_t max_acc2 = int64_t{s.rnn1_units} << 22;
+  plan->fast =
+      MakeFastCell(params.rnn1, plan->gate, plan->update, s.rnn1_units,
+                   RequantBound(max_acc1, params.rnn1.input_multiplier), &plan->cells.fast[0]) &&
+      MakeFastCell(params.rnn2, plan->gate, plan->update, s.rnn2_units,
+                   RequantBound(max_acc2, params.rnn2.input_multiplier), &plan->cells.fast[1]);
+  if (plan->fast) {
+    plan->fast_sweep = SelectSweep(plan->gate, plan->update);
+  } else {
+    plan->fast_sweep = nullptr;
+    MakeCellCtx(params.rnn1, &plan->cells.generic[0]);
+    MakeCellCtx(params.rnn2, &plan->cells.generic[1]);
+  }
+  MakeProjectionRequant(params.rnn1.input_multiplier, max_acc1, &plan->mx1);
+  MakeProjectionRequant(params.rnn2.input_multiplier, max_acc2, &plan->mx2);
+  plan->my = MakeRequant(params.output_multiplier);
+  // The SMLAD layout (4) of U1, U2, and W2 (whose input, an RNN1 state, is
+  // int16) when every size is even and the three fit the plan.
+  const int32_t h1 = s.rnn1_units, h2 = s.rnn2_units;
+  plan->w2_pairs = -1;
+  if (kTwoMacProducts && pairs != nullptr && plan->fast && h1 % 2 == 0 && h2 % 2 == 0 &&
+      PairBytes(h1, h1) + PairBytes(h2, h2) + PairBytes(h1, h2) <= kInt8PlanPairBytes) {
+    const int32_t u2 = static_cast<int32_t>(PairBytes(h1, h1));
+    const int32_t w2 = u2 + static_cast<int32_t>(PairBytes(h2, h2));
+    ReorderPairs(params.rnn1.recurrent_kernel, h1, h1, pairs);
+    ReorderPairs(params.rnn2.recurrent_kernel, h2, h2, pairs + u2);
+    ReorderPairs(params.rnn2.kernel, h1, h2, pairs + w2);
+    plan->cells.fast[0].recurrent_pairs = 0;
+    plan->cells.fast[1].recurrent_pairs = u2;
+    plan->w2_pairs = w2;
+  }
+}
+
+}  // namespace internal
+
+bool Int8FastPathApplies(const RnnPoolInt8Params& params) {
+  if (ValidateInt8Params(params) != Status::kOk) return false;
+  Int8Plan plan;
+  MakeInt8Plan(params, &plan, nullptr);
+  return plan.fast;
+}
+
+Status PrepareInt8Plan(const RnnPoolInt8Params& params, RnnPoolInt8Plan* plan) {
+  const Status status = ValidateInt8Params(params);
+  if (status != Status::kOk) return status;
+  MakeInt8Plan(params, new (plan->storage) Int8Plan,
+               reinterpret_cast<int8_t*>(plan->storage + kPairStorageOffset));
+  return Status::kOk;
+}
+
+bool Int8PlanIsFast(const RnnPoolInt8Plan& plan) { return PlanOf(plan).fast; }
+
+// ===========================================================================
+// Whole maps, geometry, scratch, validation, Prepare-time helpers.
+// ===========================================================================
+const int16_t* BuiltinTable(int32_t activation) {
+  if (activation == static_cast<int32_t>(Activation::kSigmoid)) return kSigmoidTable;
+  if (activation == static_cast<int32_t>(Activation::kTanh)) return kTanhTable;
+  return nullptr;
+}
+
+int32_t OutputSize(int32_t n, int32_t window, int32_t stride, Padding padding) {
+  if (padding == Padding::kValid) return n < window ? 0 : (n - window) / stride + 1;
+  return n <= 0 ? 0 : (n - 1) / stride + 1;  // ceil(n / stride)
+}
+
+int32_t PaddingBefore(int32_t n, int32_t window, int32_t stride, Padding padding) {
+  if (padding == Padding::kValid) return 0;
+  const int32_t out = OutputSize(n, window, stride, padding);
+  const int32_t total = Max32((out - 1) * stride + window - n, 0);
+  return total / 2;
+}
+
+size_t RnnPoolFloatScratchBytes(const RnnPoolShape& shape) {
+  return WorkspaceBytes<float, float>(shape, true);
+}
+
+size_t RnnPoolInt8ScratchBytes(const RnnPoolShape& shape) {
+  return WorkspaceBytes<int32_t, int16_t>(shape, false);
+}
+
+const char* StatusMessage(Status status) {
+  switch (status) {
+    case Status::kOk:
+      return "ok";
+    case Status::kBadInputChannels:
+      return "input channels k must be in [1, 1024]";
+    case Status::kBadUnits:
+      return "rnn1_units and rnn2_units must be in [1, 256]";
+    case Status::kBadPool:
+      return "pool rows and columns must be in [1, 64]";
+    case Status::kBadStride:
+      return "strides must be >= 1";
+    case Status::kBadPadding:
+      return "padding must be valid or same";
+    case Status::kBadActivation:
+      return "unknown gate or update activation";
+    case Status::kReluGate:
+      return "the int8 gate activation may not be relu";
+    case Status::kNullPointer:
+      return "a weight, bias or activation table pointer is null";
+    case Status::kBadZetaNu:
+      return "zeta_q14 and nu_q14 must be in [0, 16384]";
+    case Status::kBadMultiplier:
+      return "a quantized multiplier is out of range (q in {0} or [2^30, 2^31), "
+             "shift in [-31, 30])";
+    case Status::kBadZeroPoint:
+      return "zero points must be in [-128, 127]";
+    case Status::kBadMultiplierValue:
+      return "a real multiplier must be positive, finite and below 2^30";
+  }
+  return "unknown status";
+}
+
+Status ValidateShape(const RnnPoolShape& s) {
+  if (s.in_channels < 1 || s.in_channels > kMaxInputChannels) return Status::kBadInputChannels;
+  if (s.rnn1_units < 1 || s.rnn1_units > kMaxUnits || s.rnn2_units < 1 ||
+      s.rnn2_units > kMaxUnits) {
+    return Status::kBadUnits;
+  }
+  if (s.pool_h < 1 || s.pool_h > kMaxPool || s.pool_w < 1 || s.pool_w > kMaxPool) {
+    return Status::kBadPool;
+  }
+  if (s.stride_h < 1 || s.stride_w < 1) return Status::kBadStride;
+  if (s.padding != Padding::kValid && s.padding != Padding::kSame) return Status::kBadPadding;
+  if (!IsKnownActivation(s.gate_activation) || !IsKnownActivation(s.update_activation)) {
+    return Status::kBadActivation;
+  }
+  return Status::kOk;
+}
+
+Status ValidateFloatParams(const RnnPoolFloatParams& params) {
+  const Status status = ValidateShape(params.shape);
+  if (status != Status::kOk) return status;
+  for (const FloatCell* cell : {&params.rnn1, &params.rnn2}) {
+    if (cell->kernel == nullptr || cell->recurrent_kernel == nullptr ||
+        cell->gate_bias == nullptr || cell->update_bias == nullptr) {
+      return Status::kNullPointer;
+    }
+  }
+  return Status::kOk;
+}
+
+namespace {
+
+bool MultiplierOk(const Multiplier& m) {
+  if (m.shift < -31 || m.shift > 30) return false;
+  return m.q == 0 || m.q >= (int32_t{1} << 30);  // q < 2^31 by type
+}
+
+Status ValidateInt8Cell(const Int8Cell& cell, const RnnPoolShape& s) {
+  if (cell.kernel == nullptr || cell.recurrent_kernel == nullptr ||
+      cell.gate_bias == nullptr || cell.update_bias == nullptr) {
+    return Status::kNullPointer;
+  }
+  if ((IsTableActivation(s.gate_activation) && cell.gate_table == nullptr) ||
+      (IsTableActivation(s.update_activation) && cell.update_table == nullptr)) {
+    return Status::kNullPointer;
+  }
+  if (cell.zeta_q14 < 0 || cell.zeta_q14 > kOneQ14 || cell.nu_q14 < 0 ||
+      cell.nu_q14 > kOneQ14) {
+    return Status::kBadZetaNu;
+  }
+  if (!MultiplierOk(cell.input_multiplier) || !MultiplierOk(cell.recurrent_multiplier) ||
+      !MultiplierOk(cell.update_multiplier)) {
+    return Status::kBadMultiplier;
+  }
+  if ((HasActivationMultiplier(s.gate_activation) &&
+       !MultiplierOk(cell.gate_activation_multiplier)) ||
+      (HasActivationMultiplier(s.update_activation) &&
+       !MultiplierOk(cell.update_activation_multiplier))) {
+    return Status::kBadMultiplier;
+  }
+  return Status::kOk;
+}
+
+}  // namespace
+
+Status ValidateInt8Params(const RnnPoolInt8Params& params) {
+  Status status = ValidateShape(params.shape);
+  if (status != Status::kOk) return status;
+  if (params.shape.gate_activation == Activation::kRelu) return Status::kReluGate;
+  status = ValidateInt8Cell(params.rnn1, params.shape);
+  if (status != Status::kOk) return status;
+  status = ValidateInt8Cell(params.rnn2, params.shape);
+  if (status != Status::kOk) return status;
+  if (params.input_zero_point < -128 || params.input_zero_point > 127 ||
+      params.output_zero_point < -128 || params.output_zero_point > 127) {
+    return Status::kBadZeroPoint;
+  }
+  if (!MultiplierOk(params.output_multiplier)) return Status::kBadMultiplier;
+  return Status::kOk;
+}
+
+Status QuantizeMultiplier(double real_multiplier, int32_t* q, int* shift) {
+  if (!(real_multiplier > 0.0) || !std::isfinite(real_multiplier)) {
+    return Status::kBadMultiplierValue;
+  }
+  int exponent = 0;
+  const double fraction = std::frexp(real_multiplier, &exponent);  // [0.5, 1)
+  int64_t q_fixed = static_cast<int64_t>(std::round(fraction * static_cast<double>(int64_t{1} << 31)));
+  if (q_fixed == (int64_t{1} << 31)) {
+    q_fixed /= 2;
+    ++exponent;
+  }
+  if (exponent < -31) {  // below 2^-32: flushes to zero, as in TFLite
+    *q = 0;
+    *shift = 0;
+    return Status::kOk;
+  }
+  if (exponent > 30) return Status::kBadMultiplierValue;
+  *q = static_cast<int32_t>(q_fixed);
+  *shift = exponent;
+  return Status::kOk;
+}
+
+Status ComputeCellMultipliers(double input_scale, double kernel_scale, double recurrent_scale,
+                              double preactivation_scale, double state_scale,
+                              Activation gate_activation, Activation update_activation,
+                              Int8Cell* cell) {
+  // Same expressions, in the same order, as int8_params.cell_constants, so the
+  // doubles (and hence the multipliers) are identical.
+  const double pre = preactivation_scale;
+  const double c_scale = update_activation == Activation::kRelu ? pre : 1.0 / kOneQ15;
+  struct Item {
+    double value;
+    Multiplier* out;
+  };
+  const Item items[3] = {
+      {input_scale * kernel_scale / pre, &cell->input_multiplier},
+      {state_scale * recurrent_scale / pre, &cell->recurrent_multiplier},
+      {c_scale / kOneQ14 / state_scale, &cell->update_multiplier},
+  };
+  for (const Item& item : items) {
+    int shift = 0;
+    const Status status = QuantizeMultiplier(item.value, &item.out->q, &shift);
+    if (status != Status::kOk) return status;
+    item.out->shift = shift;
+  }
+  const Activation acts[2] = {gate_activation, update_activation};
+  Multiplier* outs[2] = {&cell->gate_activation_multiplier,
+                         &cell->update_activation_multiplier};
+  for (int i = 0; i < 2; ++i) {
+    outs[i]->q = 0;
+    outs[i]->shift = 0;
+    if (!HasActivationMultiplier(acts[i])) continue;
+    // integer_activations.activation_multiplier: s_pre * 2^12 (table input
+    // Q3.12), 2^15 (quantTanh) or 2^14 (quantSigm).
+    const double factor = IsTableActivation(acts[i])
+                              ? static_cast<double>(1 << kTableInputFractionBits)
+                              : (acts[i] == Activation::kQuantTanh ? kOneQ15 : kOneQ14);
+    const double value = pre * factor;
+    int shift = 0;
+    const Status status = QuantizeMultiplier(value, &outs[i]->q, &shift);
+    if (status != Status::kOk) return status;
+    outs[i]->shift = shift;
+  }
+  return Status::kOk;
+}
+
+}  // namespace rnnpool

@@ -30,8 +30,8 @@ def test_a_batch_gives_the_outputs_of_its_samples_run_alone(models, kind):
 def test_the_plan_is_built_once_per_model_file(models, monkeypatch):
     built = []
     monkeypatch.setattr(host_runner, "_PLANS", type(host_runner._PLANS)())
-    real_plan = host_runner._plan
-    monkeypatch.setattr(host_runner, "_plan", lambda model: built.append(1) or real_plan(model))
+    real_plan = host_runner.plan
+    monkeypatch.setattr(host_runner, "plan", lambda model: built.append(1) or real_plan(model))
     x = np.zeros((1, SIZE, SIZE, 3), np.float32)
     for _ in range(3):
         run_tflite(models["int8"], x)

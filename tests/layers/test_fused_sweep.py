@@ -104,6 +104,12 @@ def test_fused_op_path_matches_tf_path_and_reference_forward_and_gradients(
     np.testing.assert_allclose(tf_y, want, rtol=0, atol=FORWARD_ATOL)
     for name, tf_grad in tf_grads.items():
         scale = np.max(np.abs(tf_grad))
+        if "gate_bias" in name:
+            # Both paths compute the update pre-activation as gate pre-activation +
+            # (b_update - b_gate), so b_gate's gradient is the difference of two sums
+            # the size of b_update's: float32 rounding is relative to those sums.
+            scale = max(scale, np.max(np.abs(tf_grads[name.replace("gate_bias",
+                                                                   "update_bias")])))
         np.testing.assert_allclose(fused_grads[name], tf_grad, rtol=0,
                                    atol=GRADIENT_RTOL * scale + 1e-7,
                                    err_msg="gradient of " + name)

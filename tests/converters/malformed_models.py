@@ -305,10 +305,28 @@ def run_case(model_bytes, x):
     return run_status, run_value
 
 
-def _worker(directory, start):
+def run_delegate_case(model_bytes, x):
+    """("ok", "accepted") or ("error", "TypeName: message") from the RNNPool delegate
+    in tf.lite (converters.tflite_interpreter): build, allocate (Prepare) and
+    invoke once on zeros."""
+    from converters import tflite_interpreter
+
+    try:
+        interpreter = tflite_interpreter(model_bytes, runtime="tflite")
+        for detail in interpreter.get_input_details():
+            interpreter.set_tensor(detail["index"],
+                                   np.zeros(detail["shape"], detail["dtype"]))
+        interpreter.invoke()
+    except (RuntimeError, ValueError) as error:
+        return "error", f"{type(error).__name__}: {error}"
+    return "ok", "accepted"
+
+
+def _worker(directory, start, run=run_case, log="results.jsonl"):
     """Runs cases start.. of `directory` (manifest.json, x.npy, NNN.tflite),
-    appending one JSON line per case to results.jsonl as it finishes, so a
-    crash loses only the case that was running."""
+    appending one JSON line per case to `log` as it finishes, so a crash loses
+    only the case that was running. run_case's accepted outputs are compared
+    with case 0's."""
     import json
     import os
 
@@ -317,17 +335,17 @@ def _worker(directory, start):
         manifest = json.load(file)
     x = np.load(os.path.join(directory, "x.npy"))
     reference = None
-    with open(os.path.join(directory, "results.jsonl"), "a") as out:
+    with open(os.path.join(directory, log), "a") as out:
         for entry in manifest[start:]:
             with open(os.path.join(directory, entry["file"]), "rb") as file:
                 data = file.read()
             out.write(json.dumps({"index": entry["index"], "status": "started"}) + "\n")
             out.flush()
             try:
-                status, value = run_case(data, x)
+                status, value = run(data, x)
             except BaseException as error:  # a traceback: recorded, counted as a failure
                 status, value = "traceback", f"{type(error).__name__}: {error}"
-            if status == "ok":
+            if status == "ok" and run is run_case:
                 if entry["index"] == 0:
                     reference = value
                 bit_exact = reference is not None and all(
@@ -341,4 +359,7 @@ def _worker(directory, start):
 if __name__ == "__main__":
     import sys
 
-    _worker(sys.argv[1], int(sys.argv[2]))
+    if sys.argv[3:] == ["delegate"]:
+        _worker(sys.argv[1], int(sys.argv[2]), run_delegate_case, "delegate.jsonl")
+    else:
+        _worker(sys.argv[1], int(sys.argv[2]))

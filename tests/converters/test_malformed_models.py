@@ -50,15 +50,16 @@ def converted():
             "int8": (convert(model, quantize="int8", representative_data=calibration), x)}
 
 
-def _run_all(directory, count):
-    """Results by case index; a case whose child died is recorded as 'crash'."""
+def _run_all(directory, count, mode=()):
+    """Results by case index; a case whose child died is recorded as 'crash'.
+    mode ("delegate",): the RNNPool delegate's results instead of the host's."""
     results, start = {}, 0
-    log = directory / "results.jsonl"
+    log = directory / ("delegate.jsonl" if mode else "results.jsonl")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(TESTS.parent), str(TESTS), str(HERE), os.environ.get("PYTHONPATH", "")]))
     while start < count:
         child = subprocess.run([sys.executable, str(HERE / "malformed_models.py"),
-                                str(directory), str(start)], env=env,
+                                str(directory), str(start), *mode], env=env,
                                capture_output=True, text=True, timeout=1800)
         started = None
         for line in log.read_text().splitlines():
@@ -209,3 +210,52 @@ def test_tflm_kernel_accepts_and_rejects_the_same_files(converted, dtype, tmp_pa
     for line in noted:
         print("  " + line)
     assert not failures, "\n".join(failures[:40]) + f"\n({len(failures)} failures)"
+
+
+@pytest.mark.parametrize("dtype", ["float", "int8"])
+def test_rnnpool_delegate_accepts_and_rejects_the_same_files(converted, dtype,
+                                                             tmp_path_factory):
+    """Every case made on an RNNPool op (its options, tensor indices, tensors)
+    through the tf.lite delegate (converters.tflite_interpreter, Prepare and one
+    invoke): with the one validator it accepts exactly the files run_tflite
+    accepts, and never crashes. One exception, printed: a changed shape of the
+    op's input, which here is CONV_2D's output, is re-derived by tf.lite's
+    CONV_2D Prepare before the delegate's, so the delegate sees a valid shape."""
+    from converters.tflite_io import tflite_model
+
+    directory, manifest, results = _host_results(converted, dtype, tmp_path_factory)
+    model = tflite_model.load(converted[dtype][0])
+    tags = tuple(f"op{index} " for index in malformed_models._rnnpool_ops(model))
+    chosen = [entry for entry in manifest if entry["name"].startswith(tags)]
+    subset = directory / "delegate"
+    subset.mkdir(exist_ok=True)
+    (subset / "manifest.json").write_text(json.dumps(
+        [{**entry, "index": position, "file": str(directory / entry["file"])}
+         for position, entry in enumerate(chosen)]))
+    np.save(subset / "x.npy", converted[dtype][1])
+    delegate = _run_all(subset, len(chosen), ("delegate",))
+
+    reshaped = tuple(f"{tag}input {change}" for tag in tags for change in ("dim", "rank"))
+    assert all(tflite_model.op_name(model, model.subgraphs[0].operators[index]) == "CONV_2D"
+               for index, op in enumerate(model.subgraphs[0].operators)
+               if set(op.outputs) & {model.subgraphs[0].operators[i].inputs[0]
+                                     for i in malformed_models._rnnpool_ops(model)})
+    failures, noted, counts = [], [], collections.Counter()
+    for position, entry in enumerate(chosen):
+        status, detail = delegate[position]
+        host_status, host_detail = results[entry["index"]]
+        line = (f"{entry['name']}: host {host_status} ({host_detail[:120]}), "
+                f"delegate {status} ({detail[:120]})")
+        if status not in ("ok", "error"):
+            failures.append(line)
+        elif (status == "ok") != (host_status == "ok"):
+            rederived = entry["name"].startswith(reshaped) and status == "ok"
+            (noted if rederived else failures).append(line)
+        else:
+            counts["agree, accepted" if status == "ok" else "agree, rejected"] += 1
+    print(f"\n{dtype}: delegate vs host over {len(chosen)} RNNPool op cases: {dict(counts)}; "
+          f"input shapes re-derived by tf.lite {len(noted)}")
+    for line in noted:
+        print("  " + line)
+    assert not failures, "\n".join(failures[:40]) + f"\n({len(failures)} failures)"
+    assert counts["agree, accepted"] >= 1 and counts["agree, rejected"] >= 10

@@ -84,7 +84,8 @@ def test_each_rnnpool_op_equals_the_kernel_core_on_its_input(models, kind, runti
     for sample in _samples(3):
         _run(interpreter, sample[None])
         for op in ops:
-            step = host_runner._RNNPoolStep(model, op)  # run_tflite's RNNPool step
+            index = model.subgraphs[0].operators.index(op)
+            step = host_runner._RNNPoolStep(model, op, index)  # run_tflite's RNNPool step
             values = {step.input: interpreter.get_tensor(step.input)}
             step.run(values, 1)
             got = interpreter.get_tensor(step.output)
@@ -152,8 +153,8 @@ def _with_options(model_bytes, **changes):
     ({"pool_h": None}, "missing option 'pool_h'"),
     ({"rnn1_zeta": 0.5}, "option 'rnn1_zeta' is not defined for an int8 model"),
     ({"colour": 1}, "unknown option key 'colour'"),
-    ({"padding": 7}, "padding 7 unknown"),
-    ({"pool_h": "three"}, "option 'pool_h' has the wrong value type"),
+    ({"padding": 7}, r"option 'padding' is 7, expected 0 \(valid\) or 1 \(same\)"),
+    ({"pool_h": "three"}, "option 'pool_h' is a string; expected an int"),
 ])
 def test_bad_options_are_refused_naming_the_problem(models, changes, message):
     with pytest.raises(RuntimeError, match=message):

@@ -25,7 +25,7 @@ def test_damaged_options_are_read_within_bounds_under_sanitizers(tmp_path):
     binary = tmp_path / "flexbuffer_map_fuzz"
     build = subprocess.run(
         [GXX, "-std=c++17", "-O1", "-g", "-fsanitize=address,undefined",
-         "-fno-sanitize-recover=all", "-I", str(KERNELS / "litert"),
+         "-fno-sanitize-recover=all", "-I", str(KERNELS / "litert"), "-I", str(KERNELS),
          str(KERNELS / "fuzz" / "flexbuffer_map_fuzz.cc"),
          str(KERNELS / "litert" / "flexbuffer_map.cc"), "-o", str(binary)],
         capture_output=True, text=True)

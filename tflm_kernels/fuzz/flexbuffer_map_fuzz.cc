@@ -1,5 +1,5 @@
 // Damages a valid flexbuffer options blob many ways (byte changes,
-// truncation) and reads each with ReadFlexNumberMap, in a heap block of
+// truncation) and reads each with ReadFlexOptions, in a heap block of
 // exactly its length, so ASan / UBSan see any read past the end.
 //   flexbuffer_map_fuzz OPTIONS_FILE ITERATIONS SEED
 // Prints the undamaged map's entry count, then how many damaged blobs still
@@ -18,13 +18,11 @@ int main(int argc, char** argv) {
   std::vector<uint8_t> good(1 << 16);
   good.resize(std::fread(good.data(), 1, good.size(), file));
   std::fclose(file);
-  rnnpool_litert::FlexNumber entries[64];
-  int count = 0;
-  if (rnnpool_litert::ReadFlexNumberMap(good.data(), good.size(), entries, 64, &count) !=
-      rnnpool_litert::FlexStatus::kOk) {
-    return 3;
-  }
-  std::printf("entries %d\n", count);
+  rnnpool::OptionValue values[64];
+  const rnnpool::OpOptions read =
+      rnnpool_litert::ReadFlexOptions(good.data(), good.size(), values, 64);
+  if (read.status != rnnpool::OptionsStatus::kOk || read.count > 64) return 3;
+  std::printf("entries %d\n", static_cast<int>(read.count));
   std::mt19937 random(static_cast<unsigned>(std::atoi(argv[3])));
   const long iterations = std::atol(argv[2]);
   long still_maps = 0;
@@ -34,8 +32,8 @@ int main(int argc, char** argv) {
     if (random() % 3 == 0) blob.resize(random() % (blob.size() + 1));
     std::vector<uint8_t> exact(blob);  // capacity == size: ASan guards the end
     exact.shrink_to_fit();
-    if (rnnpool_litert::ReadFlexNumberMap(exact.data(), exact.size(), entries, 64, &count) ==
-        rnnpool_litert::FlexStatus::kOk) {
+    if (rnnpool_litert::ReadFlexOptions(exact.data(), exact.size(), values, 64).status ==
+        rnnpool::OptionsStatus::kOk) {
       ++still_maps;
     }
   }

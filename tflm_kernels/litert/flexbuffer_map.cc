@@ -10,6 +10,8 @@ namespace {
 constexpr int kFlexInt = 1;
 constexpr int kFlexUInt = 2;
 constexpr int kFlexFloat = 3;
+constexpr int kFlexKey = 4;
+constexpr int kFlexString = 5;
 constexpr int kFlexIndirectInt = 6;
 constexpr int kFlexIndirectUInt = 7;
 constexpr int kFlexIndirectFloat = 8;
@@ -79,82 +81,90 @@ class Reader {
 
 }  // namespace
 
-FlexStatus ReadFlexNumberMap(const uint8_t* buffer, size_t length,
-                             FlexNumber* entries, int capacity, int* count) {
-  *count = 0;
-  if (buffer == nullptr || length < 3) return FlexStatus::kMalformed;
+rnnpool::OpOptions ReadFlexOptions(const uint8_t* buffer, size_t length,
+                                   rnnpool::OptionValue* values, int capacity) {
+  rnnpool::OpOptions options{rnnpool::OptionsStatus::kMalformed, values, 0};
+  if (buffer == nullptr || length == 0) {
+    options.status = rnnpool::OptionsStatus::kMissing;
+    return options;
+  }
+  if (length < 3) return options;
   const Reader r(buffer, length);
   const int root_width = buffer[length - 1];
   const int root_type = buffer[length - 2];
   if (root_width != 1 && root_width != 2 && root_width != 4 && root_width != 8) {
-    return FlexStatus::kMalformed;
+    return options;
   }
-  if ((root_type >> 2) != kFlexMap || length < 2u + root_width) {
-    return FlexStatus::kMalformed;
-  }
+  if ((root_type >> 2) != kFlexMap || length < 2u + root_width) return options;
   const uint8_t* root = buffer + length - 2 - root_width;
-  const uint8_t* values = nullptr;
-  if (!r.Follow(root, root_width, &values)) return FlexStatus::kMalformed;
+  const uint8_t* map = nullptr;
+  if (!r.Follow(root, root_width, &map)) return options;
   const int width = 1 << (root_type & 3);
   uint64_t size = 0, keys_width = 0;
   const uint8_t* keys = nullptr;
-  if (values - buffer < 3 * width || !r.Unsigned(values - width, width, &size) ||
-      !r.Unsigned(values - 2 * width, width, &keys_width) ||
-      !r.Follow(values - 3 * width, width, &keys)) {
-    return FlexStatus::kMalformed;
+  if (map - buffer < 3 * width || !r.Unsigned(map - width, width, &size) ||
+      !r.Unsigned(map - 2 * width, width, &keys_width) ||
+      !r.Follow(map - 3 * width, width, &keys)) {
+    return options;
   }
   if (keys_width != 1 && keys_width != 2 && keys_width != 4 && keys_width != 8) {
-    return FlexStatus::kMalformed;
+    return options;
   }
   const int kw = static_cast<int>(keys_width);
   uint64_t key_count = 0;
   if (keys - buffer < kw || !r.Unsigned(keys - kw, kw, &key_count) ||
       key_count != size || size > length ||
-      !r.Contains(values, size * width + size) || !r.Contains(keys, size * kw)) {
-    return FlexStatus::kMalformed;
+      !r.Contains(map, size * width + size) || !r.Contains(keys, size * kw)) {
+    return options;
   }
-  if (size > static_cast<uint64_t>(capacity)) return FlexStatus::kTooMany;
-  const uint8_t* types = values + size * width;
+  options.status = rnnpool::OptionsStatus::kOk;
+  options.count = static_cast<int32_t>(size);  // size <= length: fits
+  if (size > static_cast<uint64_t>(capacity)) return options;  // rejected unread
+  const uint8_t* types = map + size * width;
   for (uint64_t i = 0; i < size; ++i) {
-    FlexNumber& e = entries[i];
-    e = FlexNumber{};
+    rnnpool::OptionValue& out = values[i];
+    out = rnnpool::OptionValue();
     const uint8_t* key = nullptr;
     if (!r.Follow(keys + i * kw, kw, &key) || !r.String(key)) {
-      return FlexStatus::kMalformed;
+      options.status = rnnpool::OptionsStatus::kMalformed;
+      return options;
     }
-    e.key = reinterpret_cast<const char*>(key);
+    out.key = reinterpret_cast<const char*>(key);
     const int type = types[i] >> 2;
     const int own_width = 1 << (types[i] & 3);
-    const uint8_t* slot = values + i * width;
-    const uint8_t* at = slot;
+    const uint8_t* at = map + i * width;
     int at_width = width;
     if (type == kFlexIndirectInt || type == kFlexIndirectUInt ||
         type == kFlexIndirectFloat) {
-      if (!r.Follow(slot, width, &at)) return FlexStatus::kMalformed;
+      if (!r.Follow(at, width, &at)) {
+        options.status = rnnpool::OptionsStatus::kMalformed;
+        return options;
+      }
       at_width = own_width;
     }
-    bool ok = false;
+    bool ok = true;
     if (type == kFlexInt || type == kFlexIndirectInt) {
-      e.is_int = true;
-      ok = r.Signed(at, at_width, &e.int_value);
-      e.float_value = static_cast<double>(e.int_value);
-    } else if (type == kFlexUInt || type == kFlexIndirectUInt || type == kFlexBool) {
-      uint64_t u = 0;
-      e.is_int = true;
-      ok = r.Unsigned(at, at_width, &u);
-      e.int_overflow = u > static_cast<uint64_t>(INT64_MAX);
-      e.int_value = e.int_overflow ? INT64_MAX : static_cast<int64_t>(u);
-      e.float_value = static_cast<double>(u);
+      out.type = rnnpool::OptionType::kInt;
+      ok = r.Signed(at, at_width, &out.int_value);
+    } else if (type == kFlexUInt || type == kFlexIndirectUInt) {
+      out.type = rnnpool::OptionType::kUInt;
+      ok = r.Unsigned(at, at_width, &out.uint_value);
     } else if (type == kFlexFloat || type == kFlexIndirectFloat) {
-      ok = r.Float(at, at_width, &e.float_value);
+      out.type = rnnpool::OptionType::kFloat;
+      ok = r.Float(at, at_width, &out.float_value);
+    } else if (type == kFlexBool) {
+      out.type = rnnpool::OptionType::kBool;
+    } else if (type == kFlexKey || type == kFlexString) {
+      out.type = rnnpool::OptionType::kString;
     } else {
-      *count = static_cast<int>(i);
-      return FlexStatus::kNotANumber;
+      out.type = rnnpool::OptionType::kOther;
     }
-    if (!ok) return FlexStatus::kMalformed;
-    *count = static_cast<int>(i) + 1;
+    if (!ok) {
+      options.status = rnnpool::OptionsStatus::kMalformed;
+      return options;
+    }
   }
-  return FlexStatus::kOk;
+  return options;
 }
 
 }  // namespace rnnpool_litert

@@ -1,4 +1,4 @@
-/* A bounds-checked reader of one flexbuffer map of numbers: the custom options
+/* A bounds-checked reader of one flexbuffer map: the custom options
  * of the RNNPool op (docs/rnnpool_custom_op.md), without the flatbuffers C++
  * library (the delegate is built by `pip install`, where it is not present).
  *
@@ -15,28 +15,17 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "rnnpool_validate.h"
+
 namespace rnnpool_litert {
 
-struct FlexNumber {
-  const char* key;  // points into the buffer (NUL-terminated, checked)
-  bool is_int;      // int / uint / bool; else float
-  int64_t int_value;
-  double float_value;  // also set for ints
-  bool int_overflow;   // a uint above INT64_MAX
-};
-
-enum class FlexStatus {
-  kOk = 0,
-  kMalformed,    // not a flexbuffer map within the buffer's bounds
-  kNotANumber,   // a value that is not an int / uint / float / bool
-  kTooMany,      // more entries than the caller's array holds
-};
-
-// Reads the map at the root of buffer[0, length) into entries[0, *count).
-// `capacity` is the size of `entries`. On kNotANumber, *count is the index
-// of the offending entry and entries[*count].key is set.
-FlexStatus ReadFlexNumberMap(const uint8_t* buffer, size_t length,
-                             FlexNumber* entries, int capacity, int* count);
+// Reads the map at the root of buffer[0, length) as the validator's typed
+// option values (nothing converted: an int stays an int, a bool a bool).
+// `values` holds `capacity` entries; a map with more keys is counted, not
+// read (the validator rejects it). Status kMissing for no bytes, kMalformed
+// for anything outside the buffer or a root that is not a map.
+rnnpool::OpOptions ReadFlexOptions(const uint8_t* buffer, size_t length,
+                                   rnnpool::OptionValue* values, int capacity);
 
 }  // namespace rnnpool_litert
 

@@ -9,10 +9,12 @@
  *   - rnnpool_registration.cc: `Register_RNNPOOL()` for a TFLite app's
  *     `resolver.AddCustom("RNNPool", ...)`.
  *
- * Life cycle: construct from the custom options (errors are recorded, not
- * fatal), Prepare (validates every tensor and option, computes the int8
- * multipliers, resizes the output; reports "RNNPool: ..." and returns
- * kTfLiteError on bad input), Eval (no validation; int8 uses no float).
+ * Life cycle: construct from the custom options (decoded, not yet checked),
+ * Prepare (describes the tensors to rnnpool::ValidateRnnPoolOp, the one
+ * validator TFLM's Prepare and the host tools use: every check and the int8
+ * multipliers come from there; builds the int8 plan, resizes the output;
+ * reports "RNNPool: ..." and returns kTfLiteError on bad input), Eval (no
+ * validation; int8 uses no float).
  * Eval splits the patches over the interpreter's threads; the result does not
  * depend on the thread count (each patch is computed by the same core call).
  */
@@ -24,14 +26,13 @@
 #include <vector>
 
 #include "rnnpool_core.h"
+#include "rnnpool_validate.h"
 #include "tflite_abi.h"
 
 namespace rnnpool_litert {
 
 // The custom_code the converter writes.
 constexpr char kRnnPoolCustomName[] = "RNNPool";
-// The options version this op implements.
-constexpr int kRnnPoolOptionsVersion = 1;
 
 class RnnPoolOp {
  public:
@@ -53,38 +54,27 @@ class RnnPoolOp {
                     void* output_data = nullptr);
 
   int input_tensor() const { return tensor_index_[0]; }
-  int output_tensor() const { return tensor_index_[9]; }
+  int output_tensor() const { return tensor_index_[rnnpool::kOpInputs]; }
   // Bytes of the output of the last Prepare.
   size_t output_bytes() const;
 
  private:
-  static constexpr int kNumKeys = 20;
-  static constexpr int kNumInputs = 9;
-
-  void ParseOptions(const void* options, size_t length);
-  TfLiteStatus Fail(TfLiteContext* context, const char* format, ...) const;
-  TfLiteStatus CheckKeys(TfLiteContext* context, bool is_int8) const;
-  TfLiteStatus PrepareInt8(TfLiteContext* context);
+  TfLiteStatus Fail(TfLiteContext* context, const char* message) const;
   template <typename T>
-  void RunPatches(const rnnpool::RnnPoolShape& shape, const T* input, T* output,
-                  int num_threads, void (*patch)(const void*, const T*, int32_t,
-                                                 int32_t, int32_t, int32_t, T*,
-                                                 void*),
+  void RunPatches(const T* input, T* output,
+                  void (*patch)(const void*, const T*, int32_t, int32_t, int32_t,
+                                int32_t, T*, void*),
                   const void* params);
 
-  // Options (constructor).
-  char options_error_[160];
-  uint32_t present_ = 0;
-  int64_t int_options_[kNumKeys] = {};
-  double float_options_[kNumKeys] = {};
+  // Options (constructor): typed values whose keys point into the model.
+  rnnpool::OptionValue option_values_[rnnpool::kMaxOptionKeys];
+  rnnpool::OpOptions options_{};
 
   // Prepare.
-  int tensor_index_[kNumInputs + 1] = {};
-  bool is_int8_ = false;
-  int32_t batch_ = 0, height_ = 0, width_ = 0, out_h_ = 0, out_w_ = 0;
-  rnnpool::RnnPoolFloatParams float_params_{};
-  rnnpool::RnnPoolInt8Params int8_params_{};
-  size_t scratch_bytes_ = 0;
+  int tensor_index_[rnnpool::kOpInputs + 1] = {};
+  bool validated_once_ = false;
+  rnnpool::ValidatedOp op_{};  // float_params with its weights bound
+  rnnpool::RnnPoolInt8Plan int8_plan_{};  // int8: built from op_.int8_params
   int threads_ = 1;
   struct alignas(16) Block {
     unsigned char bytes[16];

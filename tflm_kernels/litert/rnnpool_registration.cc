@@ -8,7 +8,7 @@
  * Build it with the app, against TFLite's own headers:
  *   -DRNNPOOL_USE_TFLITE_HEADERS, with this folder, tflm_kernels/ and TFLite's
  *   source root on the include path, and rnnpool_op.cc, flexbuffer_map.cc,
- *   ../rnnpool_core.cc as sources (README.md in this folder).
+ *   ../rnnpool_core.cc, ../rnnpool_validate.cc as sources (README.md here).
  * The pip package does not build this file (it has no TFLite headers); the
  * same RnnPoolOp runs in its delegate, which the tests exercise.
  */

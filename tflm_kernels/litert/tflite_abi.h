@@ -71,8 +71,21 @@ typedef struct TfLiteIntArray {
   int data[];
 } TfLiteIntArray;
 
+typedef struct TfLiteFloatArray {
+  int size;
+  float data[];
+} TfLiteFloatArray;
+
+// quantization.params of an affine tensor: read only to tell per-channel
+// (several scales) from per-tensor, whose values are in TfLiteQuantizationParams.
+typedef struct TfLiteAffineQuantization {
+  TfLiteFloatArray* scale;
+  TfLiteIntArray* zero_point;
+  int32_t quantized_dimension;
+} TfLiteAffineQuantization;
+
 // Per-tensor scale and zero point (TFLite fills it for every per-tensor
-// quantized tensor), so the op never reads TfLiteAffineQuantization.
+// quantized tensor).
 typedef struct TfLiteQuantizationParams {
   float scale;
   int32_t zero_point;

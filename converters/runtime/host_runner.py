@@ -20,6 +20,7 @@ from rnnpool_keras.spec import contract
 
 # Above the activations a segment holds: TFLM's own bookkeeping per tensor.
 _ARENA_MARGIN_BYTES = 64 * 1024
+_MAX_ARENA_BYTES = 2 ** 31 - 1
 # Plans of the last few model files run (a bench or a test reuses one model).
 _PLAN_CACHE_SIZE = 4
 _PLANS = collections.OrderedDict()
@@ -52,11 +53,16 @@ class _BuiltinSegment:
         activations = sum(tflite_model.tensor_bytes(subgraph.tensors[t])
                           for t in set(self.inputs) | produced)
         piece_bytes = tflite_model.save(piece)
+        arena_bytes = activations + len(piece_bytes) + _ARENA_MARGIN_BYTES
+        if arena_bytes > _MAX_ARENA_BYTES:  # the interpreter's arena size is an int
+            raise ValueError(
+                f"operators {', '.join(str(i) for i in op_indices)} need {arena_bytes} bytes "
+                f"of TFLM arena (their tensors' shapes); at most {_MAX_ARENA_BYTES} can run")
         self._names = ", ".join(f"{i} {tflite_model.op_name(model, subgraph.operators[i])}"
                                 for i in op_indices)
         try:
             self._interpreter = runtime.Interpreter.from_bytes(
-                piece_bytes, arena_size=activations + len(piece_bytes) + _ARENA_MARGIN_BYTES)
+                piece_bytes, arena_size=arena_bytes)
         except RuntimeError as error:  # a builtin's Prepare said no
             reason = str(error).strip().splitlines()[-1] if str(error).strip() else "no reason"
             raise ValueError(f"TFLM rejected operators {self._names}: {reason} (TFLM "

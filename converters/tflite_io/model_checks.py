@@ -7,9 +7,18 @@ Python first and names the operator and tensor; the RNNPool op's own
 contract is checked by converters.tflite_io.rnnpool_validation (the kernel's code).
 """
 import numpy as np
+from tensorflow.lite.python import schema_py_generated as schema
 
 from converters.tflite_io import tflite_model
 
+
+# The smallest activation scale with which 6.0 (ReLU6's limit) still quantises
+# into int32, as TFLM's Prepare requires of fused activations.
+_MIN_ACTIVATION_SCALE = 6.0 / 2 ** 31
+# Zero points TFLM can hold (int32) and that lie in the tensor type's range.
+_ZERO_POINT_RANGE = {
+    schema.TensorType.INT8: (-128, 127), schema.TensorType.UINT8: (0, 255),
+    schema.TensorType.INT16: (-32768, 32767), None: (-2 ** 31, 2 ** 31 - 1)}
 
 def _tensor_label(subgraph, index):
     name = subgraph.tensors[index].name
@@ -59,6 +68,18 @@ def _check_tensor(model, subgraph, index, file_bytes):
         if not np.all(np.isfinite(scales)) or np.any(scales <= 0):
             raise ValueError(f"{label} has a quantization scale that is not positive "
                              "and finite")
+        low, high = _ZERO_POINT_RANGE.get(tensor.type, _ZERO_POINT_RANGE[None])
+        if len(zero_points) and (np.min(zero_points) < low or np.max(zero_points) > high):
+            raise ValueError(f"{label} has a zero point outside [{low}, {high}], the range "
+                             f"of its type {tflite_model.type_name(tensor)}")
+        if not tflite_model.is_constant(model, tensor) and \
+                np.min(scales) < _MIN_ACTIVATION_SCALE:
+            # TFLM's Prepare quantises fused-activation limits (up to 6) with an
+            # activation's scale; past int32 it fails, and the tflite-micro Python
+            # interpreter then crashes instead of reporting it.
+            raise ValueError(f"{label} has quantization scale {np.min(scales):.3g}; an "
+                             f"activation's scale must be >= {_MIN_ACTIVATION_SCALE:.3g} "
+                             "(6 / 2^31) for TFLM to quantise activation limits")
         if len(scales) > 1 and not 0 <= q.quantizedDimension < max(len(shape), 1):
             raise ValueError(f"{label} is quantized along dimension "
                              f"{q.quantizedDimension}; it has rank {len(shape)}")

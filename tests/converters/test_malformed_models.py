@@ -259,3 +259,28 @@ def test_rnnpool_delegate_accepts_and_rejects_the_same_files(converted, dtype,
         print("  " + line)
     assert not failures, "\n".join(failures[:40]) + f"\n({len(failures)} failures)"
     assert counts["agree, accepted"] >= 1 and counts["agree, rejected"] >= 10
+
+
+def test_a_zero_point_outside_its_type_or_an_arena_past_2_gib_is_named(converted):
+    """Two files that once crashed the tflite-micro interpreter (found by the
+    flipped-byte cases): a bias zero point beyond int32, and an intermediate
+    tensor whose shape needs more arena than the interpreter's int can hold."""
+    from converters import run_tflite
+    from converters.tflite_io import tflite_model
+
+    model_bytes, x = converted["int8"]
+    model = tflite_model.load(model_bytes)
+    graph = model.subgraphs[0]
+    conv = next(op for op in graph.operators if tflite_model.op_name(model, op) == "CONV_2D")
+    bias = graph.tensors[conv.inputs[2]]
+    bias.quantization.zeroPoint = np.full(len(bias.quantization.scale), -2 ** 56, np.int64)
+    with pytest.raises(ValueError, match="zero point outside"):
+        run_tflite(tflite_model.save(model), x)
+
+    model = tflite_model.load(model_bytes)
+    graph = model.subgraphs[0]
+    conv = next(op for op in graph.operators if tflite_model.op_name(model, op) == "CONV_2D")
+    output = graph.tensors[conv.outputs[0]]
+    output.shape = np.array([16711681] + list(output.shape[1:]), np.int32)
+    with pytest.raises(ValueError, match="bytes of TFLM arena"):
+        run_tflite(tflite_model.save(model), x)

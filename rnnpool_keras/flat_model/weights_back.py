@@ -10,6 +10,10 @@ from rnnpool_keras.flat_model import keras_graph
 from rnnpool_keras.flat_model.rebuild import rebuild_with_sources
 
 
+# Keras 3 names a DepthwiseConv2D's kernel "kernel"; tf_keras "depthwise_kernel".
+_TF_KERAS_NAMES = {"kernel": "depthwise_kernel"}
+
+
 def _short_name(variable):
     """A weight's name within its layer: "kernel" for "quant_conv/conv/kernel:0"."""
     return variable.name.split("/")[-1].split(":")[0]
@@ -48,7 +52,8 @@ def copy_weights_back(trained, user_model, custom_twins=None):
             raise ValueError(f"layer {name!r} of the user's model has no counterpart "
                              f"in {trained.name!r}: was it made from this model?")
         for variable in user_layer.weights:
-            value = source.get(_short_name(variable))
+            short = _short_name(variable)
+            value = source.get(short, source.get(_TF_KERAS_NAMES.get(short)))
             if value is None or tuple(np.shape(value)) != tuple(variable.shape):
                 raise ValueError(
                     f"layer {name!r}: weight {_short_name(variable)!r} "

@@ -10,7 +10,7 @@ from converters import convert, export_c_array, memory_report, run_tflite
 from converters.tflite_io import tflite_model
 from rnnpool_keras.app import demo, synthetic, zoo
 from model_cases import calibrated_int8_agreement
-from rnnpool_keras.flat_model import copy_weights_back
+from rnnpool_keras.flat_model import copy_weights_back, flat_tf_keras_model
 
 keras = pytest.importorskip("keras")
 from rnnpool_keras.keras3 import RNNPool2D  # noqa: E402  (after the skip)
@@ -176,3 +176,15 @@ def test_cli_converts_a_keras3_dot_keras_file(tmp_path):
         model_bytes = file.read()
     x = _inputs((32, 32, 3))
     assert np.max(np.abs(run_tflite(model_bytes, x)[0] - np.asarray(model(x)))) <= 1e-5
+
+
+def test_weights_go_back_into_a_keras3_depthwise_convolution():
+    """Keras 3 calls a DepthwiseConv2D's kernel "kernel", tf_keras "depthwise_kernel"."""
+    inputs = keras.Input((6, 6, 2))
+    x = keras.layers.DepthwiseConv2D(3, padding="same", name="depthwise")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="dense")(x))
+    flat = flat_tf_keras_model(model)
+    kernel = np.arange(18, dtype=np.float32).reshape(3, 3, 2, 1)
+    flat.get_layer("depthwise").depthwise_kernel.assign(kernel)
+    assert "depthwise" in copy_weights_back(flat, model)
+    np.testing.assert_array_equal(model.get_layer("depthwise").kernel.numpy(), kernel)

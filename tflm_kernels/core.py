@@ -42,6 +42,16 @@ def _pair(value):
     return int(first), int(second)
 
 
+def _corner(name, value):
+    """A patch corner coordinate as the kernel takes it: an int32 (any value;
+    a patch wholly outside the image is all padding)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if not fixed_point.INT32_MIN <= int(value) <= fixed_point.INT32_MAX:
+        raise ValueError(f"{name} must be in [-2^31, 2^31 - 1], got {int(value)}")
+    return int(value)
+
+
 def _activation_code(name):
     if name not in ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; expected one of {list(ACTIVATIONS)}")
@@ -125,7 +135,8 @@ def rnnpool_int8_patch(image, params, top=0, left=0):
     if image.dtype != np.int8 or image.ndim != 3:
         raise ValueError(f"image must be an int8 HWC array, got {image.dtype} {image.shape}")
     return _core.rnnpool_int8_patch(_as_kernel_params_int8(params),
-                                    np.ascontiguousarray(image), int(top), int(left))
+                                    np.ascontiguousarray(image), _corner("top", top),
+                                    _corner("left", left))
 
 
 def validate_int8(params):
@@ -208,7 +219,8 @@ def rnnpool_float_patch(image, params, pool_size, top=0, left=0,
     kernel_params = float_kernel_params(params, pool_size, None, "valid",
                                         gate_activation, update_activation)
     image = np.ascontiguousarray(image, dtype=np.float32)
-    return _core.rnnpool_float_patch(kernel_params, image, int(top), int(left))
+    return _core.rnnpool_float_patch(kernel_params, image, _corner("top", top),
+                                     _corner("left", left))
 
 
 def scratch_bytes_float(in_channels, rnn1_units, rnn2_units, pool_size):

@@ -319,13 +319,20 @@ PYBIND11_MODULE(_rnnpool_core, m) {
     const int16_t* t = nullptr;
     CArray<int16_t> table_array;
     const auto act = static_cast<Activation>(activation);
-    if (act == Activation::kSigmoid || act == Activation::kTanh) {
+    if ((act == Activation::kSigmoid || act == Activation::kTanh) && !table.is_none()) {
       table_array = py::cast<CArray<int16_t>>(table);
-      if (table_array.size() != rnnpool::kTableSize) throw py::value_error("table must have 513");
+      if (table_array.size() != rnnpool::kTableSize) {
+        throw py::value_error("activation_int16: table must have 513 int16 entries");
+      }
       t = table_array.data();
     }
-    rnnpool::ActivationInt16(act, t, Multiplier{std::get<0>(multiplier), std::get<1>(multiplier)},
-                             values.data(), static_cast<int32_t>(values.size()));
+    if (values.size() > static_cast<size_t>(INT32_MAX)) throw py::value_error("x too large");
+    const Status status = rnnpool::ActivationInt16(
+        act, t, Multiplier{std::get<0>(multiplier), std::get<1>(multiplier)}, values.data(),
+        static_cast<int32_t>(values.size()));
+    if (status != Status::kOk) {
+      throw py::value_error(std::string("activation_int16: ") + rnnpool::StatusMessage(status));
+    }
     py::array_t<int16_t> out(static_cast<py::ssize_t>(values.size()));
     std::memcpy(out.mutable_data(), values.data(), values.size() * sizeof(int16_t));
     return out;

@@ -347,9 +347,11 @@ inline int32_t Requantize16(int32_t x, const Requant& m) {
 // T[i] + RDBPOT((T[i+1] - T[i]) f, 7) with i = (q + 32768) >> 7,
 // f = (q + 32768) & 127; quantTanh: sat16(MBQM(x, M_a)); quantSigm:
 // clamp(MBQM(x, M_a) + 2^14, 0, 32767); relu: max(x, 0). `table` is used by
-// sigmoid / tanh, `multiplier` (M_a) by all but relu.
-void ActivationInt16(Activation activation, const int16_t* table,
-                     const Multiplier& multiplier, int16_t* values, int32_t n);
+// sigmoid / tanh, `multiplier` (M_a) by all but relu. Checks its arguments
+// (an unknown activation, a missing table, a multiplier ValidateInt8Params
+// would refuse) and leaves `values` untouched unless it returns kOk.
+Status ActivationInt16(Activation activation, const int16_t* table,
+                       const Multiplier& multiplier, int16_t* values, int32_t n);
 
 // Prepare-time helper: fills the five multipliers of `cell` from real scales
 // exactly as rnnpool_keras int8_params.cell_constants does (spec 3).
@@ -404,8 +406,9 @@ bool Int8PlanIsFast(const RnnPoolInt8Plan& plan);
 // Kernels.
 // ---------------------------------------------------------------------------
 // One patch: `image` is one [height][width][k] map, the patch covers rows
-// top..top+r-1 and columns left..left+c-1 (outside = padding). Writes 4*h2
-// values to `output`.
+// top..top+r-1 and columns left..left+c-1 (outside = padding; any int32 top
+// and left, a patch wholly outside gives the all-padding summary). Writes
+// 4*h2 values to `output`.
 void RnnPoolPatchFloat(const RnnPoolFloatParams& params, const float* image,
                        int32_t height, int32_t width, int32_t top, int32_t left,
                        float* output, void* scratch);

@@ -270,6 +270,27 @@ inline int32_t RoundingDivideByPOTConst(int32_t x) {
 // The activation families of spec 4.4 (sigmoid and tanh differ only by table).
 enum class Kind { kTable, kQuantSigm, kQuantTanh, kRelu };
 
+// The offsets [begin, end) within 0..window-1 of a patch starting at `start`
+// that fall inside 0..size-1; in int64 so that any int32 start is safe.
+struct InsideSpan {
+  int32_t begin;
+  int32_t end;
+};
+inline InsideSpan SpanInside(int32_t start, int32_t window, int32_t size) {
+  const int64_t first = -static_cast<int64_t>(start);
+  const int64_t last = static_cast<int64_t>(size) - start;
+  InsideSpan span;
+  span.begin = static_cast<int32_t>(first < 0 ? 0 : (first > window ? window : first));
+  span.end = static_cast<int32_t>(last < span.begin ? span.begin : (last > window ? window : last));
+  return span;
+}
+
+// Validity of codes and multipliers (rnnpool_prepare.cc), shared by the
+// parameter validation and ActivationInt16.
+bool IsKnownActivation(Activation a);
+bool IsTableActivation(Activation a);  // sigmoid / tanh: they read a table
+bool MultiplierOk(const Multiplier& m);  // q in {0} or [2^30, 2^31), shift in [-31, 30]
+
 inline Kind KindOf(Activation a) {
   switch (a) {
     case Activation::kSigmoid:

@@ -82,15 +82,15 @@ void RnnPoolPatchFloat(const RnnPoolFloatParams& params, const float* image,
   const Workspace<float, float> w = CarveWorkspace<float, float>(s, scratch, true);
 
   // 1. x @ W of every pixel, once; padded pixels (0.0) project to 0.
+  const InsideSpan rows = SpanInside(top, r, height), cols = SpanInside(left, c, width);
   for (int32_t i = 0; i < r; ++i) {
-    const int32_t y = top + i;
     for (int32_t j = 0; j < c; ++j) {
-      const int32_t x = left + j;
       float* g = w.proj1 + (static_cast<size_t>(i) * c + j) * h1;
-      if (y < 0 || y >= height || x < 0 || x >= width) {
+      if (i < rows.begin || i >= rows.end || j < cols.begin || j >= cols.end) {
         for (int32_t o = 0; o < h1; ++o) g[o] = 0.0f;
         continue;
       }
+      const int32_t y = top + i, x = left + j;  // inside the image: no overflow
       MatVec<float>(image + (static_cast<size_t>(y) * width + x) * k, k, 0.0f,
                     params.rnn1.kernel, h1, g);
     }

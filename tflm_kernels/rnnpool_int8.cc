@@ -391,15 +391,15 @@ void PatchInt8(const Int8Plan& plan, const int8_t* pairs, const int8_t* image, i
   // 1. RNN1 input projection of every pixel, once (spec 4.2):
   //    MBQM(sum_j (X[j] - zp_x) W[j][o], M_x), |acc| <= 1024 * 255 * 127 < 2^25.
   //    Padded pixels hold zp_x: their projection is MBQM(0) = 0.
+  const InsideSpan rows = SpanInside(top, r, height), cols = SpanInside(left, c, width);
   for (int32_t i = 0; i < r; ++i) {
-    const int32_t y = top + i;
     for (int32_t j = 0; j < c; ++j) {
-      const int32_t x = left + j;
       int32_t* g = w.proj1 + (static_cast<size_t>(i) * c + j) * h1;
-      if (y < 0 || y >= height || x < 0 || x >= width) {
+      if (i < rows.begin || i >= rows.end || j < cols.begin || j >= cols.end) {
         for (int32_t o = 0; o < h1; ++o) g[o] = 0;
         continue;
       }
+      const int32_t y = top + i, x = left + j;  // inside the image: no overflow
       const int8_t* pixel = image + (static_cast<size_t>(y) * width + x) * k;
       Project(pixel, k, -zp_x, params.rnn1.kernel, h1, plan.mx1, g);
     }

@@ -104,13 +104,22 @@ void SweepInt8Spec(const Int8CellCtx& c, Kind gate, Kind update, int32_t units,
 }  // namespace internal
 
 // Spec 4.4, in place (the generic path's Activate<>).
-void ActivationInt16(Activation activation, const int16_t* table,
-                     const Multiplier& multiplier, int16_t* values, int32_t n) {
+Status ActivationInt16(Activation activation, const int16_t* table,
+                       const Multiplier& multiplier, int16_t* values, int32_t n) {
+  if (!internal::IsKnownActivation(activation)) return Status::kBadActivation;
+  if ((internal::IsTableActivation(activation) && table == nullptr) ||
+      (values == nullptr && n > 0)) {
+    return Status::kNullPointer;
+  }
+  if (activation != Activation::kRelu && !internal::MultiplierOk(multiplier)) {
+    return Status::kBadMultiplier;
+  }
   const detail::Requant m = detail::MakeRequant(multiplier);
   const internal::Kind kind = internal::KindOf(activation);
   for (int32_t i = 0; i < n; ++i) {
     values[i] = static_cast<int16_t>(internal::ActivateAny(kind, values[i], table, m));
   }
+  return Status::kOk;
 }
 
 }  // namespace rnnpool

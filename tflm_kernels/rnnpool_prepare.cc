@@ -10,11 +10,7 @@
 #include "rnnpool_core_internal.h"
 
 namespace rnnpool {
-namespace {
-
-using namespace internal;  // NOLINT: the core's shared internals
-
-#include "rnnpool_tables.inc"
+namespace internal {
 
 bool IsKnownActivation(Activation a) {
   switch (a) {
@@ -31,6 +27,19 @@ bool IsKnownActivation(Activation a) {
 bool IsTableActivation(Activation a) {
   return a == Activation::kSigmoid || a == Activation::kTanh;
 }
+
+bool MultiplierOk(const Multiplier& m) {
+  if (m.shift < -31 || m.shift > 30) return false;
+  return m.q == 0 || m.q >= (int32_t{1} << 30);  // q < 2^31 by type
+}
+
+}  // namespace internal
+
+namespace {
+
+using namespace internal;  // NOLINT: the core's shared internals
+
+#include "rnnpool_tables.inc"
 
 // Activations that requantise their input by an activation multiplier M_a:
 // all but relu (sigmoid / tanh to the table's Q3.12, quantSigm / quantTanh to
@@ -356,11 +365,6 @@ Status ValidateFloatParams(const RnnPoolFloatParams& params) {
 }
 
 namespace {
-
-bool MultiplierOk(const Multiplier& m) {
-  if (m.shift < -31 || m.shift > 30) return false;
-  return m.q == 0 || m.q >= (int32_t{1} << 30);  // q < 2^31 by type
-}
 
 Status ValidateInt8Cell(const Int8Cell& cell, const RnnPoolShape& s) {
   if (cell.kernel == nullptr || cell.recurrent_kernel == nullptr ||

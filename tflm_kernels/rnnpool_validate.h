@@ -69,6 +69,22 @@ struct OpOptions {
 // Element types the contract uses; anything else is kOther (named in messages).
 enum class TensorType : int32_t { kFloat32 = 0, kInt8 = 1, kInt32 = 2, kOther = 3 };
 
+// TfLiteType's codes of those types (the .tflite schema's TensorType numbers,
+// which TFLite and TFLM keep stable): the glue of both runtimes maps a
+// tensor's type with TensorTypeOfTfLiteType and static_asserts the codes.
+constexpr int32_t kTfLiteFloat32Code = 1;
+constexpr int32_t kTfLiteInt32Code = 2;
+constexpr int32_t kTfLiteInt8Code = 9;
+
+inline TensorType TensorTypeOfTfLiteType(int32_t code) {
+  switch (code) {
+    case kTfLiteFloat32Code: return TensorType::kFloat32;
+    case kTfLiteInt8Code: return TensorType::kInt8;
+    case kTfLiteInt32Code: return TensorType::kInt32;
+    default: return TensorType::kOther;
+  }
+}
+
 enum class Quantization : int32_t {
   kNone = 0,       // no affine quantization
   kPerTensor = 1,  // one scale (and at most one zero point)

@@ -54,6 +54,24 @@ def _runtime_module(runtime):
     return tf.lite.Interpreter, tf.lite.experimental.load_delegate
 
 
+def _check_like_run_tflite(model_bytes):
+    """The file checks of `run_tflite`, so that both accept the same files.
+
+    The delegate's Prepare runs the same validator, but on the shapes the
+    runtime hands it: tf.lite re-derives an intermediate tensor's shape from
+    the op that writes it, so a file declaring another shape for an RNNPool
+    op's input would run on the derived one, where TFLM and run_tflite refuse
+    the file. Checking the file as written first keeps the three in step."""
+    from converters.tflite_io import model_checks, rnnpool_validation, tflite_model
+    from rnnpool_keras.spec import contract
+
+    model = model_checks.load_checked(model_bytes, "tflite_interpreter")
+    subgraph = model.subgraphs[0]
+    for index, op in enumerate(subgraph.operators or []):
+        if tflite_model.op_name(model, op) == contract.CUSTOM_CODE:
+            rnnpool_validation.validated_rnnpool_op(model, subgraph, op, index)
+
+
 def tflite_interpreter(model_bytes, num_threads=None, runtime=None, delegate_options=None,
                        **interpreter_args):
     """A ready interpreter (tensors allocated) for a converted model, RNNPool delegated.
@@ -71,14 +89,18 @@ def tflite_interpreter(model_bytes, num_threads=None, runtime=None, delegate_opt
     Returns:
       The interpreter; use it as usual (set_tensor / invoke / get_tensor).
     Raises:
-      ValueError / ImportError for bad arguments; RuntimeError from the runtime
-      if the model is invalid or the runtime's ABI does not match the delegate.
+      ValueError for a file that `run_tflite` would refuse (the same structure
+      checks and RNNPool validator), naming the operator and tensor; ValueError /
+      ImportError for bad arguments; RuntimeError from the runtime if a builtin
+      op's Prepare refuses the model or the runtime's ABI does not match the
+      delegate.
     """
     if not isinstance(model_bytes, (bytes, bytearray)):
         raise TypeError(f"model_bytes must be the .tflite bytes, got {type(model_bytes).__name__}")
     if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
         raise ValueError(f"num_threads must be None or an int >= 1, got {num_threads!r}")
     interpreter_class, load_delegate = _runtime_module(runtime)
+    _check_like_run_tflite(model_bytes)
     delegate = load_delegate(delegate_path(), options=dict(delegate_options or {}))
     interpreter = interpreter_class(model_content=bytes(model_bytes),
                                     experimental_delegates=[delegate],

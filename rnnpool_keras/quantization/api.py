@@ -28,7 +28,7 @@ def quantize_scope():
     """
     return tfmot.quantization.keras.quantize_scope(
         {"RNNPool2D": RNNPool2D, "RNNPoolQuantizeConfig": RNNPoolQuantizeConfig,
-         "Default8BitOutputQuantizeConfig": standard_layers.OutputQuantizeConfig,
+         **standard_layers.CUSTOM_OBJECTS,
          **global_batch_quantizer.CUSTOM_OBJECTS})
 
 
@@ -53,9 +53,10 @@ def quantize_model(model, custom_twins=None):
     always a tf_keras model (fit it, then `converters.convert(qat,
     quantize="int8")`; `flat_model.copy_weights_back` returns its float
     weights to a Keras 3 model). RNNPool2D layers get `RNNPoolQuantizeConfig`;
-    Multiply, Subtract, Rescaling and Normalization get an output quantizer
-    (`quantization.standard_layers`); every other layer tfmot's default
-    8-bit scheme. The returned model shares no variables with `model`, trains
+    Multiply, Subtract, Rescaling and Normalization get an output quantizer,
+    Conv2D / DepthwiseConv2D / Dense with a swish activation a quantizer before
+    swish too (`quantization.standard_layers`); every other layer tfmot's
+    default 8-bit scheme. The returned model shares no variables with `model`, trains
     like any Keras model, and saves / loads under `quantize_scope()`.
 
     Args:

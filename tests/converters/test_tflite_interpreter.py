@@ -157,8 +157,25 @@ def _with_options(model_bytes, **changes):
     ({"pool_h": "three"}, "option 'pool_h' is a string; expected an int"),
 ])
 def test_bad_options_are_refused_naming_the_problem(models, changes, message):
+    model_bytes = _with_options(models["int8"], **changes)
+    # The delegate's own Prepare, as a user loading it into tf.lite meets it...
     with pytest.raises(RuntimeError, match=message):
-        tflite_interpreter(_with_options(models["int8"], **changes), runtime="tflite")
+        _delegate_only_interpreter(model_bytes)
+    # ...and tflite_interpreter's check of the file, the same validator first.
+    with pytest.raises(ValueError, match=message):
+        tflite_interpreter(model_bytes, runtime="tflite")
+
+
+def _delegate_only_interpreter(model_bytes):
+    """tf.lite with the RNNPool delegate and nothing of tflite_interpreter's
+    checks: what the delegate's Prepare alone accepts."""
+    from converters.runtime.tflite_interpreter import delegate_path
+
+    interpreter = tf.lite.Interpreter(
+        model_content=model_bytes,
+        experimental_delegates=[tf.lite.experimental.load_delegate(delegate_path())])
+    interpreter.allocate_tensors()
+    return interpreter
 
 
 def test_bad_arguments_are_refused(models):
@@ -220,9 +237,14 @@ def test_truncated_or_corrupted_options_are_refused_or_read_never_crash(models):
         damaged.append(bytes(blob))
     refused = 0
     for blob in damaged:
+        model_bytes = _with_raw_options(models["int8"], blob)
         try:
-            tflite_interpreter(_with_raw_options(models["int8"], blob), runtime="tflite")
+            _delegate_only_interpreter(model_bytes)
         except RuntimeError as error:
             assert "RNNPool" in str(error)
             refused += 1
+            with pytest.raises(ValueError, match="RNNPool"):  # the same verdict
+                tflite_interpreter(model_bytes, runtime="tflite")
+        else:
+            tflite_interpreter(model_bytes, runtime="tflite")
     assert refused >= 12  # every truncation at least

@@ -84,6 +84,18 @@ def test_patch_entry_point_equals_the_whole_map():
             np.testing.assert_array_equal(got, whole[0, i, j])
 
 
+@pytest.mark.parametrize("top,left", [(2**31 - 1, 0), (-2**31, 5), (1, 2**31 - 1),
+                                      (2**31 - 1, -2**31)])
+def test_patch_corner_at_the_ends_of_int32_is_all_padding(top, left):
+    """No overflow of top + row: a patch wholly outside is zero padding only."""
+    rng = np.random.default_rng(7)
+    params = random_float_params(rng, 3, 4, 5)
+    image = rng.normal(size=(4, 6, 3)).astype(np.float32)
+    expected = nr.rnnpool_reference(np.zeros((1, 3, 2, 3)), params, (3, 2), (1, 1), "valid")
+    got = core.rnnpool_float_patch(image, params, (3, 2), top=top, left=left)
+    np.testing.assert_allclose(got, expected[0, 0, 0], **TOLERANCE)
+
+
 def test_scratch_bytes_float():
     # proj1 36*8*4 + proj2 6*8*4 + acc 32 + states1 96*4 + state2 32 + gate, update 32 each.
     assert core.scratch_bytes_float(8, 8, 8, (6, 6)) == 1152 + 192 + 32 + 384 + 32 + 64

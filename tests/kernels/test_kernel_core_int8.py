@@ -324,6 +324,57 @@ def test_gathered_patch_with_zero_point_padding_equals_the_padded_map():
                                   int8_reference.rnnpool_int8(padded[None], params)[0, 0, 0])
 
 
+INT32_CORNERS = [(fp.INT32_MAX, 0), (fp.INT32_MIN, 0), (0, fp.INT32_MAX), (0, fp.INT32_MIN),
+                 (fp.INT32_MAX, fp.INT32_MIN), (fp.INT32_MAX - 2, fp.INT32_MAX - 1)]
+
+
+@pytest.mark.parametrize("top,left", INT32_CORNERS)
+def test_patch_corner_at_the_ends_of_int32_is_all_padding(top, left):
+    """A corner anywhere in int32 is safe (no overflow of top + row): a patch
+    wholly outside the image summarises zp_x padding only."""
+    rng = np.random.default_rng(13)
+    params = make_case(rng, 3, 4, 4, (3, 3), (1, 1), "valid", "sigmoid", "tanh")
+    image = random_input(rng, (4, 5, 3))
+    padding_only = np.full((1, 3, 3, 3), params.input_zero_point, np.int8)
+    np.testing.assert_array_equal(core.rnnpool_int8_patch(image, params, top=top, left=left),
+                                  int8_reference.rnnpool_int8(padding_only, params)[0, 0, 0])
+
+
+@pytest.mark.parametrize("argument,value,error", [
+    ("top", 1 << 31, ValueError), ("left", -(1 << 31) - 1, ValueError),
+    ("top", 1.5, TypeError), ("left", "0", TypeError)])
+def test_patch_corner_outside_int32_is_refused(argument, value, error):
+    rng = np.random.default_rng(14)
+    params = make_case(rng, 3, 4, 4, (3, 3), (1, 1), "valid", "sigmoid", "tanh")
+    with pytest.raises(error, match=argument):
+        core.rnnpool_int8_patch(random_input(rng, (4, 5, 3)), params, **{argument: value})
+
+
+@pytest.mark.parametrize("multiplier", [(1 << 30, 31), (1 << 30, -32), (1 << 30, 1000),
+                                        (5, 0), (-(1 << 30), 0), ((1 << 30) - 1, 3)])
+@pytest.mark.parametrize("name", ["sigmoid", "quantSigm", "quantTanh"])
+def test_activation_refuses_a_multiplier_out_of_spec(name, multiplier):
+    """Spec 2.1 multipliers only: q in {0} or [2^30, 2^31), shift in [-31, 30]
+    (a shift of 1000 used to reach a shift by more than the width)."""
+    table = (integer_activations.make_table(name)
+             if name in integer_activations.TABLE_ACTIVATIONS else None)
+    with pytest.raises(ValueError, match="multiplier"):
+        _core.activation_int16(core.ACTIVATIONS.index(name), np.arange(-4, 4, dtype=np.int16),
+                               table, multiplier)
+
+
+def test_activation_refuses_a_missing_table_and_an_unknown_code():
+    x = np.arange(-4, 4, dtype=np.int16)
+    with pytest.raises(ValueError, match="table"):
+        _core.activation_int16(core.ACTIVATIONS.index("tanh"), x, None, (1 << 30, 0))
+    with pytest.raises(ValueError, match="activation"):
+        _core.activation_int16(len(core.ACTIVATIONS), x, None, (1 << 30, 0))
+    # relu needs neither a table nor a multiplier.
+    np.testing.assert_array_equal(
+        _core.activation_int16(core.ACTIVATIONS.index("relu"), x, None, (7, 99)),
+        np.maximum(x, 0))
+
+
 def _pad_before(n, window, stride, padding):
     if padding == "valid":
         return 0

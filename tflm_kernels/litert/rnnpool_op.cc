@@ -29,14 +29,10 @@ const char* TypeName(TfLiteType type) {
   }
 }
 
-rnnpool::TensorType ContractType(TfLiteType type) {
-  switch (type) {
-    case kTfLiteFloat32: return rnnpool::TensorType::kFloat32;
-    case kTfLiteInt8: return rnnpool::TensorType::kInt8;
-    case kTfLiteInt32: return rnnpool::TensorType::kInt32;
-    default: return rnnpool::TensorType::kOther;
-  }
-}
+static_assert(kTfLiteFloat32 == rnnpool::kTfLiteFloat32Code &&
+                  kTfLiteInt32 == rnnpool::kTfLiteInt32Code &&
+                  kTfLiteInt8 == rnnpool::kTfLiteInt8Code,
+              "TfLiteType codes differ from rnnpool_validate.h's");
 
 // What the validator needs to know of tensor `index` (absent: out of range).
 rnnpool::TensorDesc Describe(const TfLiteContext* context, int index) {
@@ -44,7 +40,7 @@ rnnpool::TensorDesc Describe(const TfLiteContext* context, int index) {
   if (index < 0 || static_cast<size_t>(index) >= context->tensors_size) return d;
   const TfLiteTensor& t = context->tensors[index];
   d.present = true;
-  d.type = ContractType(t.type);
+  d.type = rnnpool::TensorTypeOfTfLiteType(t.type);
   d.type_name = TypeName(t.type);
   d.rank = t.dims != nullptr ? t.dims->size : 0;
   d.dims = t.dims != nullptr ? t.dims->data : nullptr;

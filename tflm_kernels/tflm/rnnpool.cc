@@ -89,21 +89,17 @@ rnnpool::OpOptions DecodeOptions(const OpDataRnnPool& data,
   return options;
 }
 
-rnnpool::TensorType ContractType(TfLiteType type) {
-  switch (type) {
-    case kTfLiteFloat32: return rnnpool::TensorType::kFloat32;
-    case kTfLiteInt8: return rnnpool::TensorType::kInt8;
-    case kTfLiteInt32: return rnnpool::TensorType::kInt32;
-    default: return rnnpool::TensorType::kOther;
-  }
-}
+static_assert(kTfLiteFloat32 == rnnpool::kTfLiteFloat32Code &&
+                  kTfLiteInt32 == rnnpool::kTfLiteInt32Code &&
+                  kTfLiteInt8 == rnnpool::kTfLiteInt8Code,
+              "TfLiteType codes differ from rnnpool_validate.h's");
 
 // What the validator needs to know of one tensor (null: not present).
 rnnpool::TensorDesc Describe(const TfLiteTensor* t) {
   rnnpool::TensorDesc d{};
   if (t == nullptr) return d;
   d.present = true;
-  d.type = ContractType(t->type);
+  d.type = rnnpool::TensorTypeOfTfLiteType(t->type);
   d.type_name = TfLiteTypeGetName(t->type);
   d.rank = t->dims != nullptr ? t->dims->size : 0;
   d.dims = t->dims != nullptr ? t->dims->data : nullptr;

@@ -54,10 +54,11 @@ def quantize_model(model, custom_twins=None):
     quantize="int8")`; `flat_model.copy_weights_back` returns its float
     weights to a Keras 3 model). RNNPool2D layers get `RNNPoolQuantizeConfig`;
     Multiply, Subtract, Rescaling and Normalization get an output quantizer,
-    Conv2D / DepthwiseConv2D / Dense with a swish activation a quantizer before
-    swish too (`quantization.standard_layers`); every other layer tfmot's
-    default 8-bit scheme. The returned model shares no variables with `model`, trains
-    like any Keras model, and saves / loads under `quantize_scope()`.
+    Conv2D / DepthwiseConv2D / Dense with a swish activation a quantizer
+    before swish too (`quantization.standard_layers`); every other layer
+    tfmot's default 8-bit scheme. The returned model shares no variables with
+    `model`, trains like any Keras model, and saves / loads under
+    `quantize_scope()`.
 
     Args:
       model: a built tf_keras or Keras 3 Sequential or functional model.

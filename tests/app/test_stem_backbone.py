@@ -50,11 +50,7 @@ def _assert_integer_only(model_bytes):
 @pytest.mark.slow
 @pytest.mark.parametrize("framework", ["tf_keras", "keras3"])
 @pytest.mark.parametrize("nested", [True, False], ids=["nested", "flat"])
-@pytest.mark.parametrize("family", [
-    pytest.param(family, marks=pytest.mark.xfail(
-        strict=True, reason="EfficientNetB0's int8 file keeps QUANTIZE / DEQUANTIZE "
-        "around an op that stays float (seen flat, tf_keras): not yet found"))
-    if family == "EfficientNetB0" else family for family in sorted(FAMILIES)])
+@pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_backbone_converts_to_int8_and_runs_on_the_host(family, nested, framework):
     model = _model(family, nested, framework)
     x = synthetic.quadrant_images(8, INPUT[0], seed=1)[0]

@@ -240,3 +240,36 @@ def test_quantize_config_checks_weight_count_and_shapes_and_serialises():
     assert config.get_activations_and_quantizers(layer) == []
     assert len(config.get_output_quantizers(layer)) == 1
     assert type(config).from_config(config.get_config()).get_config() == {}
+
+
+@pytest.mark.slow
+def test_layers_with_a_swish_activation_become_integer_ops(tmp_path):
+    """Conv2D / DepthwiseConv2D / Dense(activation="swish") (EfficientNet's
+    squeeze-excite) lower to the layer, LOGISTIC and MUL: QAT must quantize the
+    pre-activation too, or the converter keeps all three float between
+    DEQUANTIZE and QUANTIZE. The model saves and reloads under quantize_scope."""
+    from converters import convert, run_tflite
+    from converters.tflite_io import tflite_model
+
+    tf_keras.utils.set_random_seed(0)
+    inputs = tf_keras.Input((12, 12, 3))
+    x = tf_keras.layers.Conv2D(8, 3, padding="same", activation="swish")(inputs)
+    x = tf_keras.layers.DepthwiseConv2D(3, padding="same", activation="swish")(x)
+    x = tf_keras.layers.GlobalAveragePooling2D()(x)
+    x = tf_keras.layers.Dense(5, activation="swish")(x)
+    model = tf_keras.Model(inputs, tf_keras.layers.Dense(3)(x))
+    data = np.random.default_rng(0).uniform(0, 1, (16, 12, 12, 3)).astype(np.float32)
+    qat = rnnpool_keras.calibrate(rnnpool_keras.quantize_model(model), data)
+
+    model_bytes = convert(qat, quantize="int8")
+    names = tflite_model.op_names(model_bytes)
+    assert "DEQUANTIZE" not in names and "QUANTIZE" not in names, names
+    assert names.count("LOGISTIC") == 3 and names.count("MUL") == 3, names
+    qat_out = np.asarray(qat(data))
+    # int8 rounding through five layers: within a few output steps.
+    assert np.max(np.abs(run_tflite(model_bytes, data)[0] - qat_out)) <= 6 * np.ptp(qat_out) / 255
+
+    qat.save(tmp_path / "qat.h5")
+    with rnnpool_keras.quantize_scope():
+        reloaded = tf_keras.models.load_model(tmp_path / "qat.h5")
+    np.testing.assert_array_equal(np.asarray(reloaded(data)), qat_out)

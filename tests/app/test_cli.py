@@ -96,6 +96,7 @@ def test_unreadable_model_and_bad_options_give_one_line_errors(saved_model, tmp_
     assert "not a TFLite flatbuffer" in _error_line(capsys)
 
 
+@pytest.mark.slow
 def test_console_script_error_has_no_traceback(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "rnnpool_keras.app.cli", "convert", str(tmp_path / "none.keras"),

@@ -82,6 +82,7 @@ def keras_mobilenetv2_035():
     return keras.applications.MobileNetV2(alpha=0.35, weights=None)
 
 
+@pytest.mark.slow
 def test_count_madds_gives_mobilenetv2s_own_figure_for_keras_mobilenetv2(
         keras_mobilenetv2_035):
     # The paper counts "MAdds as in MobileNetV2" (p. 2); MobileNetV2 at width
@@ -91,12 +92,14 @@ def test_count_madds_gives_mobilenetv2s_own_figure_for_keras_mobilenetv2(
 
 # -- Visual Wake Words -------------------------------------------------------------
 
+@pytest.mark.slow
 def test_vww_baseline_parameters_match_the_paper(vww_baseline):
     assert vww_baseline.output_shape == (None, 2)
     # Table 2 (p. 6), "Base Network", MobileNetV2-0.35x: 296K.
     assert _close_to(_trainable_params(vww_baseline), 296e3)
 
 
+@pytest.mark.slow
 def test_vww_baseline_is_keras_mobilenetv2_with_a_smaller_stem_and_head(
         keras_mobilenetv2_035, monkeypatch):
     # With MobileNetV2's own 16-channel stem and 1280-channel head (and 1000
@@ -116,6 +119,7 @@ def test_vww_baseline_madds_match_the_paper(vww_baseline):
     assert _close_to(zoo.count_madds(vww_baseline), 53.2e6)
 
 
+@pytest.mark.slow
 def test_vww_rnnpool_layer_has_729_patches_of_12288_madds(vww_rnnpool):
     (layer,) = _rnnpool_layers(vww_rnnpool)
     assert layer.output_shape == (None, 27, 27, 32)  # (112 - 6) // 4 + 1 = 27
@@ -147,6 +151,7 @@ def test_vww_rnnpool_saves_the_baselines_early_stages(vww_baseline, vww_rnnpool)
     assert _trainable_params(vww_rnnpool) < _trainable_params(vww_baseline)
 
 
+@pytest.mark.slow
 def test_vww_last_rnnpool_pools_the_whole_final_map_with_a_quarter_of_its_channels():
     model = zoo.vww_mobilenetv2_rnnpool((64, 64, 3), num_classes=3,
                                            last_rnnpool=True)
@@ -157,6 +162,7 @@ def test_vww_last_rnnpool_pools_the_whole_final_map_with_a_quarter_of_its_channe
     assert model.output_shape == (None, 3)
 
 
+@pytest.mark.slow
 def test_rnnpool_output_is_edge_padded_as_in_the_authors_code():
     model = zoo.vww_mobilenetv2_rnnpool((48, 40, 3))
     probe = keras.Model(model.input, [model.get_layer("rnnpool").output,
@@ -219,6 +225,7 @@ TFLITE_BUILTIN_LAYERS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("builder_name", sorted(BUILDERS))
 def test_small_build_has_the_default_builds_layer_names_and_requested_classes(
         builder_name, request):

@@ -1,10 +1,12 @@
 """RNNPool stem + Keras Applications backbones (issue 18), nested and flat,
-tf_keras and Keras 3: QAT / calibration, int8 conversion, the host runner.
+tf_keras and Keras 3: QAT / calibration, int8 conversion, the host runner
+and, with TFLM_ROOT, TFLM's MicroInterpreter (bit-exact with the host runner).
 
 The int8 file must be integer throughout (no float op between QUANTIZE and
 DEQUANTIZE) and, on a tiny trained task, pick the QAT model's class on
 >= 97% of test images. Slow: every case converts a whole backbone.
 """
+import functools
 import os
 
 import numpy as np
@@ -47,17 +49,29 @@ def _assert_integer_only(model_bytes):
     assert names.count("RNNPool") == 1
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("framework", ["tf_keras", "keras3"])
-@pytest.mark.parametrize("nested", [True, False], ids=["nested", "flat"])
-@pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_backbone_converts_to_int8_and_runs_on_the_host(family, nested, framework):
+@functools.lru_cache(maxsize=None)
+def _int8_case(family, nested, framework):
+    """(int8 .tflite bytes, images, QAT outputs) of one case, converted once
+    for the host and the TFLM test."""
     model = _model(family, nested, framework)
     x = synthetic.quadrant_images(8, INPUT[0], seed=1)[0]
     qat = rnnpool_keras.calibrate(rnnpool_keras.quantize_model(model), x)
-    model_bytes = convert(qat, quantize="int8")
+    return convert(qat, quantize="int8"), x, np.asarray(qat(x))
+
+
+CASES = pytest.mark.parametrize("family, nested, framework", [
+    pytest.param(family, nested, framework,
+                 id=f"{family}-{'nested' if nested else 'flat'}-{framework}")
+    for family in sorted(FAMILIES) for nested in (True, False)
+    for framework in ("tf_keras", "keras3")])
+
+
+@pytest.mark.slow
+@CASES
+def test_backbone_converts_to_int8_and_runs_on_the_host(family, nested, framework):
+    model_bytes, x, qat_out = _int8_case(family, nested, framework)
     _assert_integer_only(model_bytes)
-    int8_out, qat_out = run_tflite(model_bytes, x)[0], np.asarray(qat(x))
+    int8_out = run_tflite(model_bytes, x)[0]
     assert int8_out.shape == (8, 4)
     # int8 rounding through a whole backbone: within a tenth of the output range.
     assert np.max(np.abs(int8_out - qat_out)) <= 0.1 * max(np.ptp(qat_out), 1e-3)
@@ -84,3 +98,31 @@ def test_int8_backbone_agrees_with_its_qat_model_on_a_trained_task(family, neste
     qat_logits = np.asarray(qat(x_test))
     assert np.mean(int8_logits.argmax(1) == qat_logits.argmax(1)) >= 0.97
     assert np.mean(qat_logits.argmax(1) == y_test) >= 0.6  # learnt, not chance (0.25)
+
+
+@pytest.fixture(scope="module")
+def run_model_binary(tmp_path_factory):
+    """tflm_kernels/tflm/rnnpool_run_model (skips without TFLM_ROOT)."""
+    import tflm_build
+
+    return tflm_build.build_run_model(tmp_path_factory.mktemp("run_model"))
+
+
+@pytest.mark.slow
+@pytest.mark.tflm
+@CASES
+def test_backbone_runs_in_tflm_bit_exact_with_the_host_runner(family, nested, framework,
+                                                              run_model_binary, tmp_path):
+    """The int8 file through MicroInterpreter with the example resolver
+    (tflm_kernels/tflm/example_resolver.cc): the same int8 output as
+    run_tflite, and the arena TFLM reports."""
+    import tflm_build
+
+    model_bytes, x, _ = _int8_case(family, nested, framework)
+    paths = tflm_build.write_model_case(tmp_path / "case", model_bytes, x[:1])
+    result = tflm_build.run([run_model_binary, *paths], timeout=600)
+    output = result.stdout + result.stderr  # MicroPrintf writes to stderr on the host
+    arena = [line for line in output.splitlines() if "arena_used_bytes" in line]
+    print(f"[{family}, {'nested' if nested else 'flat'}, {framework}] " + "; ".join(arena))
+    assert result.returncode == 0, output[-3000:]
+    assert "~~~MODEL PASSED~~~" in output

@@ -33,6 +33,7 @@ def _error_line(capsys):
     return lines[-1]
 
 
+@pytest.mark.slow
 def test_image_folder_reads_classes_and_scales_pixels(image_folder):
     root, labels = image_folder
     data = training_data.image_folder(str(root), 16, channels=3, validation_fraction=0.25)

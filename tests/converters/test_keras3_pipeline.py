@@ -15,6 +15,9 @@ from rnnpool_keras.flat_model import copy_weights_back, flat_tf_keras_model
 keras = pytest.importorskip("keras")
 from rnnpool_keras.keras3 import RNNPool2D  # noqa: E402  (after the skip)
 
+# Every test converts a Keras 3 model (seconds each): the slow set.
+pytestmark = pytest.mark.slow
+
 
 def _inputs(shape, count=4, seed=1):
     return np.random.default_rng(seed).normal(size=(count,) + shape).astype(np.float32)

@@ -18,6 +18,9 @@ import pytest
 import malformed_models
 from model_cases import randomize_rnnpool_weights
 
+# Runs hundreds of malformed files in child processes: the slow set.
+pytestmark = pytest.mark.slow
+
 HERE = Path(__file__).resolve().parent  # tests/converters
 TESTS = HERE.parent
 
@@ -167,8 +170,9 @@ def test_validated_parameters_are_those_of_the_kernel_reference(converted):
             assert tuple(validated[name][key]) == want, (name, key)
 
 
+@pytest.mark.tflm
 @pytest.mark.skipif(not os.environ.get("TFLM_ROOT"), reason="TFLM_ROOT is not set "
-                    "(see tests/test_tflm_kernel.py)")
+                    "(see tests/tflm_build.py)")
 @pytest.mark.parametrize("dtype", ["float", "int8"])
 def test_tflm_kernel_accepts_and_rejects_the_same_files(converted, dtype, tmp_path_factory):
     """With TFLM_ROOT: every case through MicroInterpreter (rnnpool_run_model,
@@ -176,16 +180,13 @@ def test_tflm_kernel_accepts_and_rejects_the_same_files(converted, dtype, tmp_pa
     host accepts it, never crashes, and valid ones match run_tflite. Flipped
     bytes may break the flatbuffer in ways only one side's parser notices:
     their disagreements are printed, not asserted."""
-    sys.path.insert(0, str(TESTS / "kernels"))
-    import test_tflm_kernel as tflm
+    import tflm_build
 
     work = tmp_path_factory.mktemp(f"tflm_{dtype}")
-    binary = tflm._build(work, "rnnpool_run_model",
-                         [tflm.KERNELS / "tflm" / "rnnpool_run_model.cc",
-                          tflm.KERNELS / "tflm" / "example_resolver.cc", *tflm.KERNEL_SOURCES])
+    binary = tflm_build.build_run_model(work)
     directory, manifest, results = _host_results(converted, dtype, tmp_path_factory)
     model_bytes, x = converted[dtype]
-    _, input_bin, expected_bin = tflm._write_model_case(work / "reference", model_bytes, x[:1])
+    _, input_bin, expected_bin = tflm_build.write_model_case(work / "reference", model_bytes, x[:1])
     failures, noted, counts = [], [], collections.Counter()
     for entry in manifest:
         run = subprocess.run([str(binary), str(directory / entry["file"]), str(input_bin),

@@ -7,6 +7,9 @@ from converters import convert, run_tflite
 from converters.runtime import host_runner
 from model_cases import two_rnnpool_model
 
+# Every test converts models: the slow set.
+pytestmark = pytest.mark.slow
+
 SIZE = 12
 
 

@@ -22,6 +22,9 @@ from converters.tflite_io import tflite_model
 from rnnpool_keras.spec import contract
 from model_cases import two_rnnpool_model
 
+# Every test converts models and runs them in tf.lite / LiteRT: the slow set.
+pytestmark = pytest.mark.slow
+
 RUNTIMES = ["tflite", pytest.param("litert", marks=pytest.mark.skipif(
     __import__("importlib").util.find_spec("ai_edge_litert") is None,
     reason="ai-edge-litert not installed"))]

@@ -61,6 +61,7 @@ def _nested_model(keras, rnnpool, depth):
     return keras.Model(image, [shared(x), shared(keras.layers.ReLU()(x))])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("depth", [0, 1, 2, 3])
 def test_nested_models_inline_to_the_same_function(framework, depth):
     keras, rnnpool = framework
@@ -74,6 +75,7 @@ def test_nested_models_inline_to_the_same_function(framework, depth):
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_shared_layers_stay_shared_and_names_stay_unique(framework):
     keras, rnnpool = framework
     model = _randomize(_nested_model(keras, rnnpool, 2))
@@ -101,6 +103,7 @@ def test_a_backbone_used_twice_keeps_one_set_of_weights():
     np.testing.assert_allclose(flat(x), model(x), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_the_user_model_is_left_untouched(framework):
     keras, rnnpool = framework
     model = _randomize(_nested_model(keras, rnnpool, 2))
@@ -114,6 +117,7 @@ def test_the_user_model_is_left_untouched(framework):
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.slow
 def test_several_inputs_and_outputs_keep_the_user_order(framework):
     keras, rnnpool = framework
     image = keras.Input((8, 8, 2), name="image")
@@ -164,6 +168,7 @@ def test_keras3_arithmetic_with_constants_becomes_layers():
 
 # -- errors ---------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_subclassed_models_get_an_error_saying_what_to_do(framework):
     keras, rnnpool = framework
 

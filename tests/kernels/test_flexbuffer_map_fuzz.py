@@ -21,6 +21,7 @@ OPTIONS = {"version": 1, "pool_h": 6, "pool_w": 6, "stride_h": 4, "stride_w": 4,
            "rnn1_state_scale": 2.0 ** -15, "big": 2 ** 40, "flag": True}
 
 
+@pytest.mark.slow
 def test_damaged_options_are_read_within_bounds_under_sanitizers(tmp_path):
     binary = tmp_path / "flexbuffer_map_fuzz"
     build = subprocess.run(

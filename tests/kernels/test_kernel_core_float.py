@@ -23,6 +23,7 @@ def check(x, params, pool, strides, padding, gate, update):
     return got
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("gate", ACTIVATIONS)
 @pytest.mark.parametrize("update", ACTIVATIONS)
 def test_every_activation_pair_matches_the_reference(gate, update):

@@ -282,6 +282,7 @@ def test_small_maps_and_windows_larger_than_the_map():
     dict(k=2, h1=2, h2=3, pool=(64, 64), map=(64, 64)),
     dict(k=2, h1=2, h2=2, pool=(64, 1), map=(64, 2)),
 ], ids=["k1024", "h256", "patch64x64", "patch64x1"])
+@pytest.mark.slow
 def test_largest_supported_sizes(sizes):
     rng = np.random.default_rng(9)
     for gate, update in (("tanh", "sigmoid"), ("quantSigm", "quantTanh")):

@@ -20,10 +20,11 @@ from tflm_kernels import core
 from tflm_kernels.cortex_m import cases, emulator
 
 MISSING = emulator.missing_tools()
-pytestmark = pytest.mark.skipif(
+# Slow: cross-compiles the core for three cores and runs it under QEMU.
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     bool(MISSING),
     reason=f"{', '.join(MISSING)} not found (apt-get install gcc-arm-none-eabi "
-           "libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm)")
+           "libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm)")]
 
 TARGETS = tuple(emulator.TARGETS)
 GATES = integer_activations.GATE_ACTIVATIONS

@@ -3,90 +3,25 @@
 Also runs models made by `converters.convert` through rnnpool_run_model
 (MicroInterpreter) and checks them against `converters.run_tflite`.
 
-Needs a tflite-micro checkout whose host library was built
-(`make -f tensorflow/lite/micro/tools/make/Makefile microlite`, see
-tflm_kernels/tflm/README.md):
+Needs a tflite-micro checkout whose host library was built (tests/tflm_build.py):
 
     TFLM_ROOT=/path/to/tflite-micro python -m pytest -q -m tflm tests/kernels/test_tflm_kernel.py
 
-TFLM_LIB overrides the library (default
-$TFLM_ROOT/gen/linux_x86_64_default_gcc/lib/libtensorflow-microlite.a); CXX the
-compiler (default g++). The defines must be those the library was built with
-(TF_LITE_STATIC_MEMORY changes struct layouts); these are the Makefile's host
-defaults. Skipped when TFLM_ROOT is unset or the library is missing.
+Skipped when TFLM_ROOT is unset or the library is missing.
 """
-import os
 import re
-import shlex
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
-from tflm_kernels.core_sources import CORE_SOURCES
+from tflm_build import KERNEL_SOURCES, KERNELS, build, build_run_model, run, write_model_case
 
 pytestmark = pytest.mark.tflm
 
-REPO = Path(__file__).resolve().parents[2]
-KERNELS = REPO / "tflm_kernels"
-DEFAULT_LIB = "gen/linux_x86_64_default_gcc/lib/libtensorflow-microlite.a"
-DEFINES = ["-DTF_LITE_STATIC_MEMORY", "-DTF_LITE_DISABLE_X86_NEON",
-           "-DTF_LITE_USE_CTIME", "-DKERNELS_OPTIMIZED_FOR_SPEED"]
-CXXFLAGS = ["-std=c++17", "-O2", "-fno-rtti", "-fno-exceptions", "-fno-threadsafe-statics",
-            "-ffunction-sections", "-fdata-sections", "-Wall", "-Wextra",
-            "-Wno-unused-parameter", "-Werror"]
-LDFLAGS = ["-Wl,--fatal-warnings", "-Wl,--gc-sections", "-lm"]
-
-
-def _tflm():
-    root = os.environ.get("TFLM_ROOT")
-    if not root:
-        pytest.skip("TFLM_ROOT is not set (a tflite-micro checkout with the host "
-                    "library built; see tflm_kernels/tflm/README.md)")
-    root = Path(root)
-    lib = Path(os.environ.get("TFLM_LIB") or root / DEFAULT_LIB)
-    if not lib.is_file():
-        pytest.skip(f"TFLM library {lib} not found: build it with `make -f "
-                    "tensorflow/lite/micro/tools/make/Makefile microlite` in TFLM_ROOT, "
-                    "or point TFLM_LIB at it")
-    cxx = os.environ.get("CXX", "g++")
-    if shutil.which(cxx) is None:
-        pytest.skip(f"compiler {cxx!r} not found")
-    downloads = root / "tensorflow/lite/micro/tools/make/downloads"
-    includes = [f"-I{REPO}", f"-I{root}", f"-I{downloads}",
-                f"-I{downloads / 'flatbuffers/include'}", f"-I{downloads / 'gemmlowp'}",
-                f"-I{downloads / 'ruy'}"]
-    return cxx, includes, lib
-
-
-def _run(cmd, **kwargs):
-    print("$", " ".join(shlex.quote(str(c)) for c in cmd))
-    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kwargs)
-
-
-def _build(tmp_path, name, sources):
-    cxx, includes, lib = _tflm()
-    objects = []
-    for source in sources:
-        obj = tmp_path / (source.stem + ".o")
-        result = _run([cxx, *CXXFLAGS, *DEFINES, *includes, "-c", source, "-o", obj])
-        assert result.returncode == 0, f"compiling {source} failed:\n{result.stderr}"
-        objects.append(obj)
-    binary = tmp_path / name
-    result = _run([cxx, *CXXFLAGS, "-o", binary, *objects, lib, *LDFLAGS])
-    assert result.returncode == 0, f"linking {name} failed:\n{result.stderr}"
-    return binary
-
-
-KERNEL_SOURCES = [KERNELS / "tflm" / "rnnpool.cc", *CORE_SOURCES,
-                  KERNELS / "rnnpool_validate.cc"]
-
 
 def test_tflm_kernel_runner_tests(tmp_path):
-    binary = _build(tmp_path, "rnnpool_test",
-                    [KERNELS / "tflm" / "rnnpool_test.cc", *KERNEL_SOURCES])
-    result = _run([binary], timeout=120)
+    binary = build(tmp_path, "rnnpool_test",
+                   [KERNELS / "tflm" / "rnnpool_test.cc", *KERNEL_SOURCES])
+    result = run([binary], timeout=120)
     output = result.stdout + result.stderr  # MicroPrintf writes to stderr on the host
     print(output[-3000:])
     assert result.returncode == 0, output
@@ -97,10 +32,10 @@ def test_tflm_kernel_runner_tests(tmp_path):
 
 def test_tflm_interpreter_demo(tmp_path):
     """A .tflite with one CUSTOM RNNPool op through MicroInterpreter."""
-    binary = _build(tmp_path, "rnnpool_interp_demo",
-                    [KERNELS / "tflm" / "rnnpool_interp_demo.cc",
-                     KERNELS / "tflm" / "example_resolver.cc", *KERNEL_SOURCES])
-    result = _run([binary], timeout=120)
+    binary = build(tmp_path, "rnnpool_interp_demo",
+                   [KERNELS / "tflm" / "rnnpool_interp_demo.cc",
+                    KERNELS / "tflm" / "example_resolver.cc", *KERNEL_SOURCES])
+    result = run([binary], timeout=120)
     print(result.stdout[-3000:], result.stderr[-3000:])
     output = result.stdout + result.stderr  # MicroPrintf writes to stderr on the host
     assert result.returncode == 0, output
@@ -140,45 +75,10 @@ def _two_rnnpool_channels_first_cnn():
     return _random_rnnpool_weights(tf_keras.Model(inputs, outputs), seed=3)
 
 
-def _write_model_case(directory, model_bytes, x):
-    """MODEL.tflite, INPUT.bin and EXPECTED.bin for rnnpool_run_model.
-
-    `x` is one float sample [1, ...]. The expected output is `run_tflite`'s
-    (TFLM's Python interpreter for builtins, our kernel core for RNNPool), in
-    the output tensor's dtype; an int8 input is quantised once here and the
-    same int8 values go to both runs.
-    """
-    import numpy as np
-    from converters import run_tflite
-    from converters.tflite_io import tflite_model
-
-    subgraph = tflite_model.load(model_bytes).subgraphs[0]
-    input_tensor = subgraph.tensors[subgraph.inputs[0]]
-    output_tensor = subgraph.tensors[subgraph.outputs[0]]
-    if tflite_model.tensor_dtype(input_tensor) == np.int8:
-        scale, zero_point = tflite_model.quantization_of(input_tensor)
-        raw_input = np.clip(np.round(x / scale) + zero_point, -128, 127).astype(np.int8)
-        # run_tflite quantises its float input again; these values map back exactly.
-        x = (raw_input.astype(np.float32) - zero_point) * np.float32(scale)
-    else:
-        raw_input = x.astype(np.float32)
-    expected = run_tflite(model_bytes, x)[0]
-    if tflite_model.tensor_dtype(output_tensor) == np.int8:
-        scale, zero_point = tflite_model.quantization_of(output_tensor)
-        expected = (np.round(expected / scale) + zero_point).astype(np.int8)
-    directory.mkdir()
-    paths = [directory / name for name in ("model.tflite", "input.bin", "expected.bin")]
-    for path, data in zip(paths, (model_bytes, raw_input.tobytes(), expected.tobytes())):
-        path.write_bytes(data)
-    return paths
-
-
 @pytest.fixture(scope="module")
 def run_model_binary(tmp_path_factory):
     """tflm_kernels/tflm/rnnpool_run_model, built once for this module."""
-    return _build(tmp_path_factory.mktemp("run_model"), "rnnpool_run_model",
-                  [KERNELS / "tflm" / "rnnpool_run_model.cc",
-                   KERNELS / "tflm" / "example_resolver.cc", *KERNEL_SOURCES])
+    return build_run_model(tmp_path_factory.mktemp("run_model"))
 
 
 def test_tflm_runs_converted_models_like_run_tflite(run_model_binary, tmp_path):
@@ -204,8 +104,8 @@ def test_tflm_runs_converted_models_like_run_tflite(run_model_binary, tmp_path):
     assert tflite_model.op_names(cases["two_rnnpool_int8"][0]).count("RNNPool") == 2
     assert "TRANSPOSE" in tflite_model.op_names(cases["two_rnnpool_int8"][0])
     for name, (model_bytes, x) in cases.items():
-        paths = _write_model_case(tmp_path / name, model_bytes, x[:1])
-        result = _run([run_model_binary, *paths], timeout=120)
+        paths = write_model_case(tmp_path / name, model_bytes, x[:1])
+        result = run([run_model_binary, *paths], timeout=120)
         output = result.stdout + result.stderr  # MicroPrintf writes to stderr on the host
         summary = [line for line in output.splitlines()
                    if re.match(r"(model|subgraphs|output \d|\w*Interpreter arena)", line)]
@@ -232,6 +132,6 @@ def test_tflm_run_model_rejects_bad_arguments(run_model_binary, tmp_path):
                           ([not_a_model, not_a_model, not_a_model],
                            "is not a valid .tflite flatbuffer"),
                           ([not_a_model, not_a_model, not_a_model, "-1"], "TOLERANCE")]:
-        result = _run([run_model_binary, *args], timeout=30)
+        result = run([run_model_binary, *args], timeout=30)
         assert result.returncode == 2, result.stderr
         assert message in result.stdout + result.stderr

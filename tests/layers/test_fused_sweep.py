@@ -81,6 +81,7 @@ CASES = [
            update_activation=update)) for gate, update in ACTIVATION_PAIRS]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("x_shape,kwargs", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_fused_op_path_matches_tf_path_and_reference_forward_and_gradients(
         framework, monkeypatch, x_shape, kwargs):
@@ -123,6 +124,7 @@ def _op_types(concrete_function):
     return types
 
 
+@pytest.mark.slow
 def test_graph_runs_the_op_unless_the_environment_variable_forces_tf(monkeypatch):
     import rnnpool_keras
     layer = rnnpool_keras.RNNPool2D(rnn1_units=4, rnn2_units=4, pool_size=3, strides=2)
@@ -142,6 +144,7 @@ def test_graph_runs_the_op_unless_the_environment_variable_forces_tf(monkeypatch
     assert not OP_TYPES & _op_types(gradient_function())
 
 
+@pytest.mark.slow
 def test_jit_compile_uses_the_tf_path_and_matches_reference(framework):
     _, RNNPool2D = framework
     layer = RNNPool2D(rnn1_units=4, rnn2_units=3, pool_size=(3, 2), strides=2)
@@ -173,6 +176,7 @@ LOAD_SAVEDMODEL_WITHOUT_OP = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_savedmodel_saved_after_op_path_training_loads_and_runs_without_the_op(tmp_path):
     """Saving traces the TF path, so the SavedModel holds no custom op: a fresh
     process that never imports rnnpool_keras (so never loads the op library)
@@ -196,6 +200,7 @@ def test_savedmodel_saved_after_op_path_training_loads_and_runs_without_the_op(t
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), want, rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_keras3_file_saved_after_op_path_loads_with_the_op_disabled(tmp_path, monkeypatch):
     import keras
     from rnnpool_keras.keras3 import RNNPool2D

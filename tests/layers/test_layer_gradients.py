@@ -61,6 +61,7 @@ def _numeric_grad(loss, value, set_value):
     return grad
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", [c for _, c in CASES], ids=[i for i, _ in CASES])
 def test_tape_gradients_of_every_weight_and_input_match_central_differences(framework, case):
     _, RNNPool2D = framework

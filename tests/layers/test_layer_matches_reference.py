@@ -104,6 +104,7 @@ GEOMETRY_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", [c for _, c in GEOMETRY_CASES],
                          ids=[i for i, _ in GEOMETRY_CASES])
 def test_layer_matches_reference_for_pool_stride_padding_format_batch(framework, case):
@@ -111,6 +112,7 @@ def test_layer_matches_reference_for_pool_stride_padding_format_batch(framework,
     check_layer_against_reference(RNNPool2D, **case, seed=len(str(case)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("gate", ACTS)
 @pytest.mark.parametrize("update", ACTS)
 def test_layer_matches_reference_for_every_gate_and_update_activation(framework, gate, update):
@@ -128,6 +130,7 @@ def test_layer_matches_reference_for_every_gate_and_update_activation(framework,
     {"rnn1_kernel_rank": 2, "rnn1_recurrent_rank": 2, "rnn2_kernel_rank": 1,
      "rnn2_recurrent_rank": 2},
 ], ids=["rnn1_kernel", "rnn1_recurrent", "rnn2_kernel", "rnn2_recurrent", "all_four"])
+@pytest.mark.slow
 def test_layer_matches_reference_with_low_rank_matrix(framework, ranks):
     _, RNNPool2D = framework
     check_layer_against_reference(RNNPool2D, hw=(6, 5), k=3, h1=4, h2=3, pool=(3, 2),
@@ -211,6 +214,7 @@ def _graph_setup(RNNPool2D, seed, x_shape=(3, 7, 6, 2), **overrides):
     return layer, x, want
 
 
+@pytest.mark.slow
 def test_tf_function_graph_output_equals_eager_and_reference(framework):
     _, RNNPool2D = framework
     layer, x, want = _graph_setup(RNNPool2D, seed=21)
@@ -220,6 +224,7 @@ def test_tf_function_graph_output_equals_eager_and_reference(framework):
     np.testing.assert_allclose(graph, want, rtol=0, atol=ATOL)
 
 
+@pytest.mark.slow
 def test_tf_function_with_unknown_batch_size_traces_once_and_matches_reference(framework):
     _, RNNPool2D = framework
     layer, x, want = _graph_setup(RNNPool2D, seed=22)
@@ -233,6 +238,7 @@ def test_tf_function_with_unknown_batch_size_traces_once_and_matches_reference(f
     assert fn.experimental_get_tracing_count() == 1
 
 
+@pytest.mark.slow
 def test_tf_function_with_unknown_height_width_matches_reference(framework):
     """[None, None, None, k]: patch count and 'same' padding computed at run time."""
     _, RNNPool2D = framework
@@ -249,6 +255,7 @@ def test_tf_function_with_unknown_height_width_matches_reference(framework):
                                rtol=0, atol=ATOL)
 
 
+@pytest.mark.slow
 def test_functional_model_with_unknown_batch_matches_reference(framework):
     keras, RNNPool2D = framework
     layer, x, want = _graph_setup(RNNPool2D, seed=24)

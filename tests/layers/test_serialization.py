@@ -49,6 +49,7 @@ def test_tf_keras_h5_round_trip_gives_identical_outputs(tmp_path, images):
     np.testing.assert_array_equal(np.asarray(restored(images)), np.asarray(model(images)))
 
 
+@pytest.mark.slow
 def test_tf_keras_savedmodel_round_trip_gives_identical_outputs(tmp_path, images):
     model = _model(tf_keras, rnnpool_keras.RNNPool2D)
     path = str(tmp_path / "saved_model")
@@ -62,6 +63,7 @@ def test_tf_keras_savedmodel_round_trip_gives_identical_outputs(tmp_path, images
     np.testing.assert_allclose(np.asarray(out), np.asarray(model(images)), rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_keras3_export_savedmodel_serves_identical_outputs(tmp_path, images):
     model = _model(keras, keras3.RNNPool2D)
     path = str(tmp_path / "exported")

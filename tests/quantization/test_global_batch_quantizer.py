@@ -39,6 +39,7 @@ def test_twin_matches_tfmot_quantizer_on_one_device(tfmot_class, twin_class, sym
         np.testing.assert_array_equal(have, want)
 
 
+@pytest.mark.slow
 def test_quantize_model_uses_the_twins_and_they_reload_under_quantize_scope(tmp_path):
     import rnnpool_keras
     from rnnpool_keras.app import demo

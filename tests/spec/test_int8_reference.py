@@ -108,6 +108,7 @@ GEOMETRIES = [((3, 4), (2, 3), "same", (2, 9, 10)), ((6, 6), (4, 4), "valid", (1
               ((2, 3), (1, 1), "valid", (1, 5, 6)), ((1, 1), (2, 2), "same", (1, 5, 5))]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("gate, update", ACTIVATIONS)
 @pytest.mark.parametrize("pool, strides, padding, shape", GEOMETRIES)
 def test_integer_operator_is_within_half_an_lsb_of_float_on_grid_values(

@@ -5,8 +5,9 @@
  * ordinary builtins. Size the resolver for every distinct op of your model,
  * add the custom op by that exact name, then add the builtins the model uses.
  * The builtins below are those of the converted models of this repository,
- * float and int8 (rnnpool_keras.demo.tiny_rnnpool_cnn, the VWW and face
- * models of rnnpool_keras.models, channels_first layers); drop the ones your
+ * float and int8 (rnnpool_keras.app.demo.tiny_rnnpool_cnn, the VWW and face
+ * models of rnnpool_keras.app.zoo, channels_first layers, the Keras
+ * Applications backbones of rnnpool_keras.app.stem_backbone); drop the ones your
  * model lacks, add the ones it has (rnnpool_run_model prints a model's
  * operator codes). Missing ops make AllocateTensors fail with "Didn't find op
  * for builtin opcode ..." / "Didn't find custom op ...".
@@ -48,6 +49,14 @@ TfLiteStatus RegisterRnnPoolModelOps(RnnPoolOpResolver& resolver) {
   TF_LITE_ENSURE_STATUS(resolver.AddTranspose());
   // int8: requantisation between tensors of different scales (Concatenate).
   TF_LITE_ENSURE_STATUS(resolver.AddQuantize());
+  // Keras Applications backbones behind an RNNPool stem
+  // (rnnpool_keras.app.stem_backbone): squeeze-excite and Rescaling /
+  // Normalization (MUL, SUB), EfficientNet's swish and sigmoid gates
+  // (LOGISTIC, MUL), MobileNetV3's hard-swish (ReLU6 of x + 3, MUL).
+  TF_LITE_ENSURE_STATUS(resolver.AddMul());
+  TF_LITE_ENSURE_STATUS(resolver.AddSub());
+  TF_LITE_ENSURE_STATUS(resolver.AddLogistic());
+  TF_LITE_ENSURE_STATUS(resolver.AddRelu6());
   return kTfLiteOk;
 }
 

@@ -12,7 +12,7 @@
 namespace rnnpool_example {
 
 // One slot per distinct operator that RegisterRnnPoolModelOps adds.
-inline constexpr unsigned int kRnnPoolModelOpCount = 15;
+inline constexpr unsigned int kRnnPoolModelOpCount = 19;
 using RnnPoolOpResolver = tflite::MicroMutableOpResolver<kRnnPoolModelOpCount>;
 
 // Adds the RNNPool custom op and the builtins of the converted models of this

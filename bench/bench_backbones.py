@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import rnnpool_keras  # noqa: E402
 import machine  # noqa: E402
 from converters import convert, memory_report  # noqa: E402
-from converters.memory import KB  # noqa: E402
+from converters.analysis.memory import KB  # noqa: E402
 from rnnpool_keras.app.stem_backbone import (FAMILIES, backbone_classifier,  # noqa: E402
                                          rnnpool_stem_backbone)
 

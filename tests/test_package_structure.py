@@ -196,3 +196,35 @@ def test_architecture_doc_names_every_module_and_only_existing_ones():
              if path.name != "__init__.py"}
     assert sorted(named - files) == [], "named in docs/architecture.md but missing"
     assert sorted(files - named) == [], "modules docs/architecture.md does not name"
+
+
+def _scripts():
+    """The scripts outside the packages that import them: benchmarks, examples,
+    tools (not run by the tests, so a moved module would only show there)."""
+    folders = [ROOT / "bench", ROOT / "examples", ROOT / "tflm_kernels" / "tflm",
+               ROOT / "tflm_kernels" / "cortex_m", ROOT / "tflm_kernels" / "fuzz"]
+    return sorted(path for folder in folders if folder.is_dir() for path in folder.glob("*.py"))
+
+
+def test_scripts_import_only_modules_that_exist():
+    assert any(path.parent.name == "bench" for path in _scripts())
+    missing = []
+    for path in _scripts():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [f"{node.module}.{alias.name}" for alias in node.names]
+                modules = [node.module]
+            elif isinstance(node, ast.Import):
+                names, modules = [], [alias.name for alias in node.names]
+            else:
+                continue
+            for module in modules:
+                if module.split(".")[0] in PACKAGES and module not in MODULES:
+                    missing.append(f"{path.relative_to(ROOT)}:{node.lineno}: {module}")
+            for name in names:  # `from package import module` must name a module or attribute
+                module, _, attribute = name.rpartition(".")
+                if (module in MODULES and name not in MODULES
+                        and not re.search(rf"\b{re.escape(attribute)}\b",
+                                          MODULES[module].read_text())):
+                    missing.append(f"{path.relative_to(ROOT)}:{node.lineno}: {name}")
+    assert not missing, "imports of modules or names that do not exist:\n" + "\n".join(missing)

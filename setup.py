@@ -61,8 +61,12 @@ setup(
         "tflm_kernels._rnnpool_core",
         ["tflm_kernels/python_bindings.cc", "tflm_kernels/validate_bindings.cc"],
         include_dirs=["tflm_kernels"],
+        # The core's sources too: build_ext relinks the module (with the
+        # rebuilt rnnpool_core library) when any of them changes.
         depends=["tflm_kernels/rnnpool_core.h", "tflm_kernels/rnnpool_validate.h",
-                 "tflm_kernels/validate_bindings.h", "tflm_kernels/rnnpool_tables.inc"],
+                 "tflm_kernels/validate_bindings.h", "tflm_kernels/rnnpool_tables.inc",
+                 "tflm_kernels/rnnpool_core_internal.h", "tflm_kernels/rnnpool_validate.cc",
+                 *CORE_SOURCES],
         cxx_std=17,
         extra_compile_args=["-O2"],
     ), Extension(
@@ -76,7 +80,9 @@ setup(
         include_dirs=["tflm_kernels", "tflm_kernels/litert"],
         depends=["tflm_kernels/rnnpool_core.h", "tflm_kernels/rnnpool_validate.h",
                  "tflm_kernels/litert/tflite_abi.h",
-                 "tflm_kernels/litert/rnnpool_op.h", "tflm_kernels/litert/flexbuffer_map.h"],
+                 "tflm_kernels/litert/rnnpool_op.h", "tflm_kernels/litert/flexbuffer_map.h",
+                 "tflm_kernels/rnnpool_core_internal.h", "tflm_kernels/rnnpool_validate.cc",
+                 *CORE_SOURCES],
         language="c++",
         extra_compile_args=["-std=c++17", "-O2", "-pthread", "-fvisibility=hidden"],
         extra_link_args=["-pthread"],

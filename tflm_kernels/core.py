@@ -15,6 +15,8 @@ The same call shapes as the NumPy references, so tests can compare directly:
   API supplies it; these wrappers allocate it).
 - `int8_fast_path(params)`: whether the int8 kernels take their fast path for
   these parameters (same results; for tests that must exercise it).
+- `int8_simd_stages(params)`: which int8 stages run AVX2 code on this machine;
+  `portable=True` on the int8 functions keeps them on the portable C++.
 
 The multipliers of spec section 3 are computed in Python by
 `int8_params.cell_constants`, exactly as the NumPy oracle computes them.
@@ -117,26 +119,36 @@ def _as_kernel_params_int8(params):
     return params if isinstance(params, dict) else int8_kernel_params(params)
 
 
-def rnnpool_int8(x, params):
+def rnnpool_int8(x, params, portable=False):
     """int8 RNNPool of an int8 NHWC map [B, H, W, k] -> int8 [B, H', W', 4*h2].
 
     `params`: a QuantizedRNNPool, or the dict from `int8_kernel_params`
-    (to skip recomputing the multipliers on repeated calls).
+    (to skip recomputing the multipliers on repeated calls). `portable`: run
+    the portable C++ only, never the SIMD (AVX2) stages (same results; for
+    tests comparing the two).
     """
     x = np.asarray(x)
     if x.dtype != np.int8 or x.ndim != 4:
         raise ValueError(f"x must be an int8 NHWC array, got {x.dtype} {x.shape}")
-    return _core.rnnpool_int8(_as_kernel_params_int8(params), np.ascontiguousarray(x))
+    return _core.rnnpool_int8(_as_kernel_params_int8(params), np.ascontiguousarray(x),
+                              portable=bool(portable))
 
 
-def rnnpool_int8_patch(image, params, top=0, left=0):
+def rnnpool_int8_patch(image, params, top=0, left=0, portable=False):
     """One int8 patch summary [4*h2] of an int8 HWC image, corner (top, left)."""
     image = np.asarray(image)
     if image.dtype != np.int8 or image.ndim != 3:
         raise ValueError(f"image must be an int8 HWC array, got {image.dtype} {image.shape}")
     return _core.rnnpool_int8_patch(_as_kernel_params_int8(params),
                                     np.ascontiguousarray(image), _corner("top", top),
-                                    _corner("left", left))
+                                    _corner("left", left), portable=bool(portable))
+
+
+def int8_simd_stages(params, portable=False):
+    """Which stages the int8 plan runs as SIMD code on this machine: a dict
+    rnn1_sweep, rnn2_sweep, rnn1_projection, rnn2_projection -> bool (all False
+    off x86-64, without AVX2, or with `portable`). See Int8PlanSimdStages."""
+    return _core.int8_simd_stages(_as_kernel_params_int8(params), portable=bool(portable))
 
 
 def validate_int8(params):

@@ -156,7 +156,8 @@ void ParseInt8Cell(Holder& h, const py::dict& d, int32_t in, int32_t units,
   cell->update_activation_multiplier = GetMultiplier(d, "update_activation_multiplier");
 }
 
-void ParseInt8(const py::dict& d, Int8Op* op) {
+// portable: build the plan without SIMD stages (Int8PlanOptions::allow_simd).
+void ParseInt8(const py::dict& d, Int8Op* op, bool portable = false) {
   op->params.shape = ParseShape(d);
   const RnnPoolShape& s = op->params.shape;
   Check(rnnpool::ValidateShape(s));
@@ -165,7 +166,9 @@ void ParseInt8(const py::dict& d, Int8Op* op) {
   op->params.input_zero_point = GetInt(d, "input_zero_point");
   op->params.output_zero_point = GetInt(d, "output_zero_point");
   op->params.output_multiplier = GetMultiplier(d, "output_multiplier");
-  Check(rnnpool::PrepareInt8Plan(op->params, &op->plan));
+  rnnpool::Int8PlanOptions options;
+  options.allow_simd = !portable;
+  Check(rnnpool::PrepareInt8Plan(op->params, options, &op->plan));
 }
 
 // ---------------------------------------------------------------------------
@@ -414,24 +417,38 @@ PYBIND11_MODULE(_rnnpool_core, m) {
     return RunPatch<float>(op, image, top, left, rnnpool::RnnPoolPatchFloat,
                            rnnpool::RnnPoolFloatScratchBytes(op.params.shape));
   });
-  m.def("rnnpool_int8", [](const py::dict& d, const py::array& x) {
+  m.def("int8_simd_stages", [](const py::dict& d, bool portable) {
     Int8Op op;
-    ParseInt8(d, &op);
+    ParseInt8(d, &op, portable);
+    const uint32_t stages = rnnpool::Int8PlanSimdStages(op.plan);
+    py::dict out;
+    out["rnn1_sweep"] = (stages & rnnpool::kInt8SimdRnn1Sweep) != 0;
+    out["rnn2_sweep"] = (stages & rnnpool::kInt8SimdRnn2Sweep) != 0;
+    out["rnn1_projection"] = (stages & rnnpool::kInt8SimdRnn1Projection) != 0;
+    out["rnn2_projection"] = (stages & rnnpool::kInt8SimdRnn2Projection) != 0;
+    return out;
+  }, py::arg("params"), py::arg("portable") = false,
+     "Int8PlanSimdStages as a dict: which stages the plan runs as SIMD (AVX2) code.");
+
+  m.def("rnnpool_int8", [](const py::dict& d, const py::array& x, bool portable) {
+    Int8Op op;
+    ParseInt8(d, &op, portable);
     const auto run = [&op](const rnnpool::RnnPoolInt8Params&, const int8_t* in, int32_t b,
                            int32_t h, int32_t w, int8_t* out, void* scratch) {
       rnnpool::RnnPoolInt8(op.plan, in, b, h, w, out, scratch);
     };
     return RunMap<int8_t>(op, x, run, rnnpool::RnnPoolInt8ScratchBytes(op.params.shape));
-  });
+  }, py::arg("params"), py::arg("x"), py::arg("portable") = false);
   m.def("rnnpool_int8_patch", [](const py::dict& d, const py::array& image, int32_t top,
-                                 int32_t left) {
+                                 int32_t left, bool portable) {
     Int8Op op;
-    ParseInt8(d, &op);
+    ParseInt8(d, &op, portable);
     const auto run = [&op](const rnnpool::RnnPoolInt8Params&, const int8_t* in, int32_t h,
                            int32_t w, int32_t t, int32_t l, int8_t* out, void* scratch) {
       rnnpool::RnnPoolPatchInt8(op.plan, in, h, w, t, l, out, scratch);
     };
     return RunPatch<int8_t>(op, image, top, left, run,
                             rnnpool::RnnPoolInt8ScratchBytes(op.params.shape));
-  });
+  }, py::arg("params"), py::arg("image"), py::arg("top"), py::arg("left"),
+     py::arg("portable") = false);
 }

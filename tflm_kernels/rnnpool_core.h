@@ -55,7 +55,13 @@
  * ARMv7E-M and later the fast path uses SMMULR / SMLAL-class requantisation,
  * SSAT / USAT saturation and SMLAD / SXTB16 products through ACLE (arm_acle.h)
  * with portable C++ elsewhere: x86, Cortex-M and the Python extension run the
- * same source. Parameters outside that fast path's preconditions (other
+ * same source. On x86-64 hosts whose CPU has AVX2 (checked at Prepare), the
+ * plan instead runs AVX2 versions (rnnpool_int8_x86.cc, eight units per
+ * register: VPMADDWD products, VPMULDQ requantisation, gathered table pairs)
+ * of the fast path's sweeps for cells of a multiple of 8 units and of the
+ * projections onto a multiple of 8 units, with the same bits; other targets
+ * compile none of it (Int8PlanOptions, Int8PlanSimdStages). Parameters
+ * outside that fast path's preconditions (other
  * tables, multipliers or biases near the ends of their ranges: see
  * Int8FastPathApplies) run a direct transcription of the spec; both give the
  * same bits.
@@ -399,8 +405,26 @@ struct RnnPoolInt8Plan {
 // set: the fast path's bounds read the biases) and builds `plan`.
 Status PrepareInt8Plan(const RnnPoolInt8Params& params, RnnPoolInt8Plan* plan);
 
+// On x86-64 hosts whose CPU has AVX2 (checked here, at Prepare), the plan
+// runs AVX2 versions of the fast path's stages whose unit count is a multiple
+// of 8 (rnnpool_int8_x86.cc); same bits as the portable code. allow_simd =
+// false keeps every stage on the portable code (tests compare the two). No
+// effect on other targets.
+struct Int8PlanOptions {
+  bool allow_simd = true;
+};
+Status PrepareInt8Plan(const RnnPoolInt8Params& params, const Int8PlanOptions& options,
+                       RnnPoolInt8Plan* plan);
+
 // True if a plan runs the fast path (see Int8FastPathApplies).
 bool Int8PlanIsFast(const RnnPoolInt8Plan& plan);
+
+// The stages a plan runs as SIMD code (bits; 0: all portable).
+constexpr uint32_t kInt8SimdRnn1Sweep = 1u << 0;       // RNN1 rows and columns
+constexpr uint32_t kInt8SimdRnn2Sweep = 1u << 1;       // RNN2 over the summaries
+constexpr uint32_t kInt8SimdRnn1Projection = 1u << 2;  // pixels @ W1
+constexpr uint32_t kInt8SimdRnn2Projection = 1u << 3;  // summaries @ W2
+uint32_t Int8PlanSimdStages(const RnnPoolInt8Plan& plan);
 
 // ---------------------------------------------------------------------------
 // Kernels.

@@ -6,6 +6,8 @@
  *   rnnpool_int8_spec.cc  the int8 spec transcribed operation by operation
  *                         (the generic path; ActivationInt16)
  *   rnnpool_int8.cc       the optimised int8 Eval (fast path, patches, maps)
+ *   rnnpool_int8_x86.cc   the fast path's sweeps and projections in AVX2
+ *                         (x86-64 hosts only; empty elsewhere)
  *   rnnpool_float.cc      the float Eval
  * Spec = docs/int8_rnnpool.md.
  */
@@ -45,6 +47,17 @@ inline int32_t Max32(int32_t a, int32_t b) { return a > b ? a : b; }
 #define RNNPOOL_COLD
 #define RNNPOOL_NOINLINE
 #define RNNPOOL_ALWAYS_INLINE inline
+#endif
+
+// x86-64 hosts built by GCC or Clang: rnnpool_int8_x86.cc defines AVX2
+// versions of the fast path's sweeps and projections (function attributes,
+// no global -mavx2), which PrepareInt8Plan picks when the CPU has AVX2. Every
+// other target (Cortex-M, TFLM) compiles none of it. -DRNNPOOL_NO_X86_SIMD
+// leaves it out of an x86 build too.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(RNNPOOL_NO_X86_SIMD)
+#define RNNPOOL_X86_SIMD 1
+#else
+#define RNNPOOL_X86_SIMD 0
 #endif
 
 // sat16 (spec 2.4). One compare in the common, unsaturated case.
@@ -385,6 +398,12 @@ struct FastCell {
   const int32_t* update_bias;
   const InterpolationTable* gate_table;    // table gate only
   const InterpolationTable* update_table;  // table update only
+#if RNNPOOL_X86_SIMD
+  // The builtin int16 tables the interpolation tables were made from (the
+  // AVX2 sweep gathers T[i], T[i+1] as one word); table activations only.
+  const int16_t* gate_values;
+  const int16_t* update_values;
+#endif
   int32_t zeta;
   // (3) coef = RDBPOT(zeta (2^15 - z), 15) + nu = (coef_bias - zeta z) >> 15
   // with coef_bias = 2^15 zeta + 2^14 + 2^15 nu: the product is >= 0
@@ -399,6 +418,16 @@ struct FastCell {
 
 using FastSweepFn = void (*)(const FastCell&, const int8_t*, int32_t, const int32_t*, int32_t,
                              ptrdiff_t, int16_t*, int32_t*);
+
+// SIMD forms of the input projections (spec 4.2) with a fast-form M_x, over
+// `count` consecutive inputs: input p at v + p * in, its `units` outputs at
+// g + p * units. Pixels: (x + offset) @ W, x int8; states: h @ W, h int16.
+using PixelProjectionFn = void (*)(const int8_t* v, int32_t count, int32_t in, int32_t offset,
+                                   const int8_t* matrix, int32_t units, const FastRequant& m,
+                                   int32_t* g);
+using StateProjectionFn = void (*)(const int16_t* v, int32_t count, int32_t in,
+                                   const int8_t* matrix, int32_t units, const FastRequant& m,
+                                   int32_t* g);
 
 // MBQM of the input projections (spec 4.2), in fast form when it applies, as
 // MatVec epilogues.
@@ -418,7 +447,11 @@ struct Int8Plan {
     FastCell fast[2];        // fast path
     Int8CellCtx generic[2];  // generic path
   } cells;
-  FastSweepFn fast_sweep;
+  FastSweepFn fast_sweep[2];  // per cell: the portable SweepInt8 or an AVX2 one
+  // AVX2 projections of RNN1 / RNN2 (rnnpool_int8_x86.cc), or null: MatVec.
+  PixelProjectionFn simd_project1;
+  StateProjectionFn simd_project2;
+  uint32_t simd_stages;  // kInt8Simd* bits: the stages running SIMD code
   Kind gate, update;
   ProjectionRequant mx1, mx2;
   Requant my;
@@ -479,10 +512,28 @@ void SweepInt8Spec(const Int8CellCtx& c, Kind gate, Kind update, int32_t units,
 // The fast sweep instantiated for one (gate, update) family pair.
 FastSweepFn SelectSweep(Kind gate, Kind update);
 
+#if RNNPOOL_X86_SIMD
+// --- Defined in rnnpool_int8_x86.cc (x86-64 hosts) ---
+// True if the CPU (and the OS) run AVX2 code.
+bool CpuHasAvx2();
+// The AVX2 fast sweep of one (gate, update) family pair; only for cells whose
+// unit count is a multiple of 8, and only on CPUs with AVX2.
+FastSweepFn SelectSweepAvx2(Kind gate, Kind update);
+// The AVX2 projections (PixelProjectionFn, StateProjectionFn); units a
+// multiple of 8. (Declared with their target attribute: GCC would otherwise
+// take the definitions for other versions of these functions.)
+__attribute__((target("avx2"))) void ProjectPixelsAvx2(const int8_t* v, int32_t count, int32_t in, int32_t offset,
+                       const int8_t* matrix, int32_t units, const FastRequant& m, int32_t* g);
+__attribute__((target("avx2"))) void ProjectStatesAvx2(const int16_t* v, int32_t count, int32_t in, const int8_t* matrix,
+                       int32_t units, const FastRequant& m, int32_t* g);
+#endif
+
 // --- Defined in rnnpool_prepare.cc ---
 // Builds `plan` from validated params; `pairs`: kInt8PlanPairBytes for the
-// reordered matrices, or null (none).
-void MakeInt8Plan(const RnnPoolInt8Params& params, Int8Plan* plan, int8_t* pairs);
+// reordered matrices, or null (none). allow_simd: false keeps every stage on
+// the portable code (tests compare the two).
+void MakeInt8Plan(const RnnPoolInt8Params& params, Int8Plan* plan, int8_t* pairs,
+                  bool allow_simd = true);
 
 }  // namespace internal
 }  // namespace rnnpool

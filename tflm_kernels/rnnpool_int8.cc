@@ -371,7 +371,7 @@ void WriteOutputInt8(const Requant& my, int32_t zp, const int16_t* h, int32_t n,
 void Sweep(const Int8Plan& plan, const int8_t* pairs, int32_t cell, int32_t units, const int32_t* gx, int32_t steps,
            ptrdiff_t step_stride, int16_t* h, int32_t* acc) {
   if (plan.fast) {
-    plan.fast_sweep(plan.cells.fast[cell], pairs, units, gx, steps, step_stride, h, acc);
+    plan.fast_sweep[cell](plan.cells.fast[cell], pairs, units, gx, steps, step_stride, h, acc);
   } else {
     SweepInt8Spec(plan.cells.generic[cell], plan.gate, plan.update, units, gx, steps,
                   step_stride, h, acc);
@@ -393,6 +393,20 @@ void PatchInt8(const Int8Plan& plan, const int8_t* pairs, const int8_t* image, i
   //    Padded pixels hold zp_x: their projection is MBQM(0) = 0.
   const InsideSpan rows = SpanInside(top, r, height), cols = SpanInside(left, c, width);
   for (int32_t i = 0; i < r; ++i) {
+    if (plan.simd_project1 != nullptr && i >= rows.begin && i < rows.end &&
+        cols.begin < cols.end) {
+      // The row's inside pixels are consecutive in the image: one call.
+      int32_t* g = w.proj1 + static_cast<size_t>(i) * c * h1;
+      for (size_t o = 0; o < static_cast<size_t>(cols.begin) * h1; ++o) g[o] = 0;
+      for (size_t o = static_cast<size_t>(cols.end) * h1; o < static_cast<size_t>(c) * h1; ++o) {
+        g[o] = 0;
+      }
+      const int32_t y = top + i, x = left + cols.begin;  // inside the image: no overflow
+      plan.simd_project1(image + (static_cast<size_t>(y) * width + x) * k, cols.end - cols.begin,
+                         k, -zp_x, params.rnn1.kernel, h1, plan.mx1.fast_form,
+                         g + static_cast<size_t>(cols.begin) * h1);
+      continue;
+    }
     for (int32_t j = 0; j < c; ++j) {
       int32_t* g = w.proj1 + (static_cast<size_t>(i) * c + j) * h1;
       if (i < rows.begin || i >= rows.end || j < cols.begin || j >= cols.end) {
@@ -421,7 +435,11 @@ void PatchInt8(const Int8Plan& plan, const int8_t* pairs, const int8_t* image, i
   for (int32_t pass = 0; pass < 2; ++pass) {
     const int32_t count = counts[pass];
     const int16_t* summaries = w.states1 + (pass == 0 ? 0 : static_cast<size_t>(r) * h1);
-    for (int32_t t = 0; t < count; ++t) {
+    if (plan.simd_project2 != nullptr) {
+      plan.simd_project2(summaries, count, h1, params.rnn2.kernel, h2, plan.mx2.fast_form,
+                         w.proj2);
+    }
+    for (int32_t t = 0; plan.simd_project2 == nullptr && t < count; ++t) {
       const int16_t* v = summaries + static_cast<size_t>(t) * h1;
       int32_t* g = w.proj2 + static_cast<size_t>(t) * h2;
       if (plan.w2_pairs >= 0 && plan.mx2.fast) {

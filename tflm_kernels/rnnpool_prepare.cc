@@ -146,14 +146,24 @@ int32_t ActivationOffset(Kind kind) {
   return kind == Kind::kTable ? 32768 : (kind == Kind::kQuantSigm ? kOneQ14 : 0);
 }
 
+// The builtin int16 table an interpolation table was made from.
+const int16_t* ValuesOf(const InterpolationTable* interpolation) {
+  if (interpolation == &kSigmoidInterpolation) return kSigmoidTable;
+  if (interpolation == &kTanhInterpolation) return kTanhTable;
+  return nullptr;
+}
+
 bool MakeFastActivation(Kind kind, const int16_t* table, const Multiplier& m,
-                        const InterpolationTable** interpolation, FastRequant* requant) {
+                        const InterpolationTable** interpolation, const int16_t** values,
+                        FastRequant* requant) {
   *interpolation = nullptr;
+  *values = nullptr;
   *requant = FastRequant{};
   if (kind == Kind::kRelu) return true;
   if (kind == Kind::kTable) {
     *interpolation = FindInterpolationTable(table);
     if (*interpolation == nullptr) return false;
+    *values = ValuesOf(*interpolation);
   }
   return MakeFastRequant(m, 32768, ActivationOffset(kind), true, requant);  // int16 input
 }
@@ -197,12 +207,20 @@ bool MakeFastCell(const Int8Cell& cell, Kind gate, Kind update, int32_t units,
       RequantBound(max_coef_c, cell.update_multiplier) + kOneQ15 > INT32_MAX) {
     return false;
   }
-  return MakeFastRequant(cell.recurrent_multiplier, max_acc, 0, true, &c->recurrent) &&
-         MakeFastRequant(cell.update_multiplier, max_coef_c, 0, false, &c->update) &&
-         MakeFastActivation(gate, cell.gate_table, cell.gate_activation_multiplier,
-                            &c->gate_table, &c->gate_activation) &&
-         MakeFastActivation(update, cell.update_table, cell.update_activation_multiplier,
-                            &c->update_table, &c->update_activation);
+  const int16_t* gate_values = nullptr;
+  const int16_t* update_values = nullptr;
+  const bool fast =
+      MakeFastRequant(cell.recurrent_multiplier, max_acc, 0, true, &c->recurrent) &&
+      MakeFastRequant(cell.update_multiplier, max_coef_c, 0, false, &c->update) &&
+      MakeFastActivation(gate, cell.gate_table, cell.gate_activation_multiplier,
+                         &c->gate_table, &gate_values, &c->gate_activation) &&
+      MakeFastActivation(update, cell.update_table, cell.update_activation_multiplier,
+                         &c->update_table, &update_values, &c->update_activation);
+#if RNNPOOL_X86_SIMD
+  c->gate_values = gate_values;
+  c->update_values = update_values;
+#endif
+  return fast;
 }
 
 void MakeProjectionRequant(const Multiplier& m, int64_t max_abs_input, ProjectionRequant* r) {
@@ -214,7 +232,8 @@ void MakeProjectionRequant(const Multiplier& m, int64_t max_abs_input, Projectio
 
 namespace internal {
 
-void MakeInt8Plan(const RnnPoolInt8Params& params, Int8Plan* plan, int8_t* pairs) {
+void MakeInt8Plan(const RnnPoolInt8Params& params, Int8Plan* plan, int8_t* pairs,
+                  bool allow_simd) {
   plan->params = params;
   const RnnPoolShape& s = params.shape;
   plan->gate = KindOf(s.gate_activation);
@@ -228,18 +247,44 @@ void MakeInt8Plan(const RnnPoolInt8Params& params, Int8Plan* plan, int8_t* pairs
       MakeFastCell(params.rnn2, plan->gate, plan->update, s.rnn2_units,
                    RequantBound(max_acc2, params.rnn2.input_multiplier), &plan->cells.fast[1]);
   if (plan->fast) {
-    plan->fast_sweep = SelectSweep(plan->gate, plan->update);
+    plan->fast_sweep[0] = plan->fast_sweep[1] = SelectSweep(plan->gate, plan->update);
   } else {
-    plan->fast_sweep = nullptr;
+    plan->fast_sweep[0] = plan->fast_sweep[1] = nullptr;
     MakeCellCtx(params.rnn1, &plan->cells.generic[0]);
     MakeCellCtx(params.rnn2, &plan->cells.generic[1]);
   }
   MakeProjectionRequant(params.rnn1.input_multiplier, max_acc1, &plan->mx1);
   MakeProjectionRequant(params.rnn2.input_multiplier, max_acc2, &plan->mx2);
   plan->my = MakeRequant(params.output_multiplier);
+  const int32_t h1 = s.rnn1_units, h2 = s.rnn2_units;
+  // AVX2 stages (x86-64 with AVX2): the fast path's sweeps of cells with a
+  // multiple of 8 units, and projections in fast form onto 8 k units.
+  plan->simd_project1 = nullptr;
+  plan->simd_project2 = nullptr;
+  plan->simd_stages = 0;
+#if RNNPOOL_X86_SIMD
+  if (allow_simd && CpuHasAvx2()) {
+    const int32_t units[2] = {h1, h2};
+    for (int32_t cell = 0; cell < 2; ++cell) {
+      if (plan->fast && units[cell] % 8 == 0) {
+        plan->fast_sweep[cell] = SelectSweepAvx2(plan->gate, plan->update);
+        plan->simd_stages |= cell == 0 ? kInt8SimdRnn1Sweep : kInt8SimdRnn2Sweep;
+      }
+    }
+    if (plan->mx1.fast && h1 % 8 == 0) {
+      plan->simd_project1 = ProjectPixelsAvx2;
+      plan->simd_stages |= kInt8SimdRnn1Projection;
+    }
+    if (plan->mx2.fast && h2 % 8 == 0) {
+      plan->simd_project2 = ProjectStatesAvx2;
+      plan->simd_stages |= kInt8SimdRnn2Projection;
+    }
+  }
+#else
+  (void)allow_simd;
+#endif
   // The SMLAD layout (4) of U1, U2, and W2 (whose input, an RNN1 state, is
   // int16) when every size is even and the three fit the plan.
-  const int32_t h1 = s.rnn1_units, h2 = s.rnn2_units;
   plan->w2_pairs = -1;
   if (kTwoMacProducts && pairs != nullptr && plan->fast && h1 % 2 == 0 && h2 % 2 == 0 &&
       PairBytes(h1, h1) + PairBytes(h2, h2) + PairBytes(h1, h2) <= kInt8PlanPairBytes) {
@@ -263,15 +308,23 @@ bool Int8FastPathApplies(const RnnPoolInt8Params& params) {
   return plan.fast;
 }
 
-Status PrepareInt8Plan(const RnnPoolInt8Params& params, RnnPoolInt8Plan* plan) {
+Status PrepareInt8Plan(const RnnPoolInt8Params& params, const Int8PlanOptions& options,
+                       RnnPoolInt8Plan* plan) {
   const Status status = ValidateInt8Params(params);
   if (status != Status::kOk) return status;
   MakeInt8Plan(params, new (plan->storage) Int8Plan,
-               reinterpret_cast<int8_t*>(plan->storage + kPairStorageOffset));
+               reinterpret_cast<int8_t*>(plan->storage + kPairStorageOffset),
+               options.allow_simd);
   return Status::kOk;
 }
 
+Status PrepareInt8Plan(const RnnPoolInt8Params& params, RnnPoolInt8Plan* plan) {
+  return PrepareInt8Plan(params, Int8PlanOptions(), plan);
+}
+
 bool Int8PlanIsFast(const RnnPoolInt8Plan& plan) { return PlanOf(plan).fast; }
+
+uint32_t Int8PlanSimdStages(const RnnPoolInt8Plan& plan) { return PlanOf(plan).simd_stages; }
 
 // ===========================================================================
 // Whole maps, geometry, scratch, validation, Prepare-time helpers.

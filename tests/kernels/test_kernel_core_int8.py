@@ -6,6 +6,7 @@ shape, activation, scale and input tried here, and its fixed-point primitives
 must agree with fixed_point.py on every value tried.
 """
 import math
+import platform
 
 import numpy as np
 import pytest
@@ -254,6 +255,122 @@ def test_both_kernel_paths_are_exercised():
         paths.add(bool(core.int8_fast_path(params)))
         assert_bit_exact(random_input(rng, (1, 7, 7, 4)), params)
     assert paths == {True, False}
+
+
+# ---------------------------------------------------------------------------
+# SIMD (AVX2, x86-64) stages against the portable C++ and the oracle.
+# ---------------------------------------------------------------------------
+def _cpu_has_avx2():
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return False
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            return any(line.startswith("flags") and " avx2" in line for line in f)
+    except OSError:
+        return False
+
+
+HAS_AVX2 = _cpu_has_avx2()
+SIMD_STAGES = ("rnn1_sweep", "rnn2_sweep", "rnn1_projection", "rnn2_projection")
+
+
+def assert_simd_portable_oracle_equal(x, params):
+    """The plan's SIMD stages, the portable C++ and the oracle: the same bits."""
+    expected = int8_reference.rnnpool_int8(x, params)
+    simd = core.rnnpool_int8(x, params)
+    portable = core.rnnpool_int8(x, params, portable=True)
+    np.testing.assert_array_equal(portable, expected)
+    np.testing.assert_array_equal(simd, expected)
+    return simd
+
+
+def test_simd_stages_are_chosen_on_this_machine():
+    """On an x86-64 CPU with AVX2 the VWW configuration runs every stage in
+    AVX2; portable=True (and any other machine) runs none."""
+    rng = np.random.default_rng(40)
+    for gate, update in (("sigmoid", "tanh"), ("quantSigm", "quantTanh")):
+        params = make_case(rng, 8, 8, 8, (6, 6), (4, 4), "valid", gate, update)
+        assert core.int8_fast_path(params)
+        stages = core.int8_simd_stages(params)
+        assert stages == {name: HAS_AVX2 for name in SIMD_STAGES}, stages
+        assert core.int8_simd_stages(params, portable=True) == \
+            {name: False for name in SIMD_STAGES}
+    # A cell whose units are not a multiple of 8 keeps its portable sweep and
+    # projection; the other cell still runs AVX2.
+    params = make_case(rng, 8, 8, 5, (6, 6), (4, 4), "valid", "sigmoid", "tanh")
+    assert core.int8_simd_stages(params) == {
+        "rnn1_sweep": HAS_AVX2, "rnn2_sweep": False,
+        "rnn1_projection": HAS_AVX2, "rnn2_projection": False}
+
+
+@pytest.mark.skipif(not HAS_AVX2, reason="needs an x86-64 CPU with AVX2")
+def test_simd_and_portable_paths_are_bit_exact_on_random_cases():
+    """Random sizes (units multiples of 8 and not, k with and without a tail
+    of 8 channels, odd k), activations, scales, zero points, padding; whole
+    maps and patches. Every case: SIMD == portable == oracle."""
+    rng = np.random.default_rng(41)
+    ran = {name: 0 for name in SIMD_STAGES}
+    for case in range(48):
+        r, c = (int(v) for v in rng.integers(1, 7, size=2))
+        sr, sc = (int(v) for v in rng.integers(1, 4, size=2))
+        k = int(rng.choice([1, 2, 3, 7, 8, 9, 16, 19]))
+        h1 = int(rng.choice([8, 8, 16, 24, 3, 12]))
+        h2 = int(rng.choice([8, 8, 16, 24, 5, 10]))
+        padding = str(rng.choice(["valid", "same"]))
+        gate, update = str(rng.choice(GATES)), str(rng.choice(UPDATES))
+        height = int(rng.integers(r if padding == "valid" else 1, r + 6))
+        width = int(rng.integers(c if padding == "valid" else 1, c + 6))
+        params = make_case(rng, k, h1, h2, (r, c), (sr, sc), padding, gate, update,
+                           extreme_weights=bool(rng.random() < 0.2))
+        stages = core.int8_simd_stages(params)
+        for name in SIMD_STAGES:
+            ran[name] += stages[name]
+        x = random_input(rng, (int(rng.integers(1, 3)), height, width, k))
+        assert_simd_portable_oracle_equal(x, params)
+        if case % 4 == 0:  # patch entry point, corners partly outside the image
+            top, left = int(rng.integers(-r, height)), int(rng.integers(-c, width))
+            np.testing.assert_array_equal(
+                core.rnnpool_int8_patch(x[0], params, top=top, left=left),
+                core.rnnpool_int8_patch(x[0], params, top=top, left=left, portable=True))
+    assert all(count >= 10 for count in ran.values()), ran
+
+
+@pytest.mark.skipif(not HAS_AVX2, reason="needs an x86-64 CPU with AVX2")
+@pytest.mark.parametrize("gate", GATES)
+@pytest.mark.parametrize("update", UPDATES)
+def test_simd_path_every_activation_pair_saturating_and_extreme(gate, update):
+    """Each activation pair through the AVX2 sweeps at VWW / Face sizes, with
+    typical scales and with scales that saturate int16 and int8 (those may
+    leave the fast path: then only the projections run AVX2)."""
+    rng = np.random.default_rng(42 + 10 * GATES.index(gate) + UPDATES.index(update))
+    for h, pre_max, state_max, out_scale in ((8, 8.0, 1.0, 0.05), (16, 8.0, 1.0, 0.05),
+                                             (8, 1e-3, 1e-3, 1e-5), (16, 1e3, 1e3, 50.0),
+                                             (8, 0.01, 100.0, 1e-4)):
+        typical = pre_max == 8.0
+        params = make_case(rng, 8, h, h, (4, 5), (2, 3), "same", gate, update,
+                           pre_max=pre_max, state_max=state_max, output_scale=out_scale,
+                           input_scale=0.02, extreme_weights=not typical)
+        if typical:
+            assert all(core.int8_simd_stages(params).values())
+        assert_simd_portable_oracle_equal(random_input(rng, (1, 9, 8, 8)), params)
+        assert_simd_portable_oracle_equal(np.full((1, 9, 8, 8), 127, np.int8), params)
+        assert_simd_portable_oracle_equal(np.full((1, 9, 8, 8), -128, np.int8), params)
+
+
+@pytest.mark.skipif(not HAS_AVX2, reason="needs an x86-64 CPU with AVX2")
+def test_simd_path_at_the_largest_sizes():
+    """Many blocks per step (h = 64: 8; the fast path's bounds exclude h = 256
+    from its sweeps, not from the projections) and k = 1024."""
+    rng = np.random.default_rng(43)
+    for k, h1, h2, stages in ((3, 64, 64, SIMD_STAGES), (1024, 8, 16, SIMD_STAGES),
+                              (3, 8, 256, ("rnn1_projection", "rnn2_projection"))):
+        params = make_case(rng, k, h1, h2, (2, 2), (1, 1), "valid", "tanh", "sigmoid",
+                           extreme_weights=True, weight_scale=1.0, pre_max=4.0,
+                           state_max=2.0, input_scale=0.02)
+        ran = core.int8_simd_stages(params)
+        assert all(ran[name] for name in stages), ran
+        for x in (random_input(rng, (1, 2, 2, k)), np.full((1, 2, 2, k), -128, np.int8)):
+            assert_simd_portable_oracle_equal(x, params)
 
 
 @pytest.mark.parametrize("value", [-128, 127, 0, "zero_point"])

@@ -14,7 +14,9 @@
 //        spec in this file (int64 everywhere, the spec's own forms of SRDHM,
 //        RDBPOT and MBQM), so the kernel's faster but equivalent forms are
 //        checked on extreme random values too;
-//      * int8 and float: the per-patch entry point equals the whole map.
+//      * int8 and float: the per-patch entry point equals the whole map;
+//      * int8, where the plan runs AVX2 stages (x86-64): a portable plan
+//        (Int8PlanOptions::allow_simd = false) gives the same bytes.
 // Weights span the whole int8 range (-128 included), biases the whole int32
 // range, tables arbitrary int16 values, multipliers every valid (q, shift).
 // Build with -fsanitize=address,undefined -fno-sanitize-recover=all: see README.md.
@@ -286,6 +288,9 @@ RnnPoolShape RandomShape(int* height, int* width, int* batch) {
   s.in_channels = static_cast<int32_t>(Uniform(1, 12));
   s.rnn1_units = static_cast<int32_t>(Uniform(1, 12));
   s.rnn2_units = static_cast<int32_t>(Uniform(1, 12));
+  // Multiples of 8 more often: the sizes the AVX2 stages take (x86-64 hosts).
+  if (Chance(0.3)) s.rnn1_units = static_cast<int32_t>(8 * Uniform(1, 3));
+  if (Chance(0.3)) s.rnn2_units = static_cast<int32_t>(8 * Uniform(1, 3));
   s.pool_h = static_cast<int32_t>(Uniform(1, 7));
   s.pool_w = static_cast<int32_t>(Uniform(1, 7));
   s.stride_h = static_cast<int32_t>(Uniform(1, 5));
@@ -421,6 +426,7 @@ Status BreakOne(rnnpool::RnnPoolInt8Params* p, rnnpool::RnnPoolFloatParams* f,
 
 struct Counts {
   long valid = 0, invalid = 0, patches = 0, large = 0;
+  long simd_sweeps = 0, simd_projections = 0;  // cases whose plan ran such AVX2 stages
 };
 
 bool RunCase(long index, Counts* counts) {
@@ -479,7 +485,7 @@ bool RunCase(long index, Counts* counts) {
     return true;
   }
   ++counts->valid;
-  const bool large = s.in_channels > 12 || s.rnn1_units > 12 || s.rnn2_units > 12 ||
+  const bool large = s.in_channels > 12 || s.rnn1_units > 24 || s.rnn2_units > 24 ||
                      s.pool_h > 7 || s.pool_w > 7;
   counts->large += large ? 1 : 0;
 
@@ -508,6 +514,30 @@ bool RunCase(long index, Counts* counts) {
     }
     rnnpool::RnnPoolInt8(plan, x.data, batch, height, width, y.data, scratch.data);
     counts->patches += static_cast<long>(batch) * out_h * out_w;
+    // The portable plan (no SIMD stages) gives the same bytes.
+    const uint32_t stages = rnnpool::Int8PlanSimdStages(plan);
+    if (stages != 0) {
+      counts->simd_sweeps += (stages & (rnnpool::kInt8SimdRnn1Sweep |
+                                        rnnpool::kInt8SimdRnn2Sweep)) != 0;
+      counts->simd_projections += (stages & (rnnpool::kInt8SimdRnn1Projection |
+                                             rnnpool::kInt8SimdRnn2Projection)) != 0;
+      rnnpool::Int8PlanOptions portable;
+      portable.allow_simd = false;
+      rnnpool::RnnPoolInt8Plan portable_plan;
+      Exact<int8_t> y_portable(out_size);
+      if (rnnpool::PrepareInt8Plan(p, portable, &portable_plan) != rnnpool::Status::kOk ||
+          rnnpool::Int8PlanSimdStages(portable_plan) != 0) {
+        std::printf("case %ld: the portable plan failed\n", index);
+        return false;
+      }
+      rnnpool::RnnPoolInt8(portable_plan, x.data, batch, height, width, y_portable.data,
+                           scratch.data);
+      if (out_size > 0 && std::memcmp(y.data, y_portable.data, out_size) != 0) {
+        std::printf("case %ld: SIMD stages (0x%x) differ from the portable plan\n", index,
+                    static_cast<unsigned>(stages));
+        return false;
+      }
+    }
     for (int b = 0; b < batch; ++b) {
       for (int i = 0; i < out_h; ++i) {
         for (int j = 0; j < out_w; ++j) {
@@ -564,8 +594,9 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  std::printf("OK %ld cases (seed %lu): %ld valid (%ld at a size limit, %ld int8 patches), "
-              "%ld invalid rejected as expected\n",
-              cases, seed, counts.valid, counts.large, counts.patches, counts.invalid);
+  std::printf("OK %ld cases (seed %lu): %ld valid (%ld at a size limit, %ld int8 patches; "
+              "AVX2 sweeps in %ld, projections in %ld), %ld invalid rejected as expected\n",
+              cases, seed, counts.valid, counts.large, counts.patches, counts.simd_sweeps,
+              counts.simd_projections, counts.invalid);
   return 0;
 }

@@ -116,7 +116,9 @@ def test_threads_and_batch_do_not_change_rnnpool_outputs(models, runtime):
     x = _samples(3, seed=5)
     one = tflite_interpreter(model_bytes, num_threads=1, runtime=runtime)
     expected = np.concatenate([_run(one, sample[None]) for sample in x])
-    two = tflite_interpreter(model_bytes, num_threads=2, runtime=runtime)
+    # A map this small runs on one thread unless the delegate is told to split it.
+    two = tflite_interpreter(model_bytes, num_threads=2, runtime=runtime,
+                             delegate_options={"min_madds_per_thread": "1"})
     np.testing.assert_array_equal(
         np.concatenate([_run(two, sample[None]) for sample in x]), expected)
     # The whole batch in one invoke: the RNNPool op resizes its output.
@@ -186,6 +188,8 @@ def test_bad_arguments_are_refused(models):
         tflite_interpreter("model.tflite")
     with pytest.raises(ValueError, match="num_threads"):
         tflite_interpreter(models["int8"], num_threads=0)
+    with pytest.raises(ValueError, match="min_madds_per_thread"):
+        tflite_interpreter(models["int8"], delegate_options={"min_madds_per_thread": "0"})
     with pytest.raises(ValueError, match="runtime"):
         tflite_interpreter(models["int8"], runtime="tfjs")
 

@@ -21,6 +21,9 @@
  *   abi_check_tensor_bytes=N  read the tensors N bytes apart in the ABI check,
  *                             as a runtime with an N-byte TfLiteTensor would
  *                             lay them out (tests use it to exercise the guard).
+ *   min_madds_per_thread=N    the least work per thread of an op (default
+ *                             kMinMaddsPerThread; tests use 1 to split small
+ *                             maps over the interpreter's threads).
  */
 #include <cstdio>
 #include <cstdlib>
@@ -38,6 +41,7 @@ namespace {
 
 struct DelegateData {
   size_t tensor_stride = sizeof(TfLiteTensor);  // what CheckAbi reads with
+  int64_t min_madds_per_thread = kMinMaddsPerThread;
 };
 
 TfLiteStatus AbiError(TfLiteContext* context, const char* what) {
@@ -142,7 +146,8 @@ void* PartitionInit(TfLiteContext* context, const char* buffer, size_t) {
       return nullptr;
     }
     partition->ops.emplace_back(new RnnPoolOp(
-        node->custom_initial_data, static_cast<size_t>(node->custom_initial_data_size)));
+        node->custom_initial_data, static_cast<size_t>(node->custom_initial_data_size),
+        static_cast<const DelegateData*>(params->delegate->data_)->min_madds_per_thread));
     partition->inputs.push_back(node->inputs);
     partition->outputs.push_back(node->outputs);
   }
@@ -250,13 +255,18 @@ __attribute__((visibility("default"))) TfLiteDelegate* tflite_plugin_create_dele
     return nullptr;
   }
   for (size_t i = 0; i < num_options; ++i) {
+    char* end = nullptr;
     if (std::strcmp(keys[i], "abi_check_tensor_bytes") == 0) {
       data->tensor_stride = std::strtoul(values[i], nullptr, 10);
+    } else if (std::strcmp(keys[i], "min_madds_per_thread") == 0 &&
+               (data->min_madds_per_thread = std::strtoll(values[i], &end, 10)) >= 1 &&
+               end != values[i] && *end == '\0') {
+      // a positive integer: taken
     } else {
       if (report_error != nullptr) {
         const std::string message =
-            std::string("RNNPool delegate: unknown option '") + keys[i] +
-            "' (known: abi_check_tensor_bytes)";
+            std::string("RNNPool delegate: unknown option '") + keys[i] + "' or bad value '" +
+            values[i] + "' (known: abi_check_tensor_bytes=N, min_madds_per_thread=N >= 1)";
         report_error(message.c_str());
       }
       delete data;

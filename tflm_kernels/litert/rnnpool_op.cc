@@ -89,7 +89,8 @@ void BindCell(const TfLiteContext* context, const int* tensors, int first,
 
 }  // namespace
 
-RnnPoolOp::RnnPoolOp(const void* options, size_t length) {
+RnnPoolOp::RnnPoolOp(const void* options, size_t length, int64_t min_madds_per_thread)
+    : min_madds_per_thread_(min_madds_per_thread < 1 ? 1 : min_madds_per_thread) {
   options_ = ReadFlexOptions(static_cast<const uint8_t*>(options), length, option_values_,
                              rnnpool::kMaxOptionKeys);
 }
@@ -158,11 +159,21 @@ TfLiteStatus RnnPoolOp::Prepare(TfLiteContext* context, const TfLiteIntArray* in
     BindCell<float, float>(context, tensor_index_, kRnn1Kernel, &op_.float_params.rnn1);
     BindCell<float, float>(context, tensor_index_, kRnn2Kernel, &op_.float_params.rnn2);
   }
-  // Threads: the interpreter's num_threads (-1, its default, means one), at
-  // most one per 4 patches; each gets its own scratch, allocated here.
+  // Threads: the interpreter's num_threads (-1, its default, means one), but
+  // each thread must get at least min_madds_per_thread_ of work: a thread is
+  // started and joined per invoke (tens of microseconds, far more when the
+  // cores are busy), which would cost more than it saves on a small map
+  // (VWW at 96x96: 121 patches, 1.2M, about half a millisecond on one core).
+  // Each thread gets its own scratch, allocated here.
   const int64_t patches = static_cast<int64_t>(op_.batch) * op_.out_height * op_.out_width;
+  const rnnpool::RnnPoolShape& s = op_.shape;
+  const int64_t h1 = s.rnn1_units, h2 = s.rnn2_units, pixels = int64_t{s.pool_h} * s.pool_w;
+  const int64_t summaries = 2 * (int64_t{s.pool_h} + s.pool_w);  // RNN2 steps, both ways
+  const int64_t patch_madds = pixels * (s.in_channels * h1 + 2 * h1 * h1) +
+                              summaries * (h1 * h2 + h2 * h2);
+  const int64_t most = patches * patch_madds / min_madds_per_thread_;
   threads_ = context->recommended_num_threads < 1 ? 1 : context->recommended_num_threads;
-  if (threads_ > patches / 4) threads_ = patches / 4 > 1 ? static_cast<int>(patches / 4) : 1;
+  if (threads_ > most) threads_ = most > 1 ? static_cast<int>(most) : 1;
   scratch_.assign(threads_, std::vector<Block>((op_.scratch_bytes + 15) / 16));
 
   // Output [B, H', W', 4 h2]: resize if the tensor's shape is not that.

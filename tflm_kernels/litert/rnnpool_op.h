@@ -34,10 +34,16 @@ namespace rnnpool_litert {
 // The custom_code the converter writes.
 constexpr char kRnnPoolCustomName[] = "RNNPool";
 
+// The least work (multiply-adds of the patch's matrix products) worth a
+// thread of its own in one invoke; the delegate option min_madds_per_thread
+// overrides it.
+constexpr int64_t kMinMaddsPerThread = 2000000;
+
 class RnnPoolOp {
  public:
   // `options`: the node's custom_initial_data (a flexbuffer map).
-  RnnPoolOp(const void* options, size_t length);
+  RnnPoolOp(const void* options, size_t length,
+            int64_t min_madds_per_thread = kMinMaddsPerThread);
 
   // Validates the node (9 inputs, 1 output: tensor indices into
   // context->tensors) and sets up Eval. Resizes the output to
@@ -76,6 +82,7 @@ class RnnPoolOp {
   rnnpool::ValidatedOp op_{};  // float_params with its weights bound
   rnnpool::RnnPoolInt8Plan int8_plan_{};  // int8: built from op_.int8_params
   int threads_ = 1;
+  int64_t min_madds_per_thread_;
   struct alignas(16) Block {
     unsigned char bytes[16];
   };

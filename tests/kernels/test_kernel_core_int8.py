@@ -53,6 +53,20 @@ def random_input(rng, shape):
     return rng.integers(-128, 128, size=shape, dtype=np.int64).astype(np.int8)
 
 
+def random_geometry_case(rng, k, h1, h2, max_stride, max_extra):
+    """(QuantizedRNNPool, int8 input [1-2, H, W, k]) of random pool, strides,
+    padding, activations and map size (up to max_extra past the pool)."""
+    r, c = (int(v) for v in rng.integers(1, 7, size=2))
+    sr, sc = (int(v) for v in rng.integers(1, max_stride + 1, size=2))
+    padding = str(rng.choice(["valid", "same"]))
+    gate, update = str(rng.choice(GATES)), str(rng.choice(UPDATES))
+    height = int(rng.integers(r if padding == "valid" else 1, r + max_extra))
+    width = int(rng.integers(c if padding == "valid" else 1, c + max_extra))
+    params = make_case(rng, k, h1, h2, (r, c), (sr, sc), padding, gate, update,
+                       extreme_weights=bool(rng.random() < 0.2))
+    return params, random_input(rng, (int(rng.integers(1, 3)), height, width, k))
+
+
 def assert_bit_exact(x, params):
     expected = int8_reference.rnnpool_int8(x, params)
     got = core.rnnpool_int8(x, params)
@@ -211,17 +225,9 @@ def test_random_shapes_strides_padding_scales_are_bit_exact():
     rng = np.random.default_rng(11)
     distinct = set()
     for _ in range(60):
-        r, c = (int(v) for v in rng.integers(1, 7, size=2))
-        sr, sc = (int(v) for v in rng.integers(1, 5, size=2))
         k, h1, h2 = (int(v) for v in rng.integers(1, 10, size=3))
-        padding = str(rng.choice(["valid", "same"]))
-        gate, update = str(rng.choice(GATES)), str(rng.choice(UPDATES))
-        height = int(rng.integers(r if padding == "valid" else 1, r + 8))
-        width = int(rng.integers(c if padding == "valid" else 1, c + 8))
-        params = make_case(rng, k, h1, h2, (r, c), (sr, sc), padding, gate, update,
-                           extreme_weights=bool(rng.random() < 0.2))
-        got = assert_bit_exact(random_input(rng, (int(rng.integers(1, 3)), height, width, k)),
-                               params)
+        params, x = random_geometry_case(rng, k, h1, h2, max_stride=4, max_extra=8)
+        got = assert_bit_exact(x, params)
         distinct.update(np.unique(got).tolist())
     assert len(distinct) > 100  # the cases exercise the output range, not a constant
 
@@ -311,23 +317,17 @@ def test_simd_and_portable_paths_are_bit_exact_on_random_cases():
     rng = np.random.default_rng(41)
     ran = {name: 0 for name in SIMD_STAGES}
     for case in range(48):
-        r, c = (int(v) for v in rng.integers(1, 7, size=2))
-        sr, sc = (int(v) for v in rng.integers(1, 4, size=2))
         k = int(rng.choice([1, 2, 3, 7, 8, 9, 16, 19]))
         h1 = int(rng.choice([8, 8, 16, 24, 3, 12]))
         h2 = int(rng.choice([8, 8, 16, 24, 5, 10]))
-        padding = str(rng.choice(["valid", "same"]))
-        gate, update = str(rng.choice(GATES)), str(rng.choice(UPDATES))
-        height = int(rng.integers(r if padding == "valid" else 1, r + 6))
-        width = int(rng.integers(c if padding == "valid" else 1, c + 6))
-        params = make_case(rng, k, h1, h2, (r, c), (sr, sc), padding, gate, update,
-                           extreme_weights=bool(rng.random() < 0.2))
+        params, x = random_geometry_case(rng, k, h1, h2, max_stride=3, max_extra=6)
+        height, width = x.shape[1:3]
         stages = core.int8_simd_stages(params)
         for name in SIMD_STAGES:
             ran[name] += stages[name]
-        x = random_input(rng, (int(rng.integers(1, 3)), height, width, k))
         assert_simd_portable_oracle_equal(x, params)
         if case % 4 == 0:  # patch entry point, corners partly outside the image
+            r, c = params.pool_size
             top, left = int(rng.integers(-r, height)), int(rng.integers(-c, width))
             np.testing.assert_array_equal(
                 core.rnnpool_int8_patch(x[0], params, top=top, left=left),

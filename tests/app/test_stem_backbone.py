@@ -80,9 +80,9 @@ def test_backbone_converts_to_int8_and_runs_on_the_host(family, nested, framewor
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason=(
     "trained from scratch for 4 epochs (32 steps), the backbones reach 94% in training "
-    "mode but chance in inference mode: Keras Applications' BatchNormalization keeps "
-    "0.99 / 0.999 of its moving statistics per step (stem BN output differs 71% between "
-    "the modes); the int8-vs-QAT agreement holds (>= 97%) but on an unlearnt task"))
+    "mode but predict one class in inference mode (float too); BatchNormalization momentum "
+    "0.9 and re-estimating the moving statistics after training did not change it: not "
+    "understood yet. The int8-vs-QAT agreement holds (>= 97%), but on an unlearnt task"))
 @pytest.mark.parametrize("family, nested, framework", [
     ("MobileNetV3Small", True, "keras3"),
     ("MobileNetV2", False, "tf_keras"),

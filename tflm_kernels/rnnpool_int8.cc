@@ -438,14 +438,15 @@ void PatchInt8(const Int8Plan& plan, const int8_t* pairs, const int8_t* image, i
     if (plan.simd_project2 != nullptr) {
       plan.simd_project2(summaries, count, h1, params.rnn2.kernel, h2, plan.mx2.fast_form,
                          w.proj2);
-    }
-    for (int32_t t = 0; plan.simd_project2 == nullptr && t < count; ++t) {
-      const int16_t* v = summaries + static_cast<size_t>(t) * h1;
-      int32_t* g = w.proj2 + static_cast<size_t>(t) * h2;
-      if (plan.w2_pairs >= 0 && plan.mx2.fast) {
-        MatVecPairs(v, h1, pairs + plan.w2_pairs, h2, g, FastEpilogue{plan.mx2.fast_form});
-      } else {
-        Project(v, h1, 0, params.rnn2.kernel, h2, plan.mx2, g);
+    } else {
+      for (int32_t t = 0; t < count; ++t) {
+        const int16_t* v = summaries + static_cast<size_t>(t) * h1;
+        int32_t* g = w.proj2 + static_cast<size_t>(t) * h2;
+        if (plan.w2_pairs >= 0 && plan.mx2.fast) {
+          MatVecPairs(v, h1, pairs + plan.w2_pairs, h2, g, FastEpilogue{plan.mx2.fast_form});
+        } else {
+          Project(v, h1, 0, params.rnn2.kernel, h2, plan.mx2, g);
+        }
       }
     }
     int8_t* out = output + static_cast<size_t>(pass) * 2 * h2;

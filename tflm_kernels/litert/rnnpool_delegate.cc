@@ -44,6 +44,15 @@ struct DelegateData {
   int64_t min_madds_per_thread = kMinMaddsPerThread;
 };
 
+// `text` as a whole positive decimal integer into *value; false otherwise.
+bool ParsePositive(const char* text, int64_t* value) {
+  char* end = nullptr;
+  const long long parsed = std::strtoll(text, &end, 10);
+  if (end == text || *end != '\0' || parsed < 1) return false;
+  *value = parsed;
+  return true;
+}
+
 TfLiteStatus AbiError(TfLiteContext* context, const char* what) {
   context->ReportError(context,
                        "RNNPool delegate: this TFLite runtime does not match the ABI "
@@ -255,14 +264,10 @@ __attribute__((visibility("default"))) TfLiteDelegate* tflite_plugin_create_dele
     return nullptr;
   }
   for (size_t i = 0; i < num_options; ++i) {
-    char* end = nullptr;
     if (std::strcmp(keys[i], "abi_check_tensor_bytes") == 0) {
       data->tensor_stride = std::strtoul(values[i], nullptr, 10);
-    } else if (std::strcmp(keys[i], "min_madds_per_thread") == 0 &&
-               (data->min_madds_per_thread = std::strtoll(values[i], &end, 10)) >= 1 &&
-               end != values[i] && *end == '\0') {
-      // a positive integer: taken
-    } else {
+    } else if (std::strcmp(keys[i], "min_madds_per_thread") != 0 ||
+               !rnnpool_litert::ParsePositive(values[i], &data->min_madds_per_thread)) {
       if (report_error != nullptr) {
         const std::string message =
             std::string("RNNPool delegate: unknown option '") + keys[i] + "' or bad value '" +

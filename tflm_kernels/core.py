@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from rnnpool_keras.spec import fixed_point, int8_params
+from rnnpool_keras.spec import fixed_point, int8_params, stem_conv
 from rnnpool_keras.spec.contract import ACTIVATION_CODES
 from tflm_kernels import _rnnpool_core as _core
 
@@ -245,3 +245,64 @@ def scratch_bytes_float(in_channels, rnn1_units, rnn2_units, pool_size):
         "rnn2": {"kernel": np.zeros((rnn1_units, rnn2_units), np.float32)},
     }
     return _core.scratch_bytes_float(dummy)
+
+
+# ---------------------------------------------------------------------------
+# The fused stem convolution (contract version 2, rnnpool_stem.h)
+# ---------------------------------------------------------------------------
+def stem_kernel_params_int8(stem):
+    """The binding's "stem" dict from a description of an int8 CONV_2D:
+    filter int8 [k, kh, kw, C], bias int32 [k], strides, padding, activation
+    (rnnpool_keras.spec.stem_conv.ACTIVATION_CODES names), input_scale,
+    input_zero_point, filter_scales ([k] or one), output_scale,
+    output_zero_point. Multipliers and the clamp as TFLM's Prepare computes them."""
+    filters = np.ascontiguousarray(stem["filter"], dtype=np.int8)
+    scales = np.broadcast_to(np.asarray(stem["filter_scales"], np.float32).reshape(-1),
+                             (filters.shape[0],))
+    multipliers = stem_conv.channel_multipliers(stem["input_scale"], scales,
+                                                stem["output_scale"])
+    low, high = stem_conv.activation_range_int8(stem["activation"], stem["output_scale"],
+                                                stem["output_zero_point"])
+    return {
+        "kernel_size": filters.shape[1:3], "strides": _pair(stem["strides"]),
+        "padding": _padding_code(stem["padding"]),
+        "filter": filters, "bias": np.ascontiguousarray(stem["bias"], dtype=np.int32),
+        "multiplier": np.array([q for q, _ in multipliers], np.int32),
+        "shift": np.array([shift for _, shift in multipliers], np.int32),
+        "input_offset": -int(stem["input_zero_point"]),
+        "output_offset": int(stem["output_zero_point"]),
+        "activation_min": low, "activation_max": high,
+    }
+
+
+def stem_rnnpool_int8(x, params, stem, portable=False, conv_only=False):
+    """The fused op on an int8 image batch [B, H0, W0, C]: the int8 CONV_2D
+    `stem` (a dict for stem_kernel_params_int8, or its result) then RNNPool with
+    `params` (as rnnpool_int8; its input scale / zero point must be the
+    convolution's output ones). conv_only: the convolution's map only."""
+    x = np.asarray(x)
+    if x.dtype != np.int8 or x.ndim != 4:
+        raise ValueError(f"x must be an int8 NHWC array, got {x.dtype} {x.shape}")
+    kernel_params = dict(_as_kernel_params_int8(params))
+    kernel_params["stem"] = stem if "multiplier" in stem else stem_kernel_params_int8(stem)
+    return _core.stem_rnnpool_int8(kernel_params, np.ascontiguousarray(x),
+                                   portable=bool(portable), conv_only=bool(conv_only))
+
+
+def stem_rnnpool_float(x, params, stem, pool_size, strides=None, padding="valid",
+                       gate_activation="sigmoid", update_activation="tanh", conv_only=False):
+    """The fused op in float32: `stem` holds filter [k, kh, kw, C], bias [k],
+    strides, padding, activation; the rest as rnnpool_float."""
+    kernel_params = float_kernel_params(params, pool_size, strides, padding,
+                                        gate_activation, update_activation)
+    low, high = stem_conv.activation_range_float(stem["activation"])
+    kernel_params["stem"] = {
+        "kernel_size": np.shape(stem["filter"])[1:3], "strides": _pair(stem["strides"]),
+        "padding": _padding_code(stem["padding"]),
+        "filter": np.ascontiguousarray(stem["filter"], dtype=np.float32),
+        "bias": np.ascontiguousarray(stem["bias"], dtype=np.float32),
+        "activation_min": -np.inf if low is None else low,
+        "activation_max": np.inf if high is None else high,
+    }
+    return _core.stem_rnnpool_float(kernel_params, np.ascontiguousarray(x, dtype=np.float32),
+                                    conv_only=bool(conv_only))

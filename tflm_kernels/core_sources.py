@@ -14,6 +14,7 @@ CORE_SOURCE_NAMES = (
     "rnnpool_int8.cc",       # the optimised int8 Eval
     "rnnpool_int8_x86.cc",   # its AVX2 sweeps and projections (x86-64 only; empty elsewhere)
     "rnnpool_float.cc",      # the float Eval
+    "rnnpool_stem.cc",       # the fused stem convolution (contract version 2)
 )
 CORE_SOURCES = tuple(KERNELS / name for name in CORE_SOURCE_NAMES)
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "rnnpool_core.h"
+#include "rnnpool_stem.h"
 #include "validate_bindings.h"
 
 namespace py = pybind11;
@@ -169,6 +170,91 @@ void ParseInt8(const py::dict& d, Int8Op* op, bool portable = false) {
   rnnpool::Int8PlanOptions options;
   options.allow_simd = !portable;
   Check(rnnpool::PrepareInt8Plan(op->params, options, &op->plan));
+}
+
+// The fused convolution (contract version 2): params["stem"] holds
+// kernel_size, strides, padding (code), filter [k, kh, kw, in], bias [k] and,
+// int8, multiplier / shift [k], input_offset, output_offset, activation_min /
+// activation_max (float: activation_min / activation_max as floats).
+rnnpool::StemShape ParseStemShape(const py::dict& stem, const py::array& x, int32_t k) {
+  if (x.ndim() != 4) throw py::value_error("x must be NHWC (4-D)");
+  for (int i = 0; i < 4; ++i) {
+    if (x.shape(i) > INT32_MAX) throw py::value_error("x too large");
+  }
+  int32_t kh, kw, sh, sw;
+  std::tie(kh, kw) = GetPair(stem, "kernel_size");
+  std::tie(sh, sw) = GetPair(stem, "strides");
+  const int32_t padding = GetInt(stem, "padding");
+  if (kh < 1 || kw < 1 || sh < 1 || sw < 1 || (padding != 0 && padding != 1)) {
+    throw py::value_error("stem kernel_size and strides must be >= 1, padding 0 or 1");
+  }
+  return rnnpool::StemShapeFor(static_cast<int32_t>(x.shape(1)), static_cast<int32_t>(x.shape(2)),
+                               static_cast<int32_t>(x.shape(3)), k, kh, kw, sh, sw,
+                               static_cast<Padding>(padding));
+}
+
+struct StemInt8 {
+  Holder holder;
+  rnnpool::StemInt8Params params{};
+};
+
+void ParseStemInt8(const py::dict& d, const py::array& x, int32_t k, StemInt8* out) {
+  py::dict stem = d["stem"];
+  rnnpool::StemInt8Params& p = out->params;
+  p.shape = ParseStemShape(stem, x, k);
+  const rnnpool::StemShape& g = p.shape;
+  p.filter = out->holder.Array<int8_t>(stem, "filter", {k, g.kernel_h, g.kernel_w, g.in_channels});
+  p.bias = out->holder.Array<int32_t>(stem, "bias", {k});
+  p.multiplier = out->holder.Array<int32_t>(stem, "multiplier", {k});
+  p.shift = out->holder.Array<int32_t>(stem, "shift", {k});
+  p.input_offset = GetInt(stem, "input_offset");
+  p.output_offset = GetInt(stem, "output_offset");
+  p.activation_min = GetInt(stem, "activation_min");
+  p.activation_max = GetInt(stem, "activation_max");
+}
+
+struct StemFloat {
+  Holder holder;
+  rnnpool::StemFloatParams params{};
+};
+
+void ParseStemFloat(const py::dict& d, const py::array& x, int32_t k, StemFloat* out) {
+  py::dict stem = d["stem"];
+  rnnpool::StemFloatParams& p = out->params;
+  p.shape = ParseStemShape(stem, x, k);
+  const rnnpool::StemShape& g = p.shape;
+  p.filter = out->holder.Array<float>(stem, "filter", {k, g.kernel_h, g.kernel_w, g.in_channels});
+  p.bias = out->holder.Array<float>(stem, "bias", {k});
+  p.activation_min = py::cast<float>(stem["activation_min"]);
+  p.activation_max = py::cast<float>(stem["activation_max"]);
+}
+
+// Runs the fused op (or, conv_only, the convolution alone) over x.
+template <typename T, typename Stem, typename Fn>
+py::array_t<T> RunStem(const Stem& stem, const RnnPoolShape& s, const py::array& x_in,
+                       bool conv_only, size_t scratch_bytes, Fn fn) {
+  const rnnpool::StemShape& g = stem.params.shape;
+  CArray<T> x = py::cast<CArray<T>>(x_in);
+  const int32_t b = static_cast<int32_t>(x.shape(0));
+  std::vector<py::ssize_t> shape{b, 0, 0, 0};
+  if (conv_only) {
+    shape = {b, g.out_height, g.out_width, g.out_channels};
+  } else {
+    shape = {b, rnnpool::OutputSize(g.out_height, s.pool_h, s.stride_h, s.padding),
+             rnnpool::OutputSize(g.out_width, s.pool_w, s.stride_w, s.padding), 4 * s.rnn2_units};
+  }
+  if (g.out_height < 1 || g.out_width < 1 || shape[1] < 1 || shape[2] < 1) {
+    throw py::value_error("the image is smaller than the stem convolution or the pool");
+  }
+  py::array_t<T> y(shape);
+  std::vector<uint32_t> scratch((scratch_bytes + 3) / 4);
+  T* out = y.mutable_data();
+  const T* in = x.data();
+  {
+    py::gil_scoped_release release;
+    fn(in, b, out, scratch.data());
+  }
+  return y;
 }
 
 // ---------------------------------------------------------------------------
@@ -451,4 +537,49 @@ PYBIND11_MODULE(_rnnpool_core, m) {
                             rnnpool::RnnPoolInt8ScratchBytes(op.params.shape));
   }, py::arg("params"), py::arg("image"), py::arg("top"), py::arg("left"),
      py::arg("portable") = false);
+
+  m.def("stem_rnnpool_int8", [](const py::dict& d, const py::array& x, bool portable,
+                                bool conv_only) {
+    Int8Op op;
+    ParseInt8(d, &op, portable);
+    StemInt8 stem;
+    ParseStemInt8(d, x, op.params.shape.in_channels, &stem);
+    const rnnpool::StemInt8Params& p = stem.params;
+    const rnnpool::StemShape& g = p.shape;
+    const size_t scratch = rnnpool::StemRnnPoolInt8ScratchBytes(g, op.params.shape);
+    return RunStem<int8_t>(stem, op.params.shape, x, conv_only, scratch,
+                           [&](const int8_t* in, int32_t b, int8_t* out, void* s) {
+      if (!conv_only) return rnnpool::StemRnnPoolInt8(p, op.plan, in, b, out, s);
+      const size_t image = static_cast<size_t>(g.in_height) * g.in_width * g.in_channels;
+      const size_t row = static_cast<size_t>(g.out_width) * g.out_channels;
+      for (int32_t i = 0; i < b; ++i) {
+        for (int32_t y = 0; y < g.out_height; ++y) {
+          rnnpool::StemRowInt8(p, in + i * image, y, out + (i * g.out_height + y) * row);
+        }
+      }
+    });
+  }, py::arg("params"), py::arg("x"), py::arg("portable") = false,
+     py::arg("conv_only") = false,
+     "The fused stem convolution + RNNPool (int8); conv_only: the convolution's map.");
+  m.def("stem_rnnpool_float", [](const py::dict& d, const py::array& x, bool conv_only) {
+    FloatOp op;
+    ParseFloat(d, &op);
+    StemFloat stem;
+    ParseStemFloat(d, x, op.params.shape.in_channels, &stem);
+    const rnnpool::StemFloatParams& p = stem.params;
+    const rnnpool::StemShape& g = p.shape;
+    const size_t scratch = rnnpool::StemRnnPoolFloatScratchBytes(g, op.params.shape);
+    return RunStem<float>(stem, op.params.shape, x, conv_only, scratch,
+                          [&](const float* in, int32_t b, float* out, void* s) {
+      if (!conv_only) return rnnpool::StemRnnPoolFloat(p, op.params, in, b, out, s);
+      const size_t image = static_cast<size_t>(g.in_height) * g.in_width * g.in_channels;
+      const size_t row = static_cast<size_t>(g.out_width) * g.out_channels;
+      for (int32_t i = 0; i < b; ++i) {
+        for (int32_t y = 0; y < g.out_height; ++y) {
+          rnnpool::StemRowFloat(p, in + i * image, y, out + (i * g.out_height + y) * row);
+        }
+      }
+    });
+  }, py::arg("params"), py::arg("x"), py::arg("conv_only") = false,
+     "The fused stem convolution + RNNPool (float); conv_only: the convolution's map.");
 }

@@ -419,6 +419,9 @@ Status PrepareInt8Plan(const RnnPoolInt8Params& params, const Int8PlanOptions& o
 // True if a plan runs the fast path (see Int8FastPathApplies).
 bool Int8PlanIsFast(const RnnPoolInt8Plan& plan);
 
+// The op's sizes and hyper-parameters the plan was built for.
+const RnnPoolShape& Int8PlanShape(const RnnPoolInt8Plan& plan);
+
 // The stages a plan runs as SIMD code (bits; 0: all portable).
 constexpr uint32_t kInt8SimdRnn1Sweep = 1u << 0;       // RNN1 rows and columns
 constexpr uint32_t kInt8SimdRnn2Sweep = 1u << 1;       // RNN2 over the summaries

@@ -324,6 +324,10 @@ Status PrepareInt8Plan(const RnnPoolInt8Params& params, RnnPoolInt8Plan* plan) {
 
 bool Int8PlanIsFast(const RnnPoolInt8Plan& plan) { return PlanOf(plan).fast; }
 
+const RnnPoolShape& Int8PlanShape(const RnnPoolInt8Plan& plan) {
+  return PlanOf(plan).params.shape;
+}
+
 uint32_t Int8PlanSimdStages(const RnnPoolInt8Plan& plan) { return PlanOf(plan).simd_stages; }
 
 // ===========================================================================

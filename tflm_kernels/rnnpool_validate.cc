@@ -20,7 +20,8 @@ enum Key : int {
   kVersion = 0, kPoolH, kPoolW, kStrideH, kStrideW, kPadding, kGateActivation,
   kUpdateActivation, kRnn1Zeta, kRnn1Nu, kRnn2Zeta, kRnn2Nu, kRnn1ZetaQ14, kRnn1NuQ14,
   kRnn2ZetaQ14, kRnn2NuQ14, kRnn1PreScale, kRnn1StateScale, kRnn2PreScale,
-  kRnn2StateScale, kNumKeys,
+  kRnn2StateScale, kStemStrideH, kStemStrideW, kStemPadding, kStemActivation,
+  kStemOutputScale, kStemOutputZeroPoint, kNumKeys,
 };
 static_assert(kNumKeys == kMaxOptionKeys, "kMaxOptionKeys is the contract's key count");
 
@@ -38,6 +39,10 @@ constexpr KeyInfo kKeys[kNumKeys] = {
     {"rnn1_state_scale", KeyKind::kFloat},
     {"rnn2_preactivation_scale", KeyKind::kFloat},
     {"rnn2_state_scale", KeyKind::kFloat},
+    {"stem_stride_h", KeyKind::kInt},   {"stem_stride_w", KeyKind::kInt},
+    {"stem_padding", KeyKind::kInt},    {"stem_activation", KeyKind::kInt},
+    {"stem_output_scale", KeyKind::kFloat},
+    {"stem_output_zero_point", KeyKind::kInt},
 };
 
 constexpr uint32_t Bit(int key) { return uint32_t{1} << key; }
@@ -48,20 +53,26 @@ constexpr uint32_t kFloatKeys = Bit(kRnn1Zeta) | Bit(kRnn1Nu) | Bit(kRnn2Zeta) |
 constexpr uint32_t kInt8Keys = Bit(kRnn1ZetaQ14) | Bit(kRnn1NuQ14) | Bit(kRnn2ZetaQ14) |
                                Bit(kRnn2NuQ14) | Bit(kRnn1PreScale) | Bit(kRnn1StateScale) |
                                Bit(kRnn2PreScale) | Bit(kRnn2StateScale);
+// Version 2 (fused convolution): geometry keys, and its output quantization
+// for int8 (the stem map's scale / zero point, RNNPool's s_x / zp_x).
+constexpr uint32_t kStemKeys = Bit(kStemStrideH) | Bit(kStemStrideW) | Bit(kStemPadding) |
+                               Bit(kStemActivation);
+constexpr uint32_t kStemInt8Keys = Bit(kStemOutputScale) | Bit(kStemOutputZeroPoint);
 
 // Tensor order of the contract.
 enum Input : int {
   kInput = 0, kRnn1Kernel, kRnn1Recurrent, kRnn1GateBias, kRnn1UpdateBias, kRnn2Kernel,
-  kRnn2Recurrent, kRnn2GateBias, kRnn2UpdateBias,
+  kRnn2Recurrent, kRnn2GateBias, kRnn2UpdateBias, kStemFilter, kStemBias,
 };
-const char* const kInputNames[kOpInputs] = {
+const char* const kInputNames[kFusedStemOpInputs] = {
     "input",          "rnn1_kernel",           "rnn1_recurrent_kernel",
     "rnn1_gate_bias", "rnn1_update_bias",      "rnn2_kernel",
-    "rnn2_recurrent_kernel", "rnn2_gate_bias", "rnn2_update_bias"};
+    "rnn2_recurrent_kernel", "rnn2_gate_bias", "rnn2_update_bias",
+    "stem_filter",    "stem_bias"};
 
 bool IsBias(int i) {
   return i == kRnn1GateBias || i == kRnn1UpdateBias || i == kRnn2GateBias ||
-         i == kRnn2UpdateBias;
+         i == kRnn2UpdateBias || i == kStemBias;
 }
 
 const char* TypeName(TensorType type, const char* given) {
@@ -196,9 +207,10 @@ bool ReadOptions(const OpOptions& given, Options* options, Message* error) {
     }
     options->present |= Bit(key);
   }
-  if ((options->present & Bit(kVersion)) && options->ints[kVersion] != kOptionsVersion) {
-    *error << "options version " << options->ints[kVersion]
-           << " not supported (this kernel: " << kOptionsVersion << ")";
+  if ((options->present & Bit(kVersion)) && options->ints[kVersion] != kOptionsVersion &&
+      options->ints[kVersion] != kFusedStemVersion) {
+    *error << "options version " << options->ints[kVersion] << " not supported (this kernel: "
+           << kOptionsVersion << " or " << kFusedStemVersion << ")";
     return false;
   }
   return true;
@@ -300,14 +312,16 @@ bool ValidateFloat(const Options& o, ValidatedOp* out, Message* error) {
   return CheckStatus(ValidateWithoutWeights<float, float>(p, ValidateFloatParams), "", error);
 }
 
+// x_scale / x_zero_point: RNNPool's input quantization (the input tensor's,
+// or the fused convolution's output options).
 bool ValidateInt8(const Options& o, const TensorDesc* in, const TensorDesc& output,
-                  ValidatedOp* out, Message* error) {
+                  double x_scale, int32_t x_zero_point, ValidatedOp* out, Message* error) {
   RnnPoolInt8Params& p = out->int8_params;
   p = RnnPoolInt8Params();
   p.shape = out->shape;
-  for (int i = 0; i < kOpInputs; ++i) {
+  for (int i = kRnn1Kernel; i <= kRnn2UpdateBias; ++i) {
     if (!PerTensorScale(in[i], kInputNames[i], error)) return false;
-    if (i != kInput && in[i].zero_point != 0) {
+    if (in[i].zero_point != 0) {
       *error << kInputNames[i] << " zero point must be 0, got " << in[i].zero_point;
       return false;
     }
@@ -360,7 +374,7 @@ bool ValidateInt8(const Options& o, const TensorDesc* in, const TensorDesc& outp
   // Spec 3: RNN1's input scale is s_x, RNN2's is RNN1's state scale; the
   // float32 tensor scales are widened exactly to double.
   const auto d = [](float v) { return static_cast<double>(v); };
-  if (!CheckStatus(ComputeCellMultipliers(d(in[kInput].scale), d(in[kRnn1Kernel].scale),
+  if (!CheckStatus(ComputeCellMultipliers(x_scale, d(in[kRnn1Kernel].scale),
                                           d(in[kRnn1Recurrent].scale), pre[0], state[0],
                                           gate, update, &p.rnn1),
                    "rnn1 multipliers (scales of input, rnn1 weights and options): ",
@@ -379,10 +393,168 @@ bool ValidateInt8(const Options& o, const TensorDesc* in, const TensorDesc& outp
     return false;
   }
   p.output_multiplier.shift = shift;
-  p.input_zero_point = in[kInput].zero_point;
+  p.input_zero_point = x_zero_point;
   p.output_zero_point = output.zero_point;
   return CheckStatus(ValidateWithoutWeights<int8_t, int32_t>(p, ValidateInt8Params), "",
                      error);
+}
+
+// TFLM's Quantize of CalculateActivationRangeQuantized: zp + round(f / scale)
+// in float32 (std::round: halves away from zero).
+bool QuantizeReal(float scale, int32_t zero_point, float real, int32_t* q) {
+  const float rounded = std::round(real / scale);
+  if (!(rounded >= -2147483648.0f && rounded < 2147483648.0f)) return false;
+  *q = zero_point + static_cast<int32_t>(rounded);
+  return true;
+}
+
+// The fused convolution's activation range (TFLite ActivationFunctionType).
+bool StemActivationRange(int32_t activation, ValidatedStem* stem, Message* error) {
+  float low = -INFINITY, high = INFINITY;
+  switch (activation) {
+    case 0: break;
+    case 1: low = 0.0f; break;
+    case 2: low = -1.0f; high = 1.0f; break;
+    case 3: low = 0.0f; high = 6.0f; break;
+    default:
+      *error << "option 'stem_activation' is " << activation
+             << ", expected 0 none, 1 relu, 2 relu_n1_to_1 or 3 relu6";
+      return false;
+  }
+  stem->activation = activation;
+  stem->activation_min = low;
+  stem->activation_max = high;
+  stem->activation_min_int8 = -128;
+  stem->activation_max_int8 = 127;
+  return true;
+}
+
+// Input 9 / 10 and the stem keys of a version-2 op; fills out->stem and the
+// stem's output dims (RNNPool's input) into out->height / width.
+bool ValidateStem(const Options& o, const TensorDesc* in, int32_t k, ValidatedOp* out,
+                  Message* error) {
+  const TensorDesc& image = in[kInput];
+  const int32_t channels = image.dims[3];
+  const int32_t filter_dims[4] = {k, -1, -1, channels};
+  if (!CheckDims(in[kStemFilter], kInputNames[kStemFilter], 4, filter_dims, error) ||
+      !CheckDims(in[kStemBias], kInputNames[kStemBias], 1, &k, error)) {
+    return false;
+  }
+  const int32_t kernel_h = in[kStemFilter].dims[1], kernel_w = in[kStemFilter].dims[2];
+  if (kernel_h > kMaxStemKernel || kernel_w > kMaxStemKernel) {
+    *error << "stem_filter is " << kernel_h << "x" << kernel_w << ", at most "
+           << kMaxStemKernel << "x" << kMaxStemKernel << " is supported";
+    return false;
+  }
+  if (static_cast<int64_t>(kernel_h) * kernel_w * channels > kMaxStemTaps) {
+    *error << "stem_filter has " << static_cast<int64_t>(kernel_h) * kernel_w * channels
+           << " taps per output (kh * kw * in), at most " << kMaxStemTaps;
+    return false;
+  }
+  for (int key : {kStemStrideH, kStemStrideW}) {
+    if (o.ints[key] < 1) {
+      *error << "option '" << kKeys[key].name << "' is " << o.ints[key] << ", expected >= 1";
+      return false;
+    }
+  }
+  const int32_t padding = o.ints[kStemPadding];
+  if (padding != 0 && padding != 1) {
+    *error << "option 'stem_padding' is " << padding << ", expected 0 (valid) or 1 (same)";
+    return false;
+  }
+  ValidatedStem& stem = out->stem;
+  stem.padding = padding;
+  stem.shape = StemShapeFor(image.dims[1], image.dims[2], channels, k, kernel_h, kernel_w,
+                            o.ints[kStemStrideH], o.ints[kStemStrideW],
+                            padding == 0 ? Padding::kValid : Padding::kSame);
+  if (stem.shape.out_height < 1 || stem.shape.out_width < 1) {
+    *error << "input " << image.dims[1] << "x" << image.dims[2] << " is smaller than the "
+           << kernel_h << "x" << kernel_w << " stem_filter (valid padding)";
+    return false;
+  }
+  if (!StemActivationRange(o.ints[kStemActivation], &stem, error)) return false;
+  out->height = stem.shape.out_height;
+  out->width = stem.shape.out_width;
+  if (!out->is_int8) return true;
+  // int8: the image per tensor; the filter per tensor or per output channel
+  // (quantized_dimension 0), zero points 0, scales positive; the stem map's
+  // quantization from the options.
+  const TensorDesc& filter = in[kStemFilter];
+  if (!PerTensorScale(image, "input", error)) return false;
+  if (filter.quantization == Quantization::kPerChannel) {
+    if (filter.num_channel_scales != k || filter.channel_scales == nullptr ||
+        filter.quantized_dimension != 0) {
+      *error << "stem_filter must have one scale per output channel (" << k
+             << ", quantized_dimension 0), got " << filter.num_channel_scales
+             << " along dimension " << filter.quantized_dimension;
+      return false;
+    }
+    if (!filter.channel_zero_points_zero) {
+      *error << "stem_filter zero points must be 0";
+      return false;
+    }
+    for (int32_t c = 0; c < k; ++c) {
+      if (!(filter.channel_scales[c] > 0.0f) || !std::isfinite(filter.channel_scales[c])) {
+        *error << "stem_filter scale of channel " << c << " must be positive and finite";
+        return false;
+      }
+    }
+  } else {
+    if (!PerTensorScale(filter, "stem_filter", error)) return false;
+    if (filter.zero_point != 0) {
+      *error << "stem_filter zero point must be 0, got " << filter.zero_point;
+      return false;
+    }
+  }
+  const double output_scale = static_cast<double>(static_cast<float>(o.floats[kStemOutputScale]));
+  if (!(output_scale > 0.0) || !std::isfinite(output_scale)) {
+    *error << "option 'stem_output_scale' must be a positive float32";
+    return false;
+  }
+  const int32_t output_zero_point = o.ints[kStemOutputZeroPoint];
+  if (output_zero_point < -128 || output_zero_point > 127) {
+    *error << "option 'stem_output_zero_point' is " << output_zero_point
+           << ", expected [-128, 127]";
+    return false;
+  }
+  stem.input_scale = static_cast<double>(image.scale);
+  stem.output_scale = output_scale;
+  stem.input_offset = -image.zero_point;
+  stem.output_offset = output_zero_point;
+  const float scale = static_cast<float>(output_scale);
+  int32_t q = 0;
+  if (stem.activation == 1 || stem.activation == 3 || stem.activation == 2) {
+    if (!QuantizeReal(scale, output_zero_point, stem.activation_min, &q)) {
+      *error << "option 'stem_output_scale' puts the activation's low end outside int32";
+      return false;
+    }
+    stem.activation_min_int8 = q > -128 ? q : -128;
+  }
+  if (stem.activation == 3 || stem.activation == 2) {
+    if (!QuantizeReal(scale, output_zero_point, stem.activation_max, &q)) {
+      *error << "option 'stem_output_scale' puts the activation's high end outside int32";
+      return false;
+    }
+    stem.activation_max_int8 = q < 127 ? q : 127;
+  }
+  if (stem.activation_min_int8 > stem.activation_max_int8) {
+    *error << "the stem activation's int8 range is empty (stem_output_scale / zero point)";
+    return false;
+  }
+  // Every channel's multiplier must exist (the glue computes them again).
+  for (int32_t c = 0; c < k; ++c) {
+    const double s_w = filter.quantization == Quantization::kPerChannel
+                           ? static_cast<double>(filter.channel_scales[c])
+                           : static_cast<double>(filter.scale);
+    int32_t mq = 0;
+    int shift = 0;
+    if (QuantizeMultiplier(stem.input_scale * s_w / output_scale, &mq, &shift) != Status::kOk) {
+      *error << "stem multiplier of channel " << c
+             << " (input scale * stem_filter scale / stem_output_scale) must be in (0, 2^30)";
+      return false;
+    }
+  }
+  return true;
 }
 
 bool Validate(const OpOptions& given, const TensorDesc* in, int32_t num_inputs,
@@ -390,12 +562,15 @@ bool Validate(const OpOptions& given, const TensorDesc* in, int32_t num_inputs,
               Message* error) {
   Options o;
   if (!ReadOptions(given, &o, error)) return false;
-  if (num_inputs != kOpInputs || num_outputs != kOpOutputs) {
-    *error << "expected " << kOpInputs << " inputs and " << kOpOutputs << " output, got "
-           << num_inputs << " and " << num_outputs;
+  out->has_stem = (o.present & Bit(kVersion)) && o.ints[kVersion] == kFusedStemVersion;
+  const int32_t expected_inputs = out->has_stem ? kFusedStemOpInputs : kOpInputs;
+  if (num_inputs != expected_inputs || num_outputs != kOpOutputs) {
+    *error << "expected " << expected_inputs << " inputs and " << kOpOutputs
+           << " output (options version " << (out->has_stem ? kFusedStemVersion : kOptionsVersion)
+           << "), got " << num_inputs << " and " << num_outputs;
     return false;
   }
-  for (int i = 0; i < kOpInputs; ++i) {
+  for (int i = 0; i < expected_inputs; ++i) {
     if (!in[i].present) {
       *error << "input " << i << " (" << kInputNames[i] << ") is missing";
       return false;
@@ -414,7 +589,7 @@ bool Validate(const OpOptions& given, const TensorDesc* in, int32_t num_inputs,
     return false;
   }
   out->is_int8 = input_type == TensorType::kInt8;
-  for (int i = 0; i < kOpInputs; ++i) {
+  for (int i = 0; i < expected_inputs; ++i) {
     const TensorType expected = !out->is_int8 ? TensorType::kFloat32
                                 : IsBias(i)   ? TensorType::kInt32
                                               : TensorType::kInt8;
@@ -425,20 +600,28 @@ bool Validate(const OpOptions& given, const TensorDesc* in, int32_t num_inputs,
     }
   }
   if (!CheckType(output, input_type, "output", error)) return false;
-  // Option keys of this model type.
-  if (!(out->is_int8 ? CheckKeys(o, kCommonKeys | kInt8Keys, kFloatKeys, "an int8", error)
-                     : CheckKeys(o, kCommonKeys | kFloatKeys, kInt8Keys, "a float", error))) {
+  // Option keys of this model type and version.
+  const uint32_t stem_keys = out->has_stem ? kStemKeys : 0;
+  const uint32_t stem_int8_keys = out->has_stem ? kStemInt8Keys : 0;
+  const uint32_t not_stem = (kStemKeys | kStemInt8Keys) & ~(stem_keys | stem_int8_keys);
+  if (!(out->is_int8
+            ? CheckKeys(o, kCommonKeys | kInt8Keys | stem_keys | stem_int8_keys,
+                        kFloatKeys | not_stem, "an int8", error)
+            : CheckKeys(o, kCommonKeys | kFloatKeys | stem_keys,
+                        kInt8Keys | kStemInt8Keys | (kStemKeys & ~stem_keys), "a float",
+                        error))) {
     return false;
   }
-  // Shapes: input [B, H, W, k]; k, h1, h2 from the weights.
+  // Shapes: input [B, H, W, k] (the image [B, H0, W0, C0] of a fused op);
+  // k, h1, h2 from the weights.
   const int32_t any4[4] = {-1, -1, -1, -1};
   if (!CheckDims(in[kInput], "input", 4, any4, error)) return false;
+  const int32_t w1_dims[2] = {out->has_stem ? -1 : in[kInput].dims[3], -1};
+  if (!CheckDims(in[kRnn1Kernel], kInputNames[kRnn1Kernel], 2, w1_dims, error)) return false;
+  const int32_t k = in[kRnn1Kernel].dims[0];
   out->batch = in[kInput].dims[0];
   out->height = in[kInput].dims[1];
   out->width = in[kInput].dims[2];
-  const int32_t k = in[kInput].dims[3];
-  const int32_t w1_dims[2] = {k, -1};
-  if (!CheckDims(in[kRnn1Kernel], kInputNames[kRnn1Kernel], 2, w1_dims, error)) return false;
   const int32_t h1 = in[kRnn1Kernel].dims[1];
   const int32_t w2_dims[2] = {h1, -1};
   if (!CheckDims(in[kRnn2Kernel], kInputNames[kRnn2Kernel], 2, w2_dims, error)) return false;
@@ -493,21 +676,36 @@ bool Validate(const OpOptions& given, const TensorDesc* in, int32_t num_inputs,
     }
   }
   if (!CheckStatus(ValidateShape(shape), "", error)) return false;
+  if (out->has_stem && !ValidateStem(o, in, k, out, error)) return false;
   // Output [B, H', W', 4 h2].
   out->out_height = OutputSize(out->height, shape.pool_h, shape.stride_h, shape.padding);
   out->out_width = OutputSize(out->width, shape.pool_w, shape.stride_w, shape.padding);
   if (out->out_height < 1 || out->out_width < 1) {
-    *error << "input " << out->height << "x" << out->width << " is smaller than the "
-           << shape.pool_h << "x" << shape.pool_w << " pool (valid padding)";
+    *error << (out->has_stem ? "stem output " : "input ") << out->height << "x" << out->width
+           << " is smaller than the " << shape.pool_h << "x" << shape.pool_w
+           << " pool (valid padding)";
     return false;
   }
   const int32_t out_dims[4] = {out->batch, out->out_height, out->out_width, 4 * h2};
   if (!CheckDims(output, "output", 4, out_dims, error)) return false;
-  if (!(out->is_int8 ? ValidateInt8(o, in, output, out, error) : ValidateFloat(o, out, error))) {
+  if (out->is_int8) {
+    const double x_scale = out->has_stem ? out->stem.output_scale
+                                         : static_cast<double>(in[kInput].scale);
+    const int32_t x_zero_point =
+        out->has_stem ? out->stem.output_offset : in[kInput].zero_point;
+    // The plain op's input must be per tensor; a fused op's image was checked.
+    if (!out->has_stem && !PerTensorScale(in[kInput], "input", error)) return false;
+    if (!ValidateInt8(o, in, output, x_scale, x_zero_point, out, error)) return false;
+  } else if (!ValidateFloat(o, out, error)) {
     return false;
   }
-  out->scratch_bytes = out->is_int8 ? RnnPoolInt8ScratchBytes(shape)
-                                    : RnnPoolFloatScratchBytes(shape);
+  if (out->has_stem) {
+    out->scratch_bytes = out->is_int8 ? StemRnnPoolInt8ScratchBytes(out->stem.shape, shape)
+                                      : StemRnnPoolFloatScratchBytes(out->stem.shape, shape);
+  } else {
+    out->scratch_bytes = out->is_int8 ? RnnPoolInt8ScratchBytes(shape)
+                                      : RnnPoolFloatScratchBytes(shape);
+  }
   return true;
 }
 
@@ -525,6 +723,18 @@ bool ActivationFromContract(int32_t code, Activation* out) {
   if (code < 0 || code > static_cast<int32_t>(Activation::kQuantTanh)) return false;
   *out = static_cast<Activation>(code);
   return true;
+}
+
+void StemMultipliers(const ValidatedOp& op, const TensorDesc& filter, int32_t* q,
+                     int32_t* shift) {
+  for (int32_t c = 0; c < op.shape.in_channels; ++c) {
+    const double s_w = filter.quantization == Quantization::kPerChannel
+                           ? static_cast<double>(filter.channel_scales[c])
+                           : static_cast<double>(filter.scale);
+    int channel_shift = 0;
+    QuantizeMultiplier(op.stem.input_scale * s_w / op.stem.output_scale, &q[c], &channel_shift);
+    shift[c] = channel_shift;
+  }
 }
 
 bool ValidateRnnPoolOp(const OpOptions& options, const TensorDesc* inputs, int32_t num_inputs,

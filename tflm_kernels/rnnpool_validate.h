@@ -21,17 +21,26 @@
 #include <cstdint>
 
 #include "rnnpool_core.h"
+#include "rnnpool_stem.h"
 
 namespace rnnpool {
 
-// The options version this code implements.
+// The options versions this code implements: 1, the plain op; 2, the fused
+// form whose op also computes the convolution that feeds RNNPool (two more
+// inputs, six more keys; docs/rnnpool_custom_op.md).
 constexpr int32_t kOptionsVersion = 1;
+constexpr int32_t kFusedStemVersion = 2;
 // Inputs and outputs of the op (contract order).
 constexpr int32_t kOpInputs = 9;
+constexpr int32_t kFusedStemOpInputs = 11;
 constexpr int32_t kOpOutputs = 1;
-// The contract defines 20 keys; a map with more is rejected before its keys
+// The contract defines 26 keys; a map with more is rejected before its keys
 // are read (so a caller may decode at most this many entries).
-constexpr int32_t kMaxOptionKeys = 20;
+constexpr int32_t kMaxOptionKeys = 26;
+// Limits of the fused convolution: taps per output (kh * kw * in) keep its
+// int32 accumulator exact ((255 * 128) * 16384 < 2^31 before the bias).
+constexpr int32_t kMaxStemTaps = 16384;
+constexpr int32_t kMaxStemKernel = 64;
 // Room for a message naming the key or tensor and what was expected.
 constexpr size_t kMessageBytes = 192;
 
@@ -101,6 +110,27 @@ struct TensorDesc {
   Quantization quantization;
   float scale;             // kPerTensor
   int32_t zero_point;      // kPerTensor (0 if the file gives none)
+  // kPerChannel: the scales along `quantized_dimension` (null otherwise) and
+  // whether every zero point is 0. Only the fused convolution's filter may be
+  // quantized per channel.
+  const float* channel_scales;
+  int32_t num_channel_scales;
+  int32_t quantized_dimension;
+  bool channel_zero_points_zero;
+};
+
+// The fused convolution of a version-2 op, as Prepare derives it (the
+// per-channel multipliers are not here: StemMultipliers fills them).
+struct ValidatedStem {
+  StemShape shape;
+  int32_t padding;             // contract code: 0 valid, 1 same
+  int32_t activation;          // TFLite ActivationFunctionType: 0 none, 1 relu, 2 relu_n1_to_1, 3 relu6
+  int32_t input_offset;        // int8: -zp of the image
+  int32_t output_offset;       // int8: stem_output_zero_point
+  int32_t activation_min_int8, activation_max_int8;
+  float activation_min, activation_max;  // float model
+  double input_scale;          // int8: the image's scale
+  double output_scale;         // int8: stem_output_scale (a float32 value)
 };
 
 // What Prepare keeps: the validated op with every derived constant. The
@@ -108,12 +138,14 @@ struct TensorDesc {
 // Eval); int8 tables point at BuiltinTable.
 struct ValidatedOp {
   bool is_int8;
+  bool has_stem;       // version 2: `stem` holds the fused convolution
+  ValidatedStem stem;
   RnnPoolShape shape;
-  int32_t batch, height, width;  // input dims
+  int32_t batch, height, width;  // RNNPool's input dims (the stem's output if has_stem)
   int32_t out_height, out_width;
   RnnPoolFloatParams float_params;
   RnnPoolInt8Params int8_params;
-  size_t scratch_bytes;  // RnnPool{Float,Int8}ScratchBytes(shape)
+  size_t scratch_bytes;  // RnnPool{Float,Int8}ScratchBytes(shape), or StemRnnPool* for the fused form
 };
 
 // Validates the op. On success fills `out` and returns true; otherwise writes
@@ -124,6 +156,12 @@ bool ValidateRnnPoolOp(const OpOptions& options, const TensorDesc* inputs,
                        int32_t num_inputs, const TensorDesc* outputs,
                        int32_t num_outputs, ValidatedOp* out, char* message,
                        size_t message_bytes);
+
+// The fused convolution's per-channel multipliers M_c = s_x * s_w[c] / s_stem
+// (q, shift into `q[c]`, `shift[c]`, c < op.shape.in_channels) of a validated
+// int8 version-2 op; `filter` is its input 9 (as given to the validator).
+void StemMultipliers(const ValidatedOp& op, const TensorDesc& filter, int32_t* q,
+                     int32_t* shift);
 
 // Contract activation code (0 sigmoid, 1 tanh, 2 relu, 3 quantSigm,
 // 4 quantTanh) -> core enum; false for an unknown code.

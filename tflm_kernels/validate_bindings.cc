@@ -52,20 +52,24 @@ struct TensorList {
   std::vector<rnnpool::TensorDesc> descs;
   std::vector<std::vector<int32_t>> dims;
   std::vector<std::string> type_names;
+  std::vector<std::vector<float>> channel_scales;
 };
 
 void ToTensorDescs(const py::list& tensors, TensorList* out) {
   out->dims.reserve(tensors.size());
   out->type_names.reserve(tensors.size());
+  out->channel_scales.reserve(tensors.size());
   for (const py::handle& item : tensors) {
     rnnpool::TensorDesc d{};
     out->dims.emplace_back();
     out->type_names.emplace_back();
+    out->channel_scales.emplace_back();
     if (!item.is_none()) {
       const auto t = py::cast<py::tuple>(item);
-      if (t.size() != 7) {
+      if (t.size() != 10) {
         throw py::value_error("tensor descriptions are (type, type_name, dims, is_constant, "
-                              "quantization, scale, zero_point)");
+                              "quantization, scale, zero_point, channel_scales, "
+                              "quantized_dimension, channel_zero_points_zero)");
       }
       d.present = true;
       d.type = static_cast<rnnpool::TensorType>(py::cast<int32_t>(t[0]));
@@ -78,6 +82,11 @@ void ToTensorDescs(const py::list& tensors, TensorList* out) {
       d.quantization = static_cast<rnnpool::Quantization>(py::cast<int32_t>(t[4]));
       d.scale = py::cast<float>(t[5]);
       d.zero_point = py::cast<int32_t>(t[6]);
+      out->channel_scales.back() = py::cast<std::vector<float>>(t[7]);
+      d.channel_scales = out->channel_scales.back().data();
+      d.num_channel_scales = static_cast<int32_t>(out->channel_scales.back().size());
+      d.quantized_dimension = py::cast<int32_t>(t[8]);
+      d.channel_zero_points_zero = py::cast<bool>(t[9]);
     }
     out->descs.push_back(d);
   }
@@ -106,7 +115,33 @@ py::dict ToDict(const rnnpool::ValidatedOp& op) {
   d["in_channels"] = s.in_channels;
   d["rnn1_units"] = s.rnn1_units;
   d["rnn2_units"] = s.rnn2_units;
-  d["input_shape"] = py::make_tuple(op.batch, op.height, op.width, s.in_channels);
+  d["input_shape"] = op.has_stem
+      ? py::make_tuple(op.batch, op.stem.shape.in_height, op.stem.shape.in_width,
+                       op.stem.shape.in_channels)
+      : py::make_tuple(op.batch, op.height, op.width, s.in_channels);
+  d["has_stem"] = op.has_stem;
+  if (op.has_stem) {
+    const rnnpool::StemShape& g = op.stem.shape;
+    py::dict stem;
+    stem["kernel_size"] = py::make_tuple(g.kernel_h, g.kernel_w);
+    stem["strides"] = py::make_tuple(g.stride_h, g.stride_w);
+    stem["padding"] = op.stem.padding;
+    stem["padding_before"] = py::make_tuple(g.pad_top, g.pad_left);
+    stem["output_shape"] = py::make_tuple(op.batch, g.out_height, g.out_width, g.out_channels);
+    stem["activation"] = op.stem.activation;
+    if (op.is_int8) {
+      stem["input_offset"] = op.stem.input_offset;
+      stem["output_offset"] = op.stem.output_offset;
+      stem["activation_min"] = op.stem.activation_min_int8;
+      stem["activation_max"] = op.stem.activation_max_int8;
+      stem["input_scale"] = op.stem.input_scale;
+      stem["output_scale"] = op.stem.output_scale;
+    } else {
+      stem["activation_min"] = op.stem.activation_min;
+      stem["activation_max"] = op.stem.activation_max;
+    }
+    d["stem"] = stem;
+  }
   d["output_shape"] = py::make_tuple(op.batch, op.out_height, op.out_width, 4 * s.rnn2_units);
   d["scratch_bytes"] = op.scratch_bytes;
   py::dict cells[2];
@@ -165,7 +200,16 @@ void RegisterValidateOp(py::module_& m) {
                                     sizeof(message))) {
       throw py::value_error(message);
     }
-    return ToDict(op);
+    py::dict d = ToDict(op);
+    if (op.has_stem && op.is_int8) {  // what the glue's Prepare keeps per channel
+      const int32_t k = op.shape.in_channels;
+      py::array_t<int32_t> q(k), shift(k);
+      rnnpool::StemMultipliers(op, in.descs[9], q.mutable_data(), shift.mutable_data());
+      py::dict stem = d["stem"];
+      stem["multiplier"] = q;
+      stem["shift"] = shift;
+    }
+    return d;
   }, py::arg("options_status"), py::arg("entries"), py::arg("inputs"), py::arg("outputs"),
      "rnnpool::ValidateRnnPoolOp: the validated op as a kernel-params dict (no weight "
      "arrays), or ValueError naming the key / tensor and what was expected.");

@@ -4,7 +4,8 @@ MAdds are counted as the paper counts them ("MAdds as in MobileNetV2", and
 `rnnpool_keras.app.zoo.count_madds` for Keras models): CONV_2D
 H'W' kh kw (k_in / groups) k_out, DEPTHWISE_CONV_2D H'W' kh kw k_out,
 FULLY_CONNECTED rows x k_in x k_out, RNNPool patches x the per-patch count of
-`rnnpool_keras.spec.cost`. Every other operator counts 0: biases, fused
+`rnnpool_keras.spec.cost` (plus, in the fused form, its convolution counted as
+the CONV_2D it replaces: every output pixel once, none recomputed). Every other operator counts 0: biases, fused
 activations, ADD / MUL and other element-wise work, pooling, padding,
 reshapes and slicing, like the paper.
 
@@ -54,6 +55,7 @@ def rnnpool_geometry(model, subgraph, op):
         "padding": contract.padding_name(v["padding"]), "in_channels": v["in_channels"],
         "rnn1_units": v["rnn1_units"], "rnn2_units": v["rnn2_units"],
         "patches": int(np.prod(output_shape[:-1])), "scratch_bytes": int(v["scratch_bytes"]),
+        "stem": v.get("stem"),
     }
 
 
@@ -71,8 +73,12 @@ def madds(model, subgraph, op):
         return int(np.prod(_output_shape(subgraph, op))) * k_in
     if name == contract.CUSTOM_CODE:
         g = rnnpool_geometry(model, subgraph, op)
-        return g["patches"] * cost.madds_per_patch(g["pool_size"], g["in_channels"],
-                                                   g["rnn1_units"], g["rnn2_units"])
+        total = g["patches"] * cost.madds_per_patch(g["pool_size"], g["in_channels"],
+                                                    g["rnn1_units"], g["rnn2_units"])
+        if g["stem"] is not None:  # the fused convolution
+            _, kh, kw, k_in = tflite_model.shape_of(subgraph.tensors[op.inputs[9]])
+            total += int(np.prod(g["stem"]["output_shape"])) * kh * kw * k_in
+        return total
     return 0
 
 

@@ -195,7 +195,16 @@ def _rnnpool(graph, index):
         input_bytes = graph.nbytes(rnnpool_input)  # made whole by an earlier block
     else:
         ops = stem + ops
-        size = tuple(contract.decode(op.customOptions)["pool_size"])
+        options = contract.decode(op.customOptions)
+        size = tuple(options["pool_size"])
+        if options["version"] == contract.FUSED_STEM_VERSION:
+            # The op's own convolution: one patch of its output map, then the
+            # image window that patch reads.
+            k, kh, kw, _ = tflite_model.shape_of(graph.tensor(op.inputs[9]))
+            extra += size[0] * size[1] * k * tflite_model.ITEM_BYTES[
+                graph.tensor(rnnpool_input).type]
+            size = ((size[0] - 1) * options["stem_stride_h"] + kh,
+                    (size[1] - 1) * options["stem_stride_w"] + kw)
         extra += _window_bytes(graph, rnnpool_input, size)
         for stem_op in reversed(stem):
             size = _window(size, stem_op, graph)

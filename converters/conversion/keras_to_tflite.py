@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from converters.conversion import builtin_lowering
 from converters.conversion import custom_lowering
+from converters.conversion import stem_fusion
 from converters.conversion.stock_converter import is_qat_model
 from rnnpool_keras.flat_model import flat_tf_keras_model
 
@@ -16,7 +17,13 @@ QUANTIZE_CHOICES = (None, "int8")
 LOWERINGS = ("custom", "builtin")
 
 
-def _check_arguments(model, quantize, representative_data, lowering):
+def _check_arguments(model, quantize, representative_data, lowering, fuse_stem):
+    if not isinstance(fuse_stem, bool):
+        raise TypeError(f"fuse_stem must be True or False, got {type(fuse_stem).__name__}")
+    if fuse_stem and lowering == "builtin":
+        raise ValueError("fuse_stem=True needs lowering='custom' (the fused convolution is "
+                         "part of the RNNPool custom op); pass fuse_stem=False with "
+                         "lowering='builtin'")
     if lowering not in LOWERINGS:
         raise ValueError(f"lowering must be 'custom' (one RNNPool custom op per layer) or "
                          f"'builtin' (builtin TFLite ops only), got {lowering!r}")
@@ -61,7 +68,8 @@ def _check_finite(data, name):
                          "finite inputs")
 
 
-def convert(model, quantize=None, representative_data=None, lowering="custom"):
+def convert(model, quantize=None, representative_data=None, lowering="custom",
+            fuse_stem=None):
     """Converts a Keras model with RNNPool2D layers to TFLite flatbuffer bytes.
 
     Every RNNPool2D becomes one CUSTOM op "RNNPool" (docs/rnnpool_custom_op.md);
@@ -82,13 +90,22 @@ def convert(model, quantize=None, representative_data=None, lowering="custom"):
       lowering: "custom" (default) for the RNNPool custom op; "builtin" to
         express RNNPool in builtin TFLite ops only, for runtimes to which no
         custom kernel can be added (larger and slower: see README).
+      fuse_stem: fold a Conv2D (its BatchNorm and ReLU / ReLU6 included) whose
+        output only an RNNPool2D reads into that RNNPool op, which then computes
+        the convolution a band of rows at a time: the same outputs (bit for bit
+        in int8) without ever holding the convolution's output map
+        (docs/rnnpool_custom_op.md, version 2). None (default): True for
+        lowering="custom", False for "builtin"; False keeps the two ops.
     Returns:
       The .tflite model as bytes.
     """
+    if fuse_stem is None:
+        fuse_stem = lowering == "custom"
     model = flat_tf_keras_model(model, caller="convert")
-    _check_arguments(model, quantize, representative_data, lowering)
+    _check_arguments(model, quantize, representative_data, lowering, fuse_stem)
     if lowering == "builtin":
         return builtin_lowering.convert_builtin(model, quantize, representative_data)
-    return custom_lowering.convert_custom(model, quantize, representative_data)
+    model_bytes = custom_lowering.convert_custom(model, quantize, representative_data)
+    return stem_fusion.fuse_stem_convolutions(model_bytes) if fuse_stem else model_bytes
 
 

@@ -99,9 +99,15 @@ class _RNNPoolStep:
             weight = name[len(cell) + 1:]  # rnn1_kernel -> kernel
             value = tflite_model.constant_value(model, subgraph.tensors[op.inputs[position]])
             self._params[cell][weight] = value.reshape(-1) if "bias" in weight else value
+        if self._params["has_stem"]:  # version 2: the op's own convolution
+            for position, name in ((9, "filter"), (10, "bias")):
+                value = tflite_model.constant_value(model, subgraph.tensors[op.inputs[position]])
+                self._params["stem"][name] = value
+            kernels = (core._core.stem_rnnpool_int8, core._core.stem_rnnpool_float)
+        else:
+            kernels = (core._core.rnnpool_int8, core._core.rnnpool_float)
         self.input, self.output = int(op.inputs[0]), int(op.outputs[0])
-        self._kernel = (core._core.rnnpool_int8 if self._params["is_int8"]
-                        else core._core.rnnpool_float)
+        self._kernel = kernels[0] if self._params["is_int8"] else kernels[1]
 
     def run(self, values, count):
         # One kernel call for the whole batch: the core loops over its images.

@@ -5,6 +5,8 @@ scratch from: the float weights, or the int8 `QuantizedRNNPool` of
 docs/int8_rnnpool.md, from the op's tensors and contract options
 (docs/rnnpool_custom_op.md).
 """
+from tensorflow.lite.python import schema_py_generated as schema
+
 from converters.tflite_io import tflite_model
 from rnnpool_keras.spec import contract
 from rnnpool_keras.spec import int8_params as quantized
@@ -60,7 +62,11 @@ def int8_params(model, subgraph, op, options):
             gate_table=integer_activations.table_for(gate),
             update_table=integer_activations.table_for(update))
 
-    input_scale, input_zero_point = tflite_model.quantization_of(tensors[0])
+    if options["version"] == contract.FUSED_STEM_VERSION:  # RNNPool reads the stem's map
+        input_scale = options["stem_output_scale"]
+        input_zero_point = options["stem_output_zero_point"]
+    else:
+        input_scale, input_zero_point = tflite_model.quantization_of(tensors[0])
     output_scale, output_zero_point = tflite_model.quantization_of(
         subgraph.tensors[op.outputs[0]])
     return quantized.QuantizedRNNPool(
@@ -69,3 +75,30 @@ def int8_params(model, subgraph, op, options):
         output_scale=output_scale, output_zero_point=output_zero_point,
         pool_size=options["pool_size"], strides=options["strides"],
         padding=options["padding_name"], gate_activation=gate, update_activation=update)
+
+
+def stem_of_op(model, subgraph, op, options):
+    """The fused convolution of a version-2 RNNPool op as the description dict
+    rnnpool_keras.spec.stem_conv.conv_int8_of and tflm_kernels.core take
+    (filter, bias, strides, padding, activation names; int8: the scales and
+    zero points); None for a version-1 op."""
+    if options["version"] != contract.FUSED_STEM_VERSION:
+        return None
+    from rnnpool_keras.spec import stem_conv
+
+    image, filters, bias = (subgraph.tensors[op.inputs[i]] for i in (0, 9, 10))
+    stem = {
+        "filter": tflite_model.constant_value(model, filters),
+        "bias": tflite_model.constant_value(model, bias),
+        "strides": (options["stem_stride_h"], options["stem_stride_w"]),
+        "padding": contract.padding_name(options["stem_padding"]),
+        "activation": next(name for name, code in stem_conv.ACTIVATION_CODES.items()
+                           if code == options["stem_activation"]),
+    }
+    if bias.type != schema.TensorType.INT32:  # float
+        return stem
+    stem["input_scale"], stem["input_zero_point"] = tflite_model.quantization_of(image)
+    stem["filter_scales"] = [float(s) for s in filters.quantization.scale]
+    stem["output_scale"] = options["stem_output_scale"]
+    stem["output_zero_point"] = options["stem_output_zero_point"]
+    return stem

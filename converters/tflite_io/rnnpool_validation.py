@@ -75,17 +75,22 @@ def _describe(model, subgraph, index):
     q = tensor.quantization
     scales = [] if q is None or q.scale is None else list(q.scale)
     zero_points = [] if q is None or q.zeroPoint is None else list(q.zeroPoint)
+    channel_scales, dimension, zero_points_zero = [], 0, True
     if not scales:
         quantization, scale, zero_point = _NOT_QUANTIZED, 0.0, 0
     elif len(scales) != 1 or len(zero_points) > 1:
         quantization, scale, zero_point = _PER_CHANNEL, 0.0, 0
+        channel_scales = [float(np.float32(s)) for s in scales]
+        dimension = int(q.quantizedDimension)
+        zero_points_zero = all(int(z) == 0 for z in zero_points)
     else:
         quantization, scale = _PER_TENSOR, float(np.float32(scales[0]))
         zero_point = int(zero_points[0]) if zero_points else 0
         if not -2**31 <= zero_point < 2**31:
             zero_point = 2**31 - 1  # out of int8 range: rejected by the validator
     return (_CONTRACT_TYPES.get(tensor.type, _OTHER_TYPE), tflite_model.type_name(tensor),
-            dims, tflite_model.is_constant(model, tensor), quantization, scale, zero_point)
+            dims, tflite_model.is_constant(model, tensor), quantization, scale, zero_point,
+            channel_scales, dimension, zero_points_zero)
 
 
 def validated_rnnpool_op(model, subgraph, op, op_index=None):

@@ -7,6 +7,11 @@ from flatbuffers import flexbuffers
 
 CUSTOM_CODE = "RNNPool"
 VERSION = 1
+# The fused form: the op also computes the convolution that feeds RNNPool
+# (inputs 9, 10: its filter and bias; the STEM_* keys).
+FUSED_STEM_VERSION = 2
+STEM_KEYS = ("stem_stride_h", "stem_stride_w", "stem_padding", "stem_activation")
+STEM_INT8_KEYS = ("stem_output_scale", "stem_output_zero_point")
 ACTIVATION_CODES = {"sigmoid": 0, "tanh": 1, "relu": 2, "quantSigm": 3, "quantTanh": 4}
 PADDING_CODES = {"valid": 0, "same": 1}
 # Inputs 1..8 in contract order: (cell, weight name as in RNNPool2D).
@@ -14,6 +19,7 @@ WEIGHT_INPUTS = tuple((cell, f"{cell}_{name}") for cell in ("rnn1", "rnn2")
                       for name in ("kernel", "recurrent_kernel", "gate_bias",
                                    "update_bias"))
 NUM_INPUTS = 1 + len(WEIGHT_INPUTS)
+NUM_FUSED_STEM_INPUTS = NUM_INPUTS + 2
 CELLS = ("rnn1", "rnn2")
 
 
@@ -76,9 +82,9 @@ def decode(custom_options):
 
     Raises ValueError on a version this code does not know."""
     options = flexbuffers.Loads(bytes(custom_options))
-    if options.get("version") != VERSION:
+    if options.get("version") not in (VERSION, FUSED_STEM_VERSION):
         raise ValueError(f"RNNPool op options version {options.get('version')!r}; "
-                         f"this converter reads version {VERSION}")
+                         f"this converter reads versions {VERSION} and {FUSED_STEM_VERSION}")
     options["pool_size"] = (options["pool_h"], options["pool_w"])
     options["strides"] = (options["stride_h"], options["stride_w"])
     options["padding_name"] = _name_of(PADDING_CODES, options["padding"], "padding")

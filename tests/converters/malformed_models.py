@@ -1,6 +1,8 @@
 """Malformed .tflite files made from the project's own converted models.
 
-`cases(model_bytes)` yields (name, bytes, valid) for one converted model:
+`cases(model_bytes)` yields (name, bytes, valid) for one converted model (the
+plain op, version 1, or the fused form of version 2 with its stem keys and
+tensors):
 the model itself and a re-encoding of its options (valid: they must run
 bit-exact with the original), and mutations that must be rejected:
 - every RNNPool option key missing, of every wrong flexbuffer type, out of
@@ -28,14 +30,15 @@ from rnnpool_keras.spec import contract
 
 _INT_KEYS = ("version", "pool_h", "pool_w", "stride_h", "stride_w", "padding",
              "gate_activation", "update_activation", "rnn1_zeta_q14", "rnn1_nu_q14",
-             "rnn2_zeta_q14", "rnn2_nu_q14")
+             "rnn2_zeta_q14", "rnn2_nu_q14", "stem_stride_h", "stem_stride_w",
+             "stem_padding", "stem_activation", "stem_output_zero_point")
 # Values of the wrong flexbuffer type: nothing may be coerced.
 _NOT_INT = {"float 0.5": 0.5, "float 1.0": 1.0, "bool true": True, "bool false": False,
             "string": "1", "vector": [1, 2], "map": {"a": 1}, "null": None}
 _NOT_FLOAT = {"int 1": 1, "bool true": True, "string": "0.5", "vector": [0.5],
               "null": None}
 _OUT_OF_RANGE = {
-    "version": [0, 2, -1],
+    # "version" depends on the form: _version_cases.
     "pool_h": [0, -1, 65, 2**31, 2**40], "pool_w": [0, -3, 65, 2**33],
     "stride_h": [0, -1, 2**31], "stride_w": [0, -2, 2**35],
     "padding": [2, -1, 2**32], "gate_activation": [5, -1, 2**31],
@@ -48,6 +51,11 @@ _OUT_OF_RANGE = {
     "rnn1_state_scale": [0.0, -0.5, float("inf")],
     "rnn2_preactivation_scale": [0.0, float("nan")],
     "rnn2_state_scale": [0.0, -1.0, 1e30],
+    "stem_stride_h": [0, -1, 2**31], "stem_stride_w": [0, -2],
+    "stem_padding": [2, -1], "stem_activation": [4, -1, 6],
+    "stem_output_zero_point": [-129, 128, 2**31],
+    # 1e-300 is 0 as a float32: the scale the kernel reads.
+    "stem_output_scale": [0.0, -1.0, float("nan"), float("inf"), 1e-300],
 }
 _TYPE = schema.TensorType
 
@@ -85,6 +93,11 @@ def _option_cases(model, model_bytes, op_index):
         return _mutate(model_bytes, _set_options(op_index, bytes(flexbuffers.Dumps(new))))
 
     yield f"{tag} options re-encoded", with_options(dict(options)), True
+    fused = "stem_stride_h" in options
+    # A version other than the form's: 2 asks a plain op for 11 inputs, 1 a fused one for 9.
+    for version in ([0, 1, 3, -1] if fused else [0, 2, -1]):
+        yield f"{tag} option version = {version}", with_options({**options, "version": version}), \
+            False
     for key in sorted(options):
         yield (f"{tag} option {key} missing",
                with_options({k: v for k, v in options.items() if k != key}), False)
@@ -96,6 +109,12 @@ def _option_cases(model, model_bytes, op_index):
     is_int8 = "rnn1_zeta_q14" in options
     other = {"rnn1_zeta_q14": 8192} if not is_int8 else {"rnn1_zeta": 0.5}
     yield f"{tag} option of the other dtype", with_options({**options, **other}), False
+    if fused and not is_int8:
+        yield f"{tag} int8 stem option in a float op", \
+            with_options({**options, "stem_output_scale": 0.5}), False
+    if not fused:
+        yield f"{tag} stem option in a version-1 op", \
+            with_options({**options, "stem_stride_h": 1}), False
     yield f"{tag} unknown option key", with_options({**options, "pool_size": 2}), False
     yield (f"{tag} 21 option keys",
            with_options({**options, **{f"extra{i}": 1 for i in range(21)}}), False)
@@ -136,8 +155,8 @@ def _index_cases(model, model_bytes, op_index):
             alike = a.type == b.type and tflite_model.shape_of(a) == tflite_model.shape_of(b)
             yield f"{tag} inputs {position}, {position + 1} swapped", \
                 _mutate(model_bytes, set_inputs(new)), None if alike else False
-    yield f"{tag} 10th input", _mutate(model_bytes, set_inputs(inputs + [inputs[1]])), False
-    yield f"{tag} 8 inputs", _mutate(model_bytes, set_inputs(inputs[:-1])), False
+    yield f"{tag} one input more", _mutate(model_bytes, set_inputs(inputs + [inputs[1]])), False
+    yield f"{tag} one input fewer", _mutate(model_bytes, set_inputs(inputs[:-1])), False
 
     def set_outputs(new):
         def change(m):
@@ -155,7 +174,8 @@ def _tensor_cases(model, model_bytes, op_index):
     op = graph.operators[op_index]
     tag = f"op{op_index}"
     tensors = [int(t) for t in op.inputs] + [int(op.outputs[0])]
-    names = ["input"] + [name for _, name in contract.WEIGHT_INPUTS] + ["output"]
+    names = ["input"] + [name for _, name in contract.WEIGHT_INPUTS]
+    names += ["stem_filter", "stem_bias"][:len(tensors) - 1 - len(names)] + ["output"]
     is_int8 = graph.tensors[tensors[0]].type == _TYPE.INT8
 
     def edit(index, fn):
@@ -189,7 +209,8 @@ def _tensor_cases(model, model_bytes, op_index):
         yield (f"{tag} {name} rank + 1",
                _mutate(model_bytes, edit(index, lambda t: setattr(
                    t, "shape", np.array(list(tflite_model.shape_of(t)) + [1], np.int32)))), False)
-        if not is_int8:
+        # The stem bias's quantization is not read (TFLM's CONV_2D ignores it too).
+        if not is_int8 or name == "stem_bias":
             continue
 
         def quantization(scale, zero_point):

@@ -40,17 +40,24 @@ def _float_model():
     return randomize_rnnpool_weights(tf_keras.Model(inputs, outputs), seed=5)
 
 
+# The plain op (version 1) and the fused form (version 2, the convolution in
+# front of RNNPool folded into the op), each float and int8.
+DTYPES = ["float", "int8", "float_fused", "int8_fused"]
+
+
 @pytest.fixture(scope="module")
 def converted():
-    """{"float": (bytes, x), "int8": (bytes, x)}: one small model, both dtypes."""
+    """{dtype: (bytes, x)} for DTYPES: one small model, both dtypes, both forms."""
     from converters import convert
 
     model = _float_model()
     rng = np.random.default_rng(0)
     calibration = rng.uniform(-1, 1, (16, 8, 8, 2)).astype(np.float32)
     x = rng.uniform(-1, 1, (2, 8, 8, 2)).astype(np.float32)
-    return {"float": (convert(model), x),
-            "int8": (convert(model, quantize="int8", representative_data=calibration), x)}
+    int8 = dict(quantize="int8", representative_data=calibration)
+    return {"float": (convert(model, fuse_stem=False), x),
+            "int8": (convert(model, fuse_stem=False, **int8), x),
+            "float_fused": (convert(model), x), "int8_fused": (convert(model, **int8), x)}
 
 
 def _run_all(directory, count, mode=()):
@@ -97,7 +104,7 @@ def _host_results(converted, dtype, tmp_path_factory):
     return _CASES[dtype]
 
 
-@pytest.mark.parametrize("dtype", ["float", "int8"])
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_every_malformed_model_is_a_clear_error_and_valid_ones_run_bit_exact(
         converted, dtype, tmp_path_factory):
     _, manifest, results = _host_results(converted, dtype, tmp_path_factory)
@@ -173,7 +180,7 @@ def test_validated_parameters_are_those_of_the_kernel_reference(converted):
 @pytest.mark.tflm
 @pytest.mark.skipif(not os.environ.get("TFLM_ROOT"), reason="TFLM_ROOT is not set "
                     "(see tests/tflm_build.py)")
-@pytest.mark.parametrize("dtype", ["float", "int8"])
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_tflm_kernel_accepts_and_rejects_the_same_files(converted, dtype, tmp_path_factory):
     """With TFLM_ROOT: every case through MicroInterpreter (rnnpool_run_model,
     RNNPool registered from tflm_kernels/tflm) is accepted exactly when the
@@ -213,7 +220,7 @@ def test_tflm_kernel_accepts_and_rejects_the_same_files(converted, dtype, tmp_pa
     assert not failures, "\n".join(failures[:40]) + f"\n({len(failures)} failures)"
 
 
-@pytest.mark.parametrize("dtype", ["float", "int8"])
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_rnnpool_delegate_accepts_and_rejects_the_same_files(converted, dtype,
                                                              tmp_path_factory):
     """Every case made on an RNNPool op (its options, tensor indices, tensors)

@@ -51,7 +51,8 @@ def _random_rnnpool_weights(model, seed):
 
 
 def _tiny_demo_cnn():
-    """rnnpool_keras.app.demo's CNN on 8x8x2 images: CONV_2D, RNNPool, RESHAPE, FULLY_CONNECTED."""
+    """rnnpool_keras.app.demo's CNN on 8x8x2 images: CONV_2D, RNNPool, RESHAPE,
+    FULLY_CONNECTED (the first two one fused RNNPool op unless fuse_stem=False)."""
     from rnnpool_keras.app import demo
 
     return _random_rnnpool_weights(
@@ -98,10 +99,15 @@ def test_tflm_runs_converted_models_like_run_tflite(run_model_binary, tmp_path):
         "demo_float": (convert(demo_cnn), demo_x),
         "demo_int8": (convert(demo_cnn, quantize="int8", representative_data=demo_x),
                       demo_x),
+        "demo_int8_unfused": (convert(demo_cnn, quantize="int8", representative_data=demo_x,
+                                      fuse_stem=False), demo_x),
         "two_rnnpool_int8": (convert(two_rnnpool, quantize="int8",
                                      representative_data=two_x), two_x),
     }
     assert tflite_model.op_names(cases["two_rnnpool_int8"][0]).count("RNNPool") == 2
+    for name in ("demo_float", "demo_int8"):  # the fused form (contract version 2)
+        assert tflite_model.op_names(cases[name][0])[0] == "RNNPool", name
+    assert tflite_model.op_names(cases["demo_int8_unfused"][0])[:2] == ["CONV_2D", "RNNPool"]
     assert "TRANSPOSE" in tflite_model.op_names(cases["two_rnnpool_int8"][0])
     for name, (model_bytes, x) in cases.items():
         paths = write_model_case(tmp_path / name, model_bytes, x[:1])

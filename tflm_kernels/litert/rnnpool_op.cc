@@ -15,7 +15,9 @@ namespace {
 
 constexpr int kRnn1Kernel = 1;
 constexpr int kRnn2Kernel = 5;
-constexpr int kOutput = rnnpool::kOpInputs;  // in tensor_index_
+constexpr int kStemFilter = 9;  // version 2 (fused convolution) only
+constexpr int kStemBias = 10;
+constexpr int kOutput = rnnpool::kFusedStemOpInputs;  // in tensor_index_
 
 // The runtime's name of a type the contract does not use (for messages).
 const char* TypeName(TfLiteType type) {
@@ -59,6 +61,17 @@ rnnpool::TensorDesc Describe(const TfLiteContext* context, int index) {
                                  : rnnpool::Quantization::kPerTensor;
     d.scale = t.params.scale;
     d.zero_point = t.params.zero_point;
+    if (per_channel) {  // the scales stay with the tensor for the op's life
+      if (affine->scale != nullptr) {
+        d.channel_scales = affine->scale->data;
+        d.num_channel_scales = affine->scale->size;
+      }
+      d.quantized_dimension = affine->quantized_dimension;
+      d.channel_zero_points_zero = true;
+      for (int i = 0; affine->zero_point != nullptr && i < affine->zero_point->size; ++i) {
+        if (affine->zero_point->data[i] != 0) d.channel_zero_points_zero = false;
+      }
+    }
   }
   return d;
 }
@@ -115,11 +128,38 @@ size_t RnnPoolOp::output_bytes() const {
   return values * (op_.is_int8 ? 1 : sizeof(float));
 }
 
+void RnnPoolOp::PrepareStem(const TfLiteContext* context, const rnnpool::TensorDesc& filter) {
+  const rnnpool::ValidatedStem& stem = op_.stem;
+  const void* filter_data = context->tensors[tensor_index_[kStemFilter]].data.raw;
+  const void* bias_data = context->tensors[tensor_index_[kStemBias]].data.raw;
+  if (op_.is_int8) {
+    const size_t k = static_cast<size_t>(op_.shape.in_channels);
+    stem_multiplier_.assign(k, 0);
+    stem_shift_.assign(k, 0);
+    rnnpool::StemMultipliers(op_, filter, stem_multiplier_.data(), stem_shift_.data());
+    stem_int8_.shape = stem.shape;
+    stem_int8_.filter = static_cast<const int8_t*>(filter_data);
+    stem_int8_.bias = static_cast<const int32_t*>(bias_data);
+    stem_int8_.multiplier = stem_multiplier_.data();
+    stem_int8_.shift = stem_shift_.data();
+    stem_int8_.input_offset = stem.input_offset;
+    stem_int8_.output_offset = stem.output_offset;
+    stem_int8_.activation_min = stem.activation_min_int8;
+    stem_int8_.activation_max = stem.activation_max_int8;
+  } else {
+    stem_float_.shape = stem.shape;
+    stem_float_.filter = static_cast<const float*>(filter_data);
+    stem_float_.bias = static_cast<const float*>(bias_data);
+    stem_float_.activation_min = stem.activation_min;
+    stem_float_.activation_max = stem.activation_max;
+  }
+}
+
 TfLiteStatus RnnPoolOp::Prepare(TfLiteContext* context, const TfLiteIntArray* inputs,
                                 const TfLiteIntArray* outputs) {
-  rnnpool::TensorDesc in[rnnpool::kOpInputs] = {};
+  rnnpool::TensorDesc in[rnnpool::kFusedStemOpInputs] = {};
   rnnpool::TensorDesc out{};
-  for (int i = 0; i < rnnpool::kOpInputs && i < inputs->size; ++i) {
+  for (int i = 0; i < rnnpool::kFusedStemOpInputs && i < inputs->size; ++i) {
     tensor_index_[i] = inputs->data[i];
     in[i] = Describe(context, inputs->data[i]);
   }
@@ -132,9 +172,17 @@ TfLiteStatus RnnPoolOp::Prepare(TfLiteContext* context, const TfLiteIntArray* in
   int32_t resized[4];
   if (validated_once_ && in[0].present && in[0].rank == 4 && in[0].dims != nullptr) {
     const rnnpool::RnnPoolShape& s = op_.shape;
+    int32_t height = in[0].dims[1], width = in[0].dims[2];
+    if (op_.has_stem) {  // RNNPool reads the convolution's map
+      const rnnpool::StemShape& g = op_.stem.shape;
+      const rnnpool::Padding padding =
+          op_.stem.padding == 0 ? rnnpool::Padding::kValid : rnnpool::Padding::kSame;
+      height = rnnpool::OutputSize(height, g.kernel_h, g.stride_h, padding);
+      width = rnnpool::OutputSize(width, g.kernel_w, g.stride_w, padding);
+    }
     resized[0] = in[0].dims[0];
-    resized[1] = rnnpool::OutputSize(in[0].dims[1], s.pool_h, s.stride_h, s.padding);
-    resized[2] = rnnpool::OutputSize(in[0].dims[2], s.pool_w, s.stride_w, s.padding);
+    resized[1] = rnnpool::OutputSize(height, s.pool_h, s.stride_h, s.padding);
+    resized[2] = rnnpool::OutputSize(width, s.pool_w, s.stride_w, s.padding);
     resized[3] = 4 * s.rnn2_units;
     out.rank = 4;
     out.dims = resized;
@@ -159,6 +207,7 @@ TfLiteStatus RnnPoolOp::Prepare(TfLiteContext* context, const TfLiteIntArray* in
     BindCell<float, float>(context, tensor_index_, kRnn1Kernel, &op_.float_params.rnn1);
     BindCell<float, float>(context, tensor_index_, kRnn2Kernel, &op_.float_params.rnn2);
   }
+  if (op_.has_stem) PrepareStem(context, in[kStemFilter]);
   // Threads: the interpreter's num_threads (-1, its default, means one), but
   // each thread must get at least min_madds_per_thread_ of work: a thread is
   // started and joined per invoke (tens of microseconds, far more when the
@@ -174,6 +223,7 @@ TfLiteStatus RnnPoolOp::Prepare(TfLiteContext* context, const TfLiteIntArray* in
   const int64_t most = patches * patch_madds / min_madds_per_thread_;
   threads_ = context->recommended_num_threads < 1 ? 1 : context->recommended_num_threads;
   if (threads_ > most) threads_ = most > 1 ? static_cast<int>(most) : 1;
+  if (op_.has_stem) threads_ = 1;  // the fused form runs its bands of rows in order
   scratch_.assign(threads_, std::vector<Block>((op_.scratch_bytes + 15) / 16));
 
   // Output [B, H', W', 4 h2]: resize if the tensor's shape is not that.
@@ -242,7 +292,13 @@ TfLiteStatus RnnPoolOp::Eval(TfLiteContext* context, const void* input_data,
   const void* in = input_data != nullptr ? input_data : input->data.raw_const;
   void* out = output_data != nullptr ? output_data : output->data.data;
   if (in == nullptr || out == nullptr) return Fail(context, "input or output has no data");
-  if (threads_ == 1) {
+  if (op_.has_stem && op_.is_int8) {
+    rnnpool::StemRnnPoolInt8(stem_int8_, int8_plan_, static_cast<const int8_t*>(in), op_.batch,
+                             static_cast<int8_t*>(out), scratch_[0].data());
+  } else if (op_.has_stem) {
+    rnnpool::StemRnnPoolFloat(stem_float_, op_.float_params, static_cast<const float*>(in),
+                              op_.batch, static_cast<float*>(out), scratch_[0].data());
+  } else if (threads_ == 1) {
     // The whole-map entry point.
     if (op_.is_int8) {
       rnnpool::RnnPoolInt8(int8_plan_, static_cast<const int8_t*>(in), op_.batch, op_.height,

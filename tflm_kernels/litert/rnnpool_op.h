@@ -45,7 +45,7 @@ class RnnPoolOp {
   RnnPoolOp(const void* options, size_t length,
             int64_t min_madds_per_thread = kMinMaddsPerThread);
 
-  // Validates the node (9 inputs, 1 output: tensor indices into
+  // Validates the node (9 inputs, or 11 for the fused form; 1 output: tensor indices into
   // context->tensors) and sets up Eval. Resizes the output to
   // [B, H', W', 4*h2] if the input batch or size changed.
   TfLiteStatus Prepare(TfLiteContext* context, const TfLiteIntArray* inputs,
@@ -60,12 +60,14 @@ class RnnPoolOp {
                     void* output_data = nullptr);
 
   int input_tensor() const { return tensor_index_[0]; }
-  int output_tensor() const { return tensor_index_[rnnpool::kOpInputs]; }
+  int output_tensor() const { return tensor_index_[rnnpool::kFusedStemOpInputs]; }
   // Bytes of the output of the last Prepare.
   size_t output_bytes() const;
 
  private:
   TfLiteStatus Fail(TfLiteContext* context, const char* message) const;
+  // The fused convolution (version 2): its parameters and multipliers.
+  void PrepareStem(const TfLiteContext* context, const rnnpool::TensorDesc& filter);
   template <typename T>
   void RunPatches(const T* input, T* output,
                   void (*patch)(const void*, const T*, int32_t, int32_t, int32_t,
@@ -77,10 +79,13 @@ class RnnPoolOp {
   rnnpool::OpOptions options_{};
 
   // Prepare.
-  int tensor_index_[rnnpool::kOpInputs + 1] = {};
+  int tensor_index_[rnnpool::kFusedStemOpInputs + 1] = {};
   bool validated_once_ = false;
   rnnpool::ValidatedOp op_{};  // float_params with its weights bound
   rnnpool::RnnPoolInt8Plan int8_plan_{};  // int8: built from op_.int8_params
+  rnnpool::StemInt8Params stem_int8_{};    // version 2, int8
+  rnnpool::StemFloatParams stem_float_{};  // version 2, float
+  std::vector<int32_t> stem_multiplier_, stem_shift_;
   int threads_ = 1;
   int64_t min_madds_per_thread_;
   struct alignas(16) Block {

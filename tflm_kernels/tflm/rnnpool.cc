@@ -30,6 +30,8 @@ constexpr int kRnn2KernelTensor = 5;
 constexpr int kRnn2RecurrentTensor = 6;
 constexpr int kRnn2GateBiasTensor = 7;
 constexpr int kRnn2UpdateBiasTensor = 8;
+constexpr int kStemFilterTensor = 9;  // version 2 only
+constexpr int kStemBiasTensor = 10;
 constexpr int kOutputTensor = 0;
 
 void* Init(TfLiteContext* context, const char* buffer, size_t length) {
@@ -115,6 +117,17 @@ rnnpool::TensorDesc Describe(const TfLiteTensor* t) {
     } else if (affine->scale == nullptr || affine->scale->size != 1 ||
                (affine->zero_point != nullptr && affine->zero_point->size > 1)) {
       d.quantization = rnnpool::Quantization::kPerChannel;
+      // The scales stay in the model (read in Prepare, before the temp
+      // tensors go); the zero points are only checked here.
+      if (affine->scale != nullptr) {
+        d.channel_scales = affine->scale->data;
+        d.num_channel_scales = affine->scale->size;
+      }
+      d.quantized_dimension = affine->quantized_dimension;
+      d.channel_zero_points_zero = true;
+      for (int i = 0; affine->zero_point != nullptr && i < affine->zero_point->size; ++i) {
+        if (affine->zero_point->data[i] != 0) d.channel_zero_points_zero = false;
+      }
     } else {
       d.quantization = rnnpool::Quantization::kPerTensor;
       d.scale = affine->scale->data[0];
@@ -163,9 +176,9 @@ class TempTensors {
     BindInt8Cell(kRnn2KernelTensor, &params->rnn2);
   }
 
-  // More than the contract's 9 inputs are only counted (the validator
-  // rejects the count before reading any description).
-  static constexpr int kMaxTensors = rnnpool::kOpInputs;
+  // More than the contract's 11 inputs (version 2) are only counted (the
+  // validator rejects the count before reading any description).
+  static constexpr int kMaxTensors = rnnpool::kFusedStemOpInputs;
 
  private:
   // A cell's four inputs follow each other from `kernel_index` on (static_assert below).
@@ -184,6 +197,26 @@ class TempTensors {
   int num_inputs_ = 0;
   int num_outputs_ = 0;
 };
+
+// The fused convolution's per-channel multipliers, in persistent arrays of k
+// entries (kept across a second Prepare), as TFLM's CONV_2D keeps them.
+TfLiteStatus PrepareStemMultipliers(TfLiteContext* context, const rnnpool::ValidatedOp& op,
+                                    const rnnpool::TensorDesc& filter, OpDataRnnPool* data) {
+  const size_t bytes = static_cast<size_t>(op.shape.in_channels) * sizeof(int32_t);
+  rnnpool::StemInt8Params& stem = data->stem_int8;
+  if (stem.multiplier == nullptr || data->shape.in_channels != op.shape.in_channels) {
+    stem.multiplier = static_cast<int32_t*>(context->AllocatePersistentBuffer(context, bytes));
+    stem.shift = static_cast<int32_t*>(context->AllocatePersistentBuffer(context, bytes));
+  }
+  if (stem.multiplier == nullptr || stem.shift == nullptr) {
+    MicroPrintf("RNNPool: no persistent memory for the stem multipliers (%d bytes)",
+                static_cast<int>(2 * bytes));
+    return kTfLiteError;
+  }
+  rnnpool::StemMultipliers(op, filter, const_cast<int32_t*>(stem.multiplier),
+                           const_cast<int32_t*>(stem.shift));
+  return kTfLiteOk;
+}
 
 TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
   if (node->user_data == nullptr) {
@@ -209,10 +242,25 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
       // The weights are constant (validated): their data stays in the model.
       tensors.BindInt8Weights(&op.int8_params);
     }
+    if (ok && op.has_stem && op.is_int8 &&
+        PrepareStemMultipliers(context, op, inputs[kStemFilterTensor], data) != kTfLiteOk) {
+      return kTfLiteError;
+    }
   }  // ~TempTensors deallocates
   if (!ok) {
     MicroPrintf("RNNPool: %s", message);
     return kTfLiteError;
+  }
+  data->has_stem = op.has_stem;
+  if (op.has_stem) {
+    const rnnpool::ValidatedStem& stem = op.stem;
+    data->stem_int8.shape = data->stem_float.shape = stem.shape;
+    data->stem_int8.input_offset = stem.input_offset;
+    data->stem_int8.output_offset = stem.output_offset;
+    data->stem_int8.activation_min = stem.activation_min_int8;
+    data->stem_int8.activation_max = stem.activation_max_int8;
+    data->stem_float.activation_min = stem.activation_min;
+    data->stem_float.activation_max = stem.activation_max;
   }
   data->is_int8 = op.is_int8;
   data->shape = op.shape;
@@ -282,11 +330,40 @@ void EvalInt8(TfLiteContext* context, TfLiteNode* node, const rnnpool::RnnPoolIn
                        micro::GetTensorData<int8_t>(output), scratch);
 }
 
+// Fused form: Prepare's convolution parameters completed with its weights.
+template <typename T, typename B, typename Stem>
+Stem WithStemWeights(TfLiteContext* context, TfLiteNode* node, Stem stem) {
+  stem.filter = micro::GetTensorData<T>(micro::GetEvalInput(context, node, kStemFilterTensor));
+  stem.bias = micro::GetTensorData<B>(micro::GetEvalInput(context, node, kStemBiasTensor));
+  return stem;
+}
+
+void EvalStem(TfLiteContext* context, TfLiteNode* node, const OpDataRnnPool& data,
+              void* scratch) {
+  const TfLiteEvalTensor* input = micro::GetEvalInput(context, node, kInputTensor);
+  TfLiteEvalTensor* output = micro::GetEvalOutput(context, node, kOutputTensor);
+  const int32_t batch = input->dims->data[0];
+  if (data.is_int8) {
+    rnnpool::StemRnnPoolInt8(WithStemWeights<int8_t, int32_t>(context, node, data.stem_int8),
+                             *data.int8_plan, micro::GetTensorData<int8_t>(input), batch,
+                             micro::GetTensorData<int8_t>(output), scratch);
+    return;
+  }
+  rnnpool::RnnPoolFloatParams params = data.float_params;
+  BindCellWeights(context, node, kRnn1KernelTensor, &params.rnn1);
+  BindCellWeights(context, node, kRnn2KernelTensor, &params.rnn2);
+  rnnpool::StemRnnPoolFloat(WithStemWeights<float, float>(context, node, data.stem_float),
+                            params, micro::GetTensorData<float>(input), batch,
+                            micro::GetTensorData<float>(output), scratch);
+}
+
 TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
   const OpDataRnnPool& data = *static_cast<const OpDataRnnPool*>(node->user_data);
   void* scratch = context->GetScratchBuffer(context, data.scratch_index);
   TFLITE_DCHECK(scratch != nullptr);
-  if (data.is_int8) {
+  if (data.has_stem) {
+    EvalStem(context, node, data, scratch);
+  } else if (data.is_int8) {
     TFLITE_DCHECK(data.int8_plan != nullptr);
     EvalInt8(context, node, *data.int8_plan, scratch);
   } else {

@@ -32,14 +32,17 @@
 
 #include "tensorflow/lite/micro/micro_common.h"
 #include "tflm_kernels/rnnpool_core.h"
+#include "tflm_kernels/rnnpool_stem.h"
 #include "tflm_kernels/rnnpool_validate.h"
 
 namespace tflite {
 
 // The custom_code the converter writes and the resolver is keyed by.
 constexpr char kRnnPoolCustomName[] = "RNNPool";
-// The options version this kernel implements.
+// The options versions this kernel implements: the plain op, and the fused
+// form that also computes the convolution feeding RNNPool.
 constexpr int kRnnPoolOptionsVersion = rnnpool::kOptionsVersion;
+constexpr int kRnnPoolFusedStemVersion = rnnpool::kFusedStemVersion;
 
 struct OpDataRnnPool {
   // --- Init: the custom options, decoded in Prepare ---
@@ -56,6 +59,12 @@ struct OpDataRnnPool {
   // persistent buffer (int8 ops only); Eval only runs it.
   rnnpool::RnnPoolInt8Plan* int8_plan;
   int scratch_index;
+  // Fused form (version 2): the convolution's geometry, offsets and clamp
+  // (filter / bias pointers set in Eval), and for int8 its per-channel
+  // multipliers in two persistent arrays of k entries, as TFLM's CONV_2D keeps them.
+  bool has_stem;
+  rnnpool::StemInt8Params stem_int8;
+  rnnpool::StemFloatParams stem_float;
 };
 
 // Returns the registration; add it with AddCustom(kRnnPoolCustomName, ...).

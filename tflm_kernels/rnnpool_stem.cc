@@ -1,0 +1,175 @@
+/* The fused stem convolution + RNNPool (rnnpool_stem.h). */
+#include "rnnpool_stem.h"
+
+#include <cstring>
+
+namespace rnnpool {
+namespace {
+
+constexpr size_t Align16(size_t bytes) { return (bytes + 15) & ~size_t{15}; }
+
+size_t BandBytes(const StemShape& stem, const RnnPoolShape& shape, size_t elem) {
+  return Align16(static_cast<size_t>(shape.pool_h) * stem.out_width * stem.out_channels * elem);
+}
+
+// The first and one-past-last kernel tap that falls inside [0, n) for an
+// output position whose window starts at `start`.
+inline void TapsInside(int32_t start, int32_t kernel, int32_t n, int32_t* first, int32_t* end) {
+  *first = start < 0 ? -start : 0;
+  *end = start + kernel > n ? n - start : kernel;
+}
+
+// Runs one row of patches after another over a band holding the stem rows
+// they read; `row_fn` computes one stem row, `patch` one RNNPool patch.
+template <typename Elem, typename RowFn, typename PatchFn>
+void BandedWholeMap(const StemShape& g, const RnnPoolShape& s, const Elem* image,
+                    int32_t batch, Elem* output, void* scratch, RowFn row_fn, PatchFn patch) {
+  const int32_t height = g.out_height, width = g.out_width;
+  const int32_t out_h = OutputSize(height, s.pool_h, s.stride_h, s.padding);
+  const int32_t out_w = OutputSize(width, s.pool_w, s.stride_w, s.padding);
+  const int32_t pad_top = PaddingBefore(height, s.pool_h, s.stride_h, s.padding);
+  const int32_t pad_left = PaddingBefore(width, s.pool_w, s.stride_w, s.padding);
+  const size_t row_elems = static_cast<size_t>(width) * g.out_channels;
+  const size_t out_channels = 4 * static_cast<size_t>(s.rnn2_units);
+  const size_t image_size = static_cast<size_t>(g.in_height) * g.in_width * g.in_channels;
+  Elem* band = static_cast<Elem*>(scratch);
+  void* rnnpool_scratch = static_cast<char*>(scratch) + BandBytes(g, s, sizeof(Elem));
+  for (int32_t b = 0; b < batch; ++b) {
+    const Elem* one_image = image + static_cast<size_t>(b) * image_size;
+    int32_t first = 0, count = 0;  // the band holds stem rows [first, first + count)
+    for (int32_t oy = 0; oy < out_h; ++oy) {
+      const int32_t top = oy * s.stride_h - pad_top;
+      int32_t lo = top < 0 ? 0 : top;
+      int32_t hi = top + s.pool_h > height ? height : top + s.pool_h;
+      if (hi < lo) hi = lo;
+      // Patch rows move down, so the rows kept are the band's last ones.
+      int32_t kept = 0;
+      if (lo >= first && lo < first + count) {
+        kept = first + count - lo;
+        if (kept > hi - lo) kept = hi - lo;
+        std::memmove(band, band + static_cast<size_t>(lo - first) * row_elems,
+                     static_cast<size_t>(kept) * row_elems * sizeof(Elem));
+      }
+      for (int32_t row = lo + kept; row < hi; ++row) {
+        row_fn(one_image, row, band + static_cast<size_t>(row - lo) * row_elems);
+      }
+      first = lo;
+      count = hi - lo;
+      for (int32_t ox = 0; ox < out_w; ++ox) {
+        Elem* out = output + ((static_cast<size_t>(b) * out_h + oy) * out_w + ox) * out_channels;
+        patch(band, count, width, top - lo, ox * s.stride_w - pad_left, out, rnnpool_scratch);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+StemShape StemShapeFor(int32_t in_height, int32_t in_width, int32_t in_channels,
+                       int32_t out_channels, int32_t kernel_h, int32_t kernel_w,
+                       int32_t stride_h, int32_t stride_w, Padding padding) {
+  StemShape g;
+  g.in_height = in_height;
+  g.in_width = in_width;
+  g.in_channels = in_channels;
+  g.out_channels = out_channels;
+  g.kernel_h = kernel_h;
+  g.kernel_w = kernel_w;
+  g.stride_h = stride_h;
+  g.stride_w = stride_w;
+  g.out_height = OutputSize(in_height, kernel_h, stride_h, padding);
+  g.out_width = OutputSize(in_width, kernel_w, stride_w, padding);
+  g.pad_top = PaddingBefore(in_height, kernel_h, stride_h, padding);
+  g.pad_left = PaddingBefore(in_width, kernel_w, stride_w, padding);
+  return g;
+}
+
+void StemRowInt8(const StemInt8Params& stem, const int8_t* image, int32_t row, int8_t* out) {
+  const StemShape& g = stem.shape;
+  const int32_t y0 = row * g.stride_h - g.pad_top;
+  int32_t ky0, ky1;
+  TapsInside(y0, g.kernel_h, g.in_height, &ky0, &ky1);
+  const size_t filter_size = static_cast<size_t>(g.kernel_h) * g.kernel_w * g.in_channels;
+  for (int32_t ox = 0; ox < g.out_width; ++ox) {
+    const int32_t x0 = ox * g.stride_w - g.pad_left;
+    int32_t kx0, kx1;
+    TapsInside(x0, g.kernel_w, g.in_width, &kx0, &kx1);
+    for (int32_t oc = 0; oc < g.out_channels; ++oc) {
+      const int8_t* filter = stem.filter + oc * filter_size;
+      int32_t acc = 0;
+      for (int32_t ky = ky0; ky < ky1; ++ky) {
+        const int8_t* pixel =
+            image + (static_cast<size_t>(y0 + ky) * g.in_width + x0 + kx0) * g.in_channels;
+        const int8_t* w = filter + (static_cast<size_t>(ky) * g.kernel_w + kx0) * g.in_channels;
+        const int32_t taps = (kx1 - kx0) * g.in_channels;
+        for (int32_t i = 0; i < taps; ++i) acc += (pixel[i] + stem.input_offset) * w[i];
+      }
+      acc += stem.bias[oc];
+      acc = MultiplyByQuantizedMultiplier(acc, stem.multiplier[oc], stem.shift[oc]);
+      acc += stem.output_offset;
+      acc = acc < stem.activation_min ? stem.activation_min : acc;
+      acc = acc > stem.activation_max ? stem.activation_max : acc;
+      out[static_cast<size_t>(ox) * g.out_channels + oc] = static_cast<int8_t>(acc);
+    }
+  }
+}
+
+void StemRowFloat(const StemFloatParams& stem, const float* image, int32_t row, float* out) {
+  const StemShape& g = stem.shape;
+  const int32_t y0 = row * g.stride_h - g.pad_top;
+  int32_t ky0, ky1;
+  TapsInside(y0, g.kernel_h, g.in_height, &ky0, &ky1);
+  const size_t filter_size = static_cast<size_t>(g.kernel_h) * g.kernel_w * g.in_channels;
+  for (int32_t ox = 0; ox < g.out_width; ++ox) {
+    const int32_t x0 = ox * g.stride_w - g.pad_left;
+    int32_t kx0, kx1;
+    TapsInside(x0, g.kernel_w, g.in_width, &kx0, &kx1);
+    for (int32_t oc = 0; oc < g.out_channels; ++oc) {
+      const float* filter = stem.filter + oc * filter_size;
+      float total = 0.0f;
+      for (int32_t ky = ky0; ky < ky1; ++ky) {
+        const float* pixel =
+            image + (static_cast<size_t>(y0 + ky) * g.in_width + x0 + kx0) * g.in_channels;
+        const float* w = filter + (static_cast<size_t>(ky) * g.kernel_w + kx0) * g.in_channels;
+        const int32_t taps = (kx1 - kx0) * g.in_channels;
+        for (int32_t i = 0; i < taps; ++i) total += pixel[i] * w[i];
+      }
+      total += stem.bias[oc];
+      total = total < stem.activation_min ? stem.activation_min : total;
+      total = total > stem.activation_max ? stem.activation_max : total;
+      out[static_cast<size_t>(ox) * g.out_channels + oc] = total;
+    }
+  }
+}
+
+size_t StemRnnPoolInt8ScratchBytes(const StemShape& stem, const RnnPoolShape& shape) {
+  return BandBytes(stem, shape, sizeof(int8_t)) + RnnPoolInt8ScratchBytes(shape);
+}
+
+size_t StemRnnPoolFloatScratchBytes(const StemShape& stem, const RnnPoolShape& shape) {
+  return BandBytes(stem, shape, sizeof(float)) + RnnPoolFloatScratchBytes(shape);
+}
+
+void StemRnnPoolInt8(const StemInt8Params& stem, const RnnPoolInt8Plan& plan,
+                     const int8_t* image, int32_t batch, int8_t* output, void* scratch) {
+  BandedWholeMap(
+      stem.shape, Int8PlanShape(plan), image, batch, output, scratch,
+      [&stem](const int8_t* one_image, int32_t row, int8_t* out) {
+        StemRowInt8(stem, one_image, row, out);
+      },
+      [&plan](const int8_t* band, int32_t h, int32_t w, int32_t top, int32_t left, int8_t* out,
+              void* s) { RnnPoolPatchInt8(plan, band, h, w, top, left, out, s); });
+}
+
+void StemRnnPoolFloat(const StemFloatParams& stem, const RnnPoolFloatParams& params,
+                      const float* image, int32_t batch, float* output, void* scratch) {
+  BandedWholeMap(
+      stem.shape, params.shape, image, batch, output, scratch,
+      [&stem](const float* one_image, int32_t row, float* out) {
+        StemRowFloat(stem, one_image, row, out);
+      },
+      [&params](const float* band, int32_t h, int32_t w, int32_t top, int32_t left, float* out,
+                void* s) { RnnPoolPatchFloat(params, band, h, w, top, left, out, s); });
+}
+
+}  // namespace rnnpool

@@ -43,20 +43,25 @@ def rnnpool_geometry(model, subgraph, op):
     and options (converters.tflite_io.rnnpool_validation; ValueError if it rejects them).
 
     Returns a dict: input / output shapes, pool_size, strides, padding,
-    in_channels k, rnn1_units h1, rnn2_units h2, patches (N H' W'), and the
-    kernel's scratch_bytes.
+    in_channels k, rnn1_units h1, rnn2_units h2, patches (N H' W'), the
+    kernel's scratch_bytes, and for the fused form (version 2) "stem": its
+    convolution's kernel_size, strides and output_shape (RNNPool's input).
     """
     index = next((i for i, o in enumerate(subgraph.operators) if o is op), None)
     v = rnnpool_validation.validated_rnnpool_op(model, subgraph, op, index)
     output_shape = list(v["output_shape"])
-    return {
+    geometry = {
         "input_shape": list(v["input_shape"]), "output_shape": output_shape,
         "pool_size": list(v["pool_size"]), "strides": list(v["strides"]),
         "padding": contract.padding_name(v["padding"]), "in_channels": v["in_channels"],
         "rnn1_units": v["rnn1_units"], "rnn2_units": v["rnn2_units"],
         "patches": int(np.prod(output_shape[:-1])), "scratch_bytes": int(v["scratch_bytes"]),
-        "stem": v.get("stem"),
     }
+    if v["has_stem"]:  # the fused convolution's output map, never held whole
+        _, kh, kw, _ = tflite_model.shape_of(subgraph.tensors[op.inputs[9]])
+        geometry["stem"] = {"kernel_size": [kh, kw], "strides": list(v["stem"]["strides"]),
+                            "output_shape": list(v["stem"]["output_shape"])}
+    return geometry
 
 
 def madds(model, subgraph, op):
@@ -75,7 +80,7 @@ def madds(model, subgraph, op):
         g = rnnpool_geometry(model, subgraph, op)
         total = g["patches"] * cost.madds_per_patch(g["pool_size"], g["in_channels"],
                                                     g["rnn1_units"], g["rnn2_units"])
-        if g["stem"] is not None:  # the fused convolution
+        if "stem" in g:  # the fused convolution
             _, kh, kw, k_in = tflite_model.shape_of(subgraph.tensors[op.inputs[9]])
             total += int(np.prod(g["stem"]["output_shape"])) * kh * kw * k_in
         return total

@@ -198,11 +198,9 @@ def _rnnpool(graph, index):
         options = contract.decode(op.customOptions)
         size = tuple(options["pool_size"])
         if options["version"] == contract.FUSED_STEM_VERSION:
-            # The op's own convolution: one patch of its output map, then the
-            # image window that patch reads.
-            k, kh, kw, _ = tflite_model.shape_of(graph.tensor(op.inputs[9]))
-            extra += size[0] * size[1] * k * tflite_model.ITEM_BYTES[
-                graph.tensor(rnnpool_input).type]
+            # The op's own convolution: its rows are in the op's scratch (the
+            # band); the image window one patch reads comes in as below.
+            _, kh, kw, _ = tflite_model.shape_of(graph.tensor(op.inputs[9]))
             size = ((size[0] - 1) * options["stem_stride_h"] + kh,
                     (size[1] - 1) * options["stem_stride_w"] + kw)
         extra += _window_bytes(graph, rnnpool_input, size)

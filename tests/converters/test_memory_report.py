@@ -83,14 +83,19 @@ def rnnpool_only():
     return _convert(inputs, RNNPool2D(3, 2, pool_size=4, strides=2)(inputs))
 
 
-@pytest.fixture(scope="module")
-def stem_rnnpool():
+def _stem_rnnpool(fuse_stem):
     """9x9x1 -> 3x3 stride-2 conv (4) -> RNNPool 2x2/2 (h1=h2=2) -> 1x1 conv (3)."""
     inputs = keras.Input((9, 9, 1))
     x = keras.layers.Conv2D(4, 3, strides=2, use_bias=False)(inputs)
     x = RNNPool2D(2, 2, pool_size=2, strides=2)(x)
     outputs = keras.layers.Conv2D(3, 1, use_bias=False)(x)
-    return _convert(inputs, outputs)
+    return _convert(inputs, outputs, fuse_stem=fuse_stem)
+
+
+@pytest.fixture(scope="module")
+def stem_rnnpool():
+    """_stem_rnnpool with the conv and RNNPool as two ops."""
+    return _stem_rnnpool(fuse_stem=False)
 
 
 @pytest.fixture(scope="module")
@@ -237,6 +242,31 @@ def test_rnnpool_block_runs_its_stem_patch_by_patch_from_the_image(stem_rnnpool)
     assert report["operators"][0]["live_bytes"] == 9 * 9 * F32 + 4 * 4 * 4 * F32
 
 
+def test_fused_stem_rnnpool_op_holds_the_image_and_a_band_of_conv_rows():
+    from tflm_kernels import core
+
+    report = memory_report(_stem_rnnpool(fuse_stem=True))
+    assert [row["op"] for row in report["operators"]] == ["RNNPool", "CONV_2D"]
+    # The fused op counts its convolution once: 576 + 640, as the two ops.
+    assert [row["madds"] for row in report["operators"]] == [576 + 640, 96]
+    # Scratch: RNNPool's plus 2 rows (pool_h) of the 4-wide, 4-channel conv
+    # output, 2 * 4 * 4 floats = 128 B.
+    scratch = core.scratch_bytes_float(4, 2, 2, (2, 2)) + 128
+    row = report["operators"][0]
+    assert row["scratch_bytes"] == scratch
+    # Live: the image and the output; the conv output map is gone.
+    assert row["live_bytes"] == 9 * 9 * F32 + 2 * 2 * 8 * F32
+    (op,) = report["rnnpool_ops"]
+    assert op["input_shape"] == [1, 9, 9, 1]
+    assert op["stem"] == {"kernel_size": [3, 3], "strides": [2, 2], "output_shape": [1, 4, 4, 4]}
+    # Paper convention: as unfused, the image's 5x5 window per patch; the
+    # conv rows are the band in the scratch.
+    rnnpool_block = report["blocks"][0]
+    assert rnnpool_block["operators"] == [0]
+    assert (rnnpool_block["input_bytes"], rnnpool_block["output_bytes"],
+            rnnpool_block["extra_bytes"]) == (0, 128, 100 + scratch)
+
+
 # -- the planner against TFLM -------------------------------------------------------------
 
 def test_arena_matches_tflm_for_two_convolutions(conv_conv, capfd):
@@ -364,8 +394,11 @@ def test_vww_peak_ram_by_the_paper_convention_is_the_papers(vww, name, hand_byte
 
 def test_vww_rnnpool_model_has_one_rnnpool_op_of_729_patches(vww):
     (op,) = memory_report(vww["rnnpool"][1])["rnnpool_ops"]
-    assert (op["input_shape"], op["output_shape"]) == ([1, 112, 112, 8], [1, 27, 27, 32])
-    assert (op["patches"], op["madds"]) == (729, 729 * 12288)
+    # The fused form: the op reads the image and computes its 3x3 stride-2
+    # convolution to 112x112x8 itself (112 * 112 * 8 * 27 MAdds).
+    assert (op["input_shape"], op["output_shape"]) == ([1, 224, 224, 3], [1, 27, 27, 32])
+    assert op["stem"]["output_shape"] == [1, 112, 112, 8]
+    assert (op["patches"], op["madds"]) == (729, 729 * 12288 + 112 * 112 * 8 * 27)
 
 
 @pytest.mark.parametrize("name", ["baseline", "rnnpool"])

@@ -154,7 +154,9 @@ def _with_options(model_bytes, **changes):
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"version": 2}, "options version 2 not supported"),
+    ({"version": 3}, "options version 3 not supported"),
+    # The model's op is the fused form (11 inputs): version 1 is the plain op's.
+    ({"version": 1}, r"expected 9 inputs and 1 output \(options version 1\), got 11"),
     ({"pool_h": None}, "missing option 'pool_h'"),
     ({"rnn1_zeta": 0.5}, "option 'rnn1_zeta' is not defined for an int8 model"),
     ({"colour": 1}, "unknown option key 'colour'"),

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <new>
 
 #if (defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT) || \
     (defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32)
@@ -92,89 +93,307 @@ inline int32_t ClampUnsigned15(int32_t x) {  // [0, 32767]
 #endif
 }
 
-// (4) Two multiply-adds per instruction (SMLAD) for the int16-by-int8
-// products h @ U and the RNN2 projection, with the matrix reordered once at
-// Prepare into 2x2 blocks: for rows j, j+1 (j even) and columns o, o+1 (o even)
-// the four bytes M[j][o], M[j][o+1], M[j+1][o], M[j+1][o+1]. One word load
-// then feeds two SMLADs: SXTB16 of the word gives the int16 lanes
-// (M[j][o], M[j+1][o]), SXTB16 of the word rotated by 8 gives
-// (M[j][o+1], M[j+1][o+1]), each multiplied lane by lane with the state pair
-// (v[j], v[j+1]) read as one word. Integer sums are exact in any order, so
-// the results equal MatVec's; spec 5 bounds every partial sum below 2^31.
-// ACLE intrinsics where the core has the SIMD32 extension, plain C elsewhere.
+#if RNNPOOL_ARM_DSP
+// Two-lane primitives of the DSP path (SXTB16, SMLAD), through ACLE.
 inline int32_t Sxtb16(uint32_t w) {  // bytes 0, 2 sign-extended to two int16 lanes
-#if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32
   return static_cast<int32_t>(__sxtb16(w));
-#else
-  const uint32_t low = static_cast<uint32_t>(static_cast<int32_t>(static_cast<int8_t>(w)));
-  const uint32_t high = static_cast<uint32_t>(static_cast<int32_t>(static_cast<int8_t>(w >> 16)));
-  return static_cast<int32_t>((low & 0xFFFFu) | (high << 16));
-#endif
 }
 // Bytes 1, 3 sign-extended to two int16 lanes (SXTB16 with its rotation).
 inline int32_t Sxtb16High(uint32_t w) {
-#if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32
   int32_t result;
   __asm__("sxtb16 %0, %1, ror #8" : "=r"(result) : "r"(w));  // ACLE has no rotate form
   return result;
-#else
-  return Sxtb16((w >> 8) | (w << 24));
-#endif
 }
-inline int32_t Smlad(int32_t a, int32_t b, int32_t acc) {  // acc + a.lo * b.lo + a.hi * b.hi
-#if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32
-  return static_cast<int32_t>(__smlad(a, b, acc));
-#else
-  const int32_t products = static_cast<int16_t>(a) * static_cast<int16_t>(b) +
-                           (a >> 16) * (b >> 16);
-  return static_cast<int32_t>(static_cast<uint32_t>(acc) + static_cast<uint32_t>(products));
-#endif
+inline int32_t Smlad(uint32_t a, int32_t b, int32_t acc) {  // acc + a.lo * b.lo + a.hi * b.hi
+  return static_cast<int32_t>(__smlad(static_cast<int32_t>(a), b, acc));
 }
+// An unaligned word (LDR allows it on ARMv7-M and later).
 inline uint32_t LoadWord(const void* p) {
   uint32_t w;
   std::memcpy(&w, p, sizeof(w));
   return w;
 }
+// Two aligned words (one LDRD).
+struct WordPair {
+  int32_t first, second;
+};
+inline WordPair LoadPair(const int32_t* p) {
+  // g++ splits an 8-byte memcpy into two LDRs. (The arrays read are constant
+  // while the kernels run: no memory operand needed.)
+  int32_t first, second;
+  __asm__("ldrd %0, %1, [%2]" : "=r"(first), "=r"(second) : "r"(p));
+  return {first, second};
+}
+inline WordPair LoadPair(const uint32_t* p) {
+  return LoadPair(reinterpret_cast<const int32_t*>(p));
+}
+// (low, high) as int16 lanes (PKHBT).
+inline int32_t PackLanes(int32_t low, int32_t high) {
+  int32_t result;
+  __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(result) : "r"(low), "r"(high));
+  return result;
+}
 
-// out[o] = epilogue(sum_j v[j] M[j][o], o): v int16 [in], 4-byte aligned; `pairs`
-// from ReorderPairs; in, units even. Four outputs per pass (four accumulators
-// and two weight words stay in registers on a Cortex-M), then two.
-template <typename Epilogue>
-RNNPOOL_ALWAYS_INLINE void MatVecPairs(const int16_t* v, int32_t in, const int8_t* pairs,
-                                       int32_t units, int32_t* out, const Epilogue& epilogue) {
-  const size_t row_bytes = 2 * static_cast<size_t>(units);  // one pair of rows
-  const int16_t* const v_end = v + in;
-  int32_t o = 0;
-  for (; o + 4 <= units; o += 4) {
-    const int8_t* m = pairs + 2 * o;
-    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    for (const int16_t* vj = v; vj < v_end; vj += 2, m += row_bytes) {
-      const int32_t vv = static_cast<int32_t>(LoadWord(vj));
-      const uint32_t w0 = LoadWord(m), w1 = LoadWord(m + 4);
-      a0 = Smlad(Sxtb16(w0), vv, a0);
-      a1 = Smlad(Sxtb16High(w0), vv, a1);
-      a2 = Smlad(Sxtb16(w1), vv, a2);
-      a3 = Smlad(Sxtb16High(w1), vv, a3);
-    }
-    out[o] = epilogue(a0, o);
-    out[o + 1] = epilogue(a1, o + 1);
-    out[o + 2] = epilogue(a2, o + 2);
-    out[o + 3] = epilogue(a3, o + 3);
+// SMMLAR: (a b + c 2^32 + 2^31) >> 32 (no ACLE intrinsic).
+inline int32_t Smmlar(int32_t a, int32_t b, int32_t c) {
+  int32_t result;
+  __asm__("smmlar %0, %1, %2, %3" : "=r"(result) : "r"(a), "r"(b), "r"(c));
+  return result;
+}
+
+// (5): MBQM of x / 2^(left+1), x the input with that factor applied.
+inline int32_t ApplyDsp(int32_t x, const DspRequant& m) {
+  return (Smmlar(x, m.q, m.round) + ((x >> 31) & m.sign_mask)) >> m.n;
+}
+
+// (6): MBQM(x, M_a) of the int16 x in the low (kHigh: high) lane of `lanes`,
+// without the activation's offset. SMLAWB / SMLAWT read the lane itself; its
+// sign bit, masked by sign_mask (2^15 or 0), is the 2^15 [x < 0] subtracted.
+template <bool kHigh>
+inline int32_t ActivationInput(int32_t lanes, const DspActivation& a) {
+  if (kHigh) {
+    const uint32_t sign = static_cast<uint32_t>(lanes) & (static_cast<uint32_t>(a.sign_mask) << 16);
+    return (__smlawt(a.q, lanes, a.bias) - static_cast<int32_t>(sign >> 16)) >> a.shift;
   }
-  if (o < units) {  // units = 4 q + 2
-    const int8_t* m = pairs + 2 * o;
-    int32_t a0 = 0, a1 = 0;
-    for (const int16_t* vj = v; vj < v_end; vj += 2, m += row_bytes) {
-      const int32_t vv = static_cast<int32_t>(LoadWord(vj));
-      const uint32_t w = LoadWord(m);
-      a0 = Smlad(Sxtb16(w), vv, a0);
-      a1 = Smlad(Sxtb16High(w), vv, a1);
-    }
-    out[o] = epilogue(a0, o);
-    out[o + 1] = epilogue(a1, o + 1);
+  return (__smlawb(a.q, lanes, a.bias) - (lanes & a.sign_mask)) >> a.shift;
+}
+
+// Spec 4.4 for the int16 pre-activation in one lane of `lanes`.
+template <Kind kKind, bool kHigh>
+RNNPOOL_ALWAYS_INLINE int32_t ActivateDsp(int32_t lanes, const int32_t* table,
+                                          const DspActivation& a) {
+  if (kKind == Kind::kTable) {
+    // r = sat16(MBQM(x, M_a)); (7) reads {base', d} at r >> 7.
+    const int32_t r = __ssat(ActivationInput<kHigh>(lanes, a), 16);
+    const WordPair entry = LoadPair(table + 2 * (r >> kTableStepBits));
+    return (entry.first + entry.second * r) >> kTableStepBits;
+  } else if (kKind == Kind::kQuantTanh) {
+    return __ssat(ActivationInput<kHigh>(lanes, a), 16);
+  } else if (kKind == Kind::kQuantSigm) {
+    // clamp(MBQM + 2^14, 0, 32767) = sat15(MBQM) + 2^14.
+    return __ssat(ActivationInput<kHigh>(lanes, a), 15) + kOneQ14;
+  } else {  // relu of an int16: max(x, 0)
+    return static_cast<int32_t>(__usat(kHigh ? lanes >> 16 : static_cast<int16_t>(lanes), 15));
   }
 }
 
+// Spec 4.2's products on the DSP path, v @ M for `units` outputs. The plan
+// keeps M by columns: for output o, its weights 2^(left+1) as int16 pairs
+// matching pairs of inputs, eight inputs (four pairs) per chunk and, where
+// the inputs end with four more, a half chunk of two pairs (MakeInt8Plan).
+// A chunk's four input pairs stay in registers while the outputs run: per
+// output, two LDRDs and four SMLADs (SMUAD first). Integer sums are exact in
+// any order; spec 5 bounds every partial sum (times 2^(left+1), checked at
+// Prepare) below 2^31.
+// The four (or two) input pairs of one chunk in registers.
+struct InputPairs {
+  int32_t p0, p1, p2, p3;
+};
+
+// One chunk for every output: out[o] (+)= pairs . M[o]; kFirst: out[o] = ...
+template <bool kFirst, bool kHalf, typename Finish>
+RNNPOOL_ALWAYS_INLINE void ChunkOverOutputs(const InputPairs& x, const uint32_t* w,
+                                            int32_t stride, int32_t units, int32_t* out,
+                                            const Finish& finish) {
+  for (int32_t* const end = out + units; out != end; ++out, w += stride) {
+    const WordPair w01 = LoadPair(reinterpret_cast<const int32_t*>(w));
+    int32_t a = kFirst ? static_cast<int32_t>(__smuad(w01.first, x.p0))
+                       : Smlad(w01.first, x.p0, *out);
+    a = Smlad(w01.second, x.p1, a);
+    if (!kHalf) {
+      const WordPair w23 = LoadPair(reinterpret_cast<const int32_t*>(w + 2));
+      a = Smlad(w23.first, x.p2, a);
+      a = Smlad(w23.second, x.p3, a);
+    }
+    *out = finish(a, out);
+  }
+}
+
+struct KeepSum {
+  int32_t operator()(int32_t a, const int32_t*) const { return a; }
+};
+
+// out = v @ M for int16 inputs v (read as pairs, up to the shape's end: the
+// callers' buffers leave room for the inputs past `in`, which meet zero
+// weights).
+RNNPOOL_NOINLINE void DotStates(const int16_t* v, const ChunkShape& shape, const uint32_t* m,
+                                int32_t units, int32_t* out) {
+  const int32_t stride = shape.Words();
+  for (int32_t c = 0; c < shape.full; ++c, v += 8, m += 4) {
+    const InputPairs x = {static_cast<int32_t>(LoadWord(v)), static_cast<int32_t>(LoadWord(v + 2)),
+                          static_cast<int32_t>(LoadWord(v + 4)),
+                          static_cast<int32_t>(LoadWord(v + 6))};
+    if (c == 0) {
+      ChunkOverOutputs<true, false>(x, m, stride, units, out, KeepSum());
+    } else {
+      ChunkOverOutputs<false, false>(x, m, stride, units, out, KeepSum());
+    }
+  }
+  if (shape.half) {
+    const InputPairs x = {static_cast<int32_t>(LoadWord(v)), static_cast<int32_t>(LoadWord(v + 2)),
+                          0, 0};
+    if (shape.full == 0) {
+      ChunkOverOutputs<true, true>(x, m, stride, units, out, KeepSum());
+    } else {
+      ChunkOverOutputs<false, true>(x, m, stride, units, out, KeepSum());
+    }
+  }
+}
+
+inline const uint32_t* WordsAt(const int8_t* pairs, int32_t offset) {
+  return reinterpret_cast<const uint32_t*>(pairs + offset);
+}
+
+// A step's pre-activations (spec 4.3): p = gx + MBQM(h @ U, M_h), then
+// gu[o] = (sat16(p + b_gate), sat16(p + b_update)) as int16 lanes. h null:
+// the first step (h = 0, MBQM(0) = 0, p = gx).
+RNNPOOL_NOINLINE void PreActivationsDsp(const DspCell& c, const int8_t* pairs, const int16_t* h,
+                                        int32_t units, const int32_t* gx, int32_t* gu) {
+  const int32_t* bias = reinterpret_cast<const int32_t*>(pairs + c.biases);
+  if (h == nullptr) {
+    for (int32_t o = 0; o < units; ++o) {
+      const int32_t p = gx[o];
+      const WordPair b = LoadPair(bias + 2 * o);
+      gu[o] = PackLanes(__ssat(p + b.first, 16), __ssat(p + b.second, 16));
+    }
+    return;
+  }
+  DotStates(h, c.recurrent_shape, WordsAt(pairs, c.recurrent), units, gu);
+  const DspRequant m = c.recurrent_requant;  // a copy: the stores to gu could alias
+  for (int32_t o = 0; o < units; ++o) {
+    const int32_t p = gx[o] + ApplyDsp(gu[o], m);
+    const WordPair b = LoadPair(bias + 2 * o);
+    gu[o] = PackLanes(__ssat(p + b.first, 16), __ssat(p + b.second, 16));
+  }
+}
+
+// (g, u) lanes -> (z, c) lanes, in place (spec 4.4). A gate and an update of
+// one family share M_a (MakeFastCell), so one set of constants serves both.
+template <Kind kGate, Kind kUpdate>
+RNNPOOL_NOINLINE void ActivateUnitsDsp(const DspCell& c, int32_t units, int32_t* gu) {
+  const DspActivation ag = c.gate_activation;
+  const DspActivation au = kGate == kUpdate ? c.gate_activation : c.update_activation;
+  const int32_t* const gate_table = c.gate_table;
+  const int32_t* const update_table = c.update_table;
+  for (int32_t* const end = gu + units; gu != end; ++gu) {
+    const int32_t w = *gu;
+    *gu = PackLanes(ActivateDsp<kGate, false>(w, gate_table, ag),
+                    ActivateDsp<kUpdate, true>(w, update_table, au));
+  }
+}
+
+// h' = sat16(RDBPOT(z h, 15) + MBQM(coef c, M_c)) (spec 4.3), coef = (3),
+// MBQM in form (5) on (coef c) 2^update_pre (n >= 1: sign_mask = -1).
+RNNPOOL_NOINLINE void UpdateUnitsDsp(const DspCell& c, int32_t units, const int32_t* zc,
+                                     int16_t* h) {
+  const DspRequant m = c.update;
+  const int32_t pre = c.update_pre, coef_bias = c.coef_bias, zeta = c.zeta;
+  for (int16_t* const end = h + units; h != end; ++h) {
+    const int32_t w = *zc++;
+    const int32_t z = static_cast<int16_t>(w), u = w >> 16;
+    const int32_t coef = (coef_bias - zeta * z) >> 15;  // (3), in [0, 3 * 2^14]
+    const int32_t x = static_cast<int32_t>(static_cast<uint32_t>(coef * u) << pre);
+    const int32_t update = (Smmlar(x, m.q, m.round) + (x >> 31)) >> m.n;
+    const int32_t zh = z * *h;  // |z h| <= 2^30
+    const int32_t kept = (zh + (1 << 14) + (zh >> 31)) >> 15;  // RDBPOT(z h, 15)
+    *h = static_cast<int16_t>(__ssat(update + kept, 16));
+  }
+}
+
+// As the generic SweepInt8Spec, DSP form: per step, the pre-activations, the
+// activations (the only code instantiated per family pair), the update.
+template <Kind kGate, Kind kUpdate>
+void SweepDsp(const DspCell& c, const int8_t* pairs, int32_t units, const int32_t* gx,
+              int32_t steps, ptrdiff_t step_stride, int16_t* h, int32_t* acc) {
+  for (int32_t o = 0; o < units; ++o) h[o] = 0;
+  PreActivationsDsp(c, pairs, nullptr, units, gx, acc);
+  for (int32_t t = 0;;) {
+    ActivateUnitsDsp<kGate, kUpdate>(c, units, acc);
+    UpdateUnitsDsp(c, units, acc, h);
+    if (++t == steps) break;
+    gx += step_stride;
+    PreActivationsDsp(c, pairs, h, units, gx, acc);
+  }
+}
+
+template <Kind kGate>
+DspSweepFn SelectSweepDsp(Kind update) {
+  switch (update) {
+    case Kind::kTable:
+      return SweepDsp<kGate, Kind::kTable>;
+    case Kind::kQuantSigm:
+      return SweepDsp<kGate, Kind::kQuantSigm>;
+    case Kind::kQuantTanh:
+      return SweepDsp<kGate, Kind::kQuantTanh>;
+    case Kind::kRelu:
+      break;
+  }
+  return SweepDsp<kGate, Kind::kRelu>;
+}
+
+// Spec 4.2 for `count` pixels of k channels (k a multiple of 4), consecutive
+// at `v`: per chunk of eight channels (or the last four), SXTB16 makes of
+// each word the lanes (c, c+2) and (c+1, c+3) that the plan's pairs of W
+// rows match; the sums start from -zp_x colsum(W) 2^(left+1) (`sums`).
+// g: `units` int32 per pixel.
+RNNPOOL_NOINLINE void ProjectPixelsDsp(const int8_t* v, int32_t count, int32_t k,
+                                       const int8_t* pairs, const DspProjection& proj,
+                                       int32_t units, int32_t* g) {
+  const uint32_t* const matrix = WordsAt(pairs, proj.weights);
+  const int32_t* const sums = reinterpret_cast<const int32_t*>(pairs + proj.zero_point);
+  const DspRequant m = proj.requant;
+  const ChunkShape shape = proj.shape;
+  const int32_t stride = shape.Words();
+  auto requant = [&m](int32_t a, const int32_t*) { return ApplyDsp(a, m); };
+  auto from_sums = [&](int32_t a, const int32_t* out) { return a + sums[out - g]; };
+  for (int32_t p = 0; p < count; ++p, v += k, g += units) {
+    const int8_t* x = v;
+    const uint32_t* w = matrix;
+    for (int32_t c = 0; c < shape.full; ++c, x += 8, w += 4) {
+      const uint32_t x0 = LoadWord(x), x1 = LoadWord(x + 4);
+      const InputPairs lanes = {Sxtb16(x0), Sxtb16High(x0), Sxtb16(x1), Sxtb16High(x1)};
+      const bool last = c + 1 == shape.full && !shape.half;
+      if (c == 0 && last) {
+        ChunkOverOutputs<true, false>(lanes, w, stride, units, g, [&](int32_t a, const int32_t* o) {
+          return ApplyDsp(a + sums[o - g], m);
+        });
+      } else if (c == 0) {
+        ChunkOverOutputs<true, false>(lanes, w, stride, units, g, from_sums);
+      } else if (last) {
+        ChunkOverOutputs<false, false>(lanes, w, stride, units, g, requant);
+      } else {
+        ChunkOverOutputs<false, false>(lanes, w, stride, units, g, KeepSum());
+      }
+    }
+    if (shape.half) {
+      const uint32_t x0 = LoadWord(x);
+      const InputPairs lanes = {Sxtb16(x0), Sxtb16High(x0), 0, 0};
+      if (shape.full == 0) {
+        ChunkOverOutputs<true, true>(lanes, w, stride, units, g, [&](int32_t a, const int32_t* o) {
+          return ApplyDsp(a + sums[o - g], m);
+        });
+      } else {
+        ChunkOverOutputs<false, true>(lanes, w, stride, units, g, requant);
+      }
+    }
+  }
+}
+
+// Spec 4.2 for RNN2: `count` RNN1 final states of `in` int16, consecutive at v.
+RNNPOOL_NOINLINE void ProjectStatesDsp(const int16_t* v, int32_t count, int32_t in,
+                                       const int8_t* pairs, const DspProjection& proj,
+                                       int32_t units, int32_t* g) {
+  const uint32_t* const matrix = WordsAt(pairs, proj.weights);
+  const DspRequant m = proj.requant;
+  for (int32_t p = 0; p < count; ++p, v += in, g += units) {
+    DotStates(v, proj.shape, matrix, units, g);
+    for (int32_t o = 0; o < units; ++o) g[o] = ApplyDsp(g[o], m);
+  }
+}
+
+#endif  // RNNPOOL_ARM_DSP
+
+#if !RNNPOOL_ARM_DSP
 template <Kind kKind>
 inline int32_t ActivateFast(int32_t x, const InterpolationTable* table, const FastRequant& m) {
   if (kKind == Kind::kTable) {
@@ -193,63 +412,12 @@ inline int32_t ActivateFast(int32_t x, const InterpolationTable* table, const Fa
   }
 }
 
+
 // Spec 4.3 for one step of a cell, fast form, all in int32 (Prepare checked
-// the sums' bounds), in two passes over the units so that each pass keeps its
-// constants in registers (a Cortex-M has 13): ActivateUnits turns the
-// pre-activations gx + gh into z and c, packed as two int16 lanes in place;
-// UpdateUnits makes the next state from them.
-inline int32_t PackLanes(int32_t low, int32_t high) {  // (low, high) as int16 lanes
-  return static_cast<int32_t>((static_cast<uint32_t>(low) & 0xFFFFu) |
-                              (static_cast<uint32_t>(high) << 16));
-}
-
-// pre[o] (gx + gh) -> (z, c) lanes, in place.
-// The constants are copied to locals: the stores to pre[] (int32) could
-// otherwise alias the cell's fields and force reloads every unit.
-template <Kind kGate, Kind kUpdate>
-RNNPOOL_ALWAYS_INLINE void ActivateUnits(const FastCell& c, int32_t units, int32_t* pre) {
-  const FastRequant mz = c.gate_activation;
-  const FastRequant mu = kGate == kUpdate ? c.gate_activation : c.update_activation;
-  const int32_t* const gate_bias = c.gate_bias;
-  const int32_t* const update_bias = c.update_bias;
-  const InterpolationTable* const gate_table = c.gate_table;
-  const InterpolationTable* const update_table = c.update_table;
-  for (int32_t o = 0; o < units; ++o) {
-    const int32_t p = pre[o];
-    const int32_t z = ActivateFast<kGate>(SaturateInt16(p + gate_bias[o]), gate_table, mz);
-    const int32_t u = ActivateFast<kUpdate>(SaturateInt16(p + update_bias[o]), update_table, mu);
-    pre[o] = PackLanes(z, u);
-  }
-}
-
-// h' = sat16(RDBPOT(z h, 15) + MBQM(coef c, M_c)), coef = (3); kFirst: h = 0.
-template <bool kFirst>
-RNNPOOL_ALWAYS_INLINE void UpdateUnits(const FastCell& c, int32_t units, const int32_t* zu,
-                                       int16_t* h) {
-  const FastRequant mc = c.update;
-  const int32_t coef_bias = c.coef_bias, zeta = c.zeta;
-  for (int32_t o = 0; o < units; ++o) {
-    const int32_t z = static_cast<int16_t>(zu[o]), u = zu[o] >> 16;
-    const int32_t coef = (coef_bias - zeta * z) >> 15;  // (3), in [0, 3 * 2^14]
-    int32_t next = ApplyWide(coef * u, mc);               // |coef * u| < 2^31
-    if (!kFirst) next += RoundingDivideByPOTConst<15>(z * h[o]);  // |z h| <= 2^30
-    h[o] = static_cast<int16_t>(SaturateInt16(next));
-  }
-}
-
-// gx + MBQM(h @ U, M_h) of unit o, as the epilogue of the SMLAD products.
-struct PreActivationEpilogue {
-  const int32_t* gx;
-  FastRequant m;  // a copy: the stores to out[] could alias a reference
-  int32_t operator()(int32_t acc, int32_t o) const { return gx[o] + ApplyNarrow(acc, m); }
-};
-
-// One step in one pass over the units (kFirst: h = 0, no h @ U): the form
-// for cores with enough registers to keep every constant of the step in them
-// (x86-64: 16), where the two passes' packing and stores cost more than they
-// save (x86 callgrind, VWW int8 patch: 118,942 instructions in two passes,
-// 107,089 in one). acc holds h @ U (ignored when kFirst); the same arithmetic
-// as the two passes. Units run last to first: one register and compare fewer.
+// the sums' bounds), in one pass over the units (kFirst: h = 0, no h @ U):
+// the form for cores without the DSP path (x86-64 has 16 registers and takes
+// the cell's fields as memory operands). acc holds h @ U (ignored when
+// kFirst). Units run last to first: one register and compare fewer.
 template <Kind kGate, Kind kUpdate, bool kFirst>
 RNNPOOL_ALWAYS_INLINE void StepUnitsOnePass(const FastCell& c, int32_t units, const int32_t* gx,
                                             const int32_t* acc, int16_t* h) {
@@ -270,38 +438,16 @@ RNNPOOL_ALWAYS_INLINE void StepUnitsOnePass(const FastCell& c, int32_t units, co
 }
 
 // As the generic SweepInt8Spec, fast form, the activation families fixed at
-// compile time. Where SMLAD exists (a Cortex-M's 13 registers), h @ U comes
-// from the two-MAC products and a step runs in two passes (ActivateUnits,
-// UpdateUnits; `acc` holds the pre-activations, then the (z, c) lanes);
-// elsewhere in one pass (StepUnitsOnePass).
+// compile time.
 template <typename Cell, Kind kGate, Kind kUpdate>
-void SweepInt8(const Cell& c, const int8_t* plan_pairs, int32_t units, const int32_t* gx,
-               int32_t steps, ptrdiff_t step_stride, int16_t* h, int32_t* acc) {
-  if constexpr (!kTwoMacProducts) {
-    StepUnitsOnePass<kGate, kUpdate, true>(c, units, gx, acc, h);
-    for (int32_t t = 1; t < steps; ++t) {
-      gx += step_stride;
-      // |h @ U| <= 2^30 (spec 5).
-      MatVecInline<int32_t>(h, units, 0, c.recurrent_kernel, units, acc, StoreSum());
-      StepUnitsOnePass<kGate, kUpdate, false>(c, units, gx, acc, h);
-    }
-    return;
-  }
-  for (int32_t o = 0; o < units; ++o) acc[o] = gx[o];  // h = 0: gh = MBQM(0) = 0
-  ActivateUnits<kGate, kUpdate>(c, units, acc);
-  UpdateUnits<true>(c, units, acc, h);
+void SweepInt8(const Cell& c, const int8_t*, int32_t units, const int32_t* gx, int32_t steps,
+               ptrdiff_t step_stride, int16_t* h, int32_t* acc) {
+  StepUnitsOnePass<kGate, kUpdate, true>(c, units, gx, acc, h);
   for (int32_t t = 1; t < steps; ++t) {
     gx += step_stride;
     // |h @ U| <= 2^30 (spec 5).
-    if (c.recurrent_pairs >= 0) {
-      MatVecPairs(h, units, plan_pairs + c.recurrent_pairs, units, acc,
-                  PreActivationEpilogue{gx, c.recurrent});
-    } else {
-      MatVecInline<int32_t>(h, units, 0, c.recurrent_kernel, units, acc, StoreSum());
-      for (int32_t o = 0; o < units; ++o) acc[o] = gx[o] + ApplyNarrow(acc[o], c.recurrent);
-    }
-    ActivateUnits<kGate, kUpdate>(c, units, acc);
-    UpdateUnits<false>(c, units, acc, h);
+    MatVecInline<int32_t>(h, units, 0, c.recurrent_kernel, units, acc, StoreSum());
+    StepUnitsOnePass<kGate, kUpdate, false>(c, units, gx, acc, h);
   }
 }
 
@@ -334,6 +480,22 @@ FastSweepFn SelectSweep(Kind gate, Kind update) {
       return SelectSweep<Kind::kTable>(update);
   }
 }
+#else
+}  // namespace
+
+// One ActivateUnitsDsp per (gate, update) family pair: 3 x 4 = 12 (a relu
+// gate is rejected by ValidateInt8Params; it would run as a table gate here).
+DspSweepFn SelectSweepDsp(Kind gate, Kind update) {
+  switch (gate) {
+    case Kind::kQuantSigm:
+      return SelectSweepDsp<Kind::kQuantSigm>(update);
+    case Kind::kQuantTanh:
+      return SelectSweepDsp<Kind::kQuantTanh>(update);
+    default:
+      return SelectSweepDsp<Kind::kTable>(update);
+  }
+}
+#endif  // !RNNPOOL_ARM_DSP
 
 namespace {
 
@@ -371,7 +533,11 @@ void WriteOutputInt8(const Requant& my, int32_t zp, const int16_t* h, int32_t n,
 void Sweep(const Int8Plan& plan, const int8_t* pairs, int32_t cell, int32_t units, const int32_t* gx, int32_t steps,
            ptrdiff_t step_stride, int16_t* h, int32_t* acc) {
   if (plan.fast) {
+#if RNNPOOL_ARM_DSP
+    plan.dsp_sweep(plan.dsp[cell], pairs, units, gx, steps, step_stride, h, acc);
+#else
     plan.fast_sweep[cell](plan.cells.fast[cell], pairs, units, gx, steps, step_stride, h, acc);
+#endif
   } else {
     SweepInt8Spec(plan.cells.generic[cell], plan.gate, plan.update, units, gx, steps,
                   step_stride, h, acc);
@@ -392,9 +558,13 @@ void PatchInt8(const Int8Plan& plan, const int8_t* pairs, const int8_t* image, i
   //    MBQM(sum_j (X[j] - zp_x) W[j][o], M_x), |acc| <= 1024 * 255 * 127 < 2^25.
   //    Padded pixels hold zp_x: their projection is MBQM(0) = 0.
   const InsideSpan rows = SpanInside(top, r, height), cols = SpanInside(left, c, width);
+#if RNNPOOL_ARM_DSP
+  const bool row_calls = plan.dsp_proj[0].weights >= 0;
+#else
+  const bool row_calls = plan.simd_project1 != nullptr;
+#endif
   for (int32_t i = 0; i < r; ++i) {
-    if (plan.simd_project1 != nullptr && i >= rows.begin && i < rows.end &&
-        cols.begin < cols.end) {
+    if (row_calls && i >= rows.begin && i < rows.end && cols.begin < cols.end) {
       // The row's inside pixels are consecutive in the image: one call.
       int32_t* g = w.proj1 + static_cast<size_t>(i) * c * h1;
       for (size_t o = 0; o < static_cast<size_t>(cols.begin) * h1; ++o) g[o] = 0;
@@ -402,9 +572,14 @@ void PatchInt8(const Int8Plan& plan, const int8_t* pairs, const int8_t* image, i
         g[o] = 0;
       }
       const int32_t y = top + i, x = left + cols.begin;  // inside the image: no overflow
-      plan.simd_project1(image + (static_cast<size_t>(y) * width + x) * k, cols.end - cols.begin,
-                         k, -zp_x, params.rnn1.kernel, h1, plan.mx1.fast_form,
-                         g + static_cast<size_t>(cols.begin) * h1);
+      const int8_t* pixels = image + (static_cast<size_t>(y) * width + x) * k;
+#if RNNPOOL_ARM_DSP
+      ProjectPixelsDsp(pixels, cols.end - cols.begin, k, pairs, plan.dsp_proj[0], h1,
+                       g + static_cast<size_t>(cols.begin) * h1);
+#else
+      plan.simd_project1(pixels, cols.end - cols.begin, k, -zp_x, params.rnn1.kernel, h1,
+                         plan.mx1.fast_form, g + static_cast<size_t>(cols.begin) * h1);
+#endif
       continue;
     }
     for (int32_t j = 0; j < c; ++j) {
@@ -438,15 +613,14 @@ void PatchInt8(const Int8Plan& plan, const int8_t* pairs, const int8_t* image, i
     if (plan.simd_project2 != nullptr) {
       plan.simd_project2(summaries, count, h1, params.rnn2.kernel, h2, plan.mx2.fast_form,
                          w.proj2);
+#if RNNPOOL_ARM_DSP
+    } else if (plan.dsp_proj[1].weights >= 0) {
+      ProjectStatesDsp(summaries, count, h1, pairs, plan.dsp_proj[1], h2, w.proj2);
+#endif
     } else {
       for (int32_t t = 0; t < count; ++t) {
-        const int16_t* v = summaries + static_cast<size_t>(t) * h1;
-        int32_t* g = w.proj2 + static_cast<size_t>(t) * h2;
-        if (plan.w2_pairs >= 0 && plan.mx2.fast) {
-          MatVecPairs(v, h1, pairs + plan.w2_pairs, h2, g, FastEpilogue{plan.mx2.fast_form});
-        } else {
-          Project(v, h1, 0, params.rnn2.kernel, h2, plan.mx2, g);
-        }
+        Project(summaries + static_cast<size_t>(t) * h1, h1, 0, params.rnn2.kernel, h2,
+                plan.mx2, w.proj2 + static_cast<size_t>(t) * h2);
       }
     }
     int8_t* out = output + static_cast<size_t>(pass) * 2 * h2;
@@ -485,9 +659,16 @@ void RnnPoolInt8(const RnnPoolInt8Plan& plan, const int8_t* input, int32_t batch
 
 void RnnPoolInt8(const RnnPoolInt8Params& params, const int8_t* input, int32_t batch,
                  int32_t height, int32_t width, int8_t* output, void* scratch) {
-  Int8Plan plan;  // without the reordered matrices: 1 KiB less stack
+#if RNNPOOL_ARM_DSP
+  RnnPoolInt8Plan plan;  // the DSP path needs the plan's pair storage
+  internal::MakeInt8Plan(params, new (plan.storage) Int8Plan,
+                         reinterpret_cast<int8_t*>(plan.storage + internal::kPairStorageOffset));
+  RnnPoolInt8(plan, input, batch, height, width, output, scratch);
+#else
+  Int8Plan plan;  // no pair storage on this target: 2 KiB less stack
   internal::MakeInt8Plan(params, &plan, nullptr);
   internal::RunWholeMapInt8(plan, nullptr, input, batch, height, width, output, scratch);
+#endif
 }
 
 }  // namespace rnnpool

@@ -553,6 +553,9 @@ struct Int8Plan {
   DspCell dsp[2];             // the fast path's cells in DSP form (plan.fast)
   DspSweepFn dsp_sweep;       // SweepDsp of the (gate, update) families
   DspProjection dsp_proj[2];  // the projections onto RNN1 / RNN2
+  bool dsp_output;            // M_y in form (5) (else `my`)
+  int32_t output_pre;         // left(M_y) + 1
+  DspRequant output;
   // (Offsets into the pair storage, not pointers: the plan may be copied.)
 #endif
 };

@@ -117,15 +117,17 @@ inline uint32_t LoadWord(const void* p) {
 struct WordPair {
   int32_t first, second;
 };
+// p[kIndex], p[kIndex + 1]. g++ splits an 8-byte memcpy into two LDRs. (The
+// arrays read are not written while the loops read them: no memory operand.)
+template <int kIndex = 0>
 inline WordPair LoadPair(const int32_t* p) {
-  // g++ splits an 8-byte memcpy into two LDRs. (The arrays read are constant
-  // while the kernels run: no memory operand needed.)
   int32_t first, second;
-  __asm__("ldrd %0, %1, [%2]" : "=r"(first), "=r"(second) : "r"(p));
+  __asm__("ldrd %0, %1, [%2, %3]" : "=r"(first), "=r"(second) : "r"(p), "i"(4 * kIndex));
   return {first, second};
 }
+template <int kIndex = 0>
 inline WordPair LoadPair(const uint32_t* p) {
-  return LoadPair(reinterpret_cast<const int32_t*>(p));
+  return LoadPair<kIndex>(reinterpret_cast<const int32_t*>(p));
 }
 // (low, high) as int16 lanes (PKHBT).
 inline int32_t PackLanes(int32_t low, int32_t high) {
@@ -159,14 +161,21 @@ inline int32_t ActivationInput(int32_t lanes, const DspActivation& a) {
 }
 
 // Spec 4.4 for the int16 pre-activation in one lane of `lanes`.
+// A table activation times 2^7 (its last shift not done).
+template <bool kHigh>
+RNNPOOL_ALWAYS_INLINE int32_t TableTimes128(int32_t lanes, const int32_t* table,
+                                            const DspActivation& a) {
+  // r = sat16(MBQM(x, M_a)); (7) reads {base', d} at r >> 7.
+  const int32_t r = __ssat(ActivationInput<kHigh>(lanes, a), 16);
+  const WordPair entry = LoadPair(table + 2 * (r >> kTableStepBits));
+  return entry.first + entry.second * r;
+}
+
 template <Kind kKind, bool kHigh>
 RNNPOOL_ALWAYS_INLINE int32_t ActivateDsp(int32_t lanes, const int32_t* table,
                                           const DspActivation& a) {
   if (kKind == Kind::kTable) {
-    // r = sat16(MBQM(x, M_a)); (7) reads {base', d} at r >> 7.
-    const int32_t r = __ssat(ActivationInput<kHigh>(lanes, a), 16);
-    const WordPair entry = LoadPair(table + 2 * (r >> kTableStepBits));
-    return (entry.first + entry.second * r) >> kTableStepBits;
+    return TableTimes128<kHigh>(lanes, table, a) >> kTableStepBits;
   } else if (kKind == Kind::kQuantTanh) {
     return __ssat(ActivationInput<kHigh>(lanes, a), 16);
   } else if (kKind == Kind::kQuantSigm) {
@@ -190,52 +199,50 @@ struct InputPairs {
   int32_t p0, p1, p2, p3;
 };
 
-// One chunk for every output: out[o] (+)= pairs . M[o]; kFirst: out[o] = ...
-template <bool kFirst, bool kHalf, typename Finish>
+// One chunk for every output: out[o] = init + pairs . M[o], init = 0
+// (kInit = kZero), out[o] (kOut) or from[o] (kFrom).
+enum class Init { kZero, kOut, kFrom };
+template <Init kInit, bool kHalf>
 RNNPOOL_ALWAYS_INLINE void ChunkOverOutputs(const InputPairs& x, const uint32_t* w,
                                             int32_t stride, int32_t units, int32_t* out,
-                                            const Finish& finish) {
+                                            const int32_t* from = nullptr) {
   for (int32_t* const end = out + units; out != end; ++out, w += stride) {
     const WordPair w01 = LoadPair(reinterpret_cast<const int32_t*>(w));
-    int32_t a = kFirst ? static_cast<int32_t>(__smuad(w01.first, x.p0))
-                       : Smlad(w01.first, x.p0, *out);
+    int32_t a = kInit == Init::kZero ? static_cast<int32_t>(__smuad(w01.first, x.p0))
+                                     : Smlad(w01.first, x.p0, kInit == Init::kOut ? *out : *from++);
     a = Smlad(w01.second, x.p1, a);
     if (!kHalf) {
-      const WordPair w23 = LoadPair(reinterpret_cast<const int32_t*>(w + 2));
+      const WordPair w23 = LoadPair<2>(reinterpret_cast<const int32_t*>(w));
       a = Smlad(w23.first, x.p2, a);
       a = Smlad(w23.second, x.p3, a);
     }
-    *out = finish(a, out);
+    *out = a;
   }
 }
-
-struct KeepSum {
-  int32_t operator()(int32_t a, const int32_t*) const { return a; }
-};
 
 // out = v @ M for int16 inputs v (read as pairs, up to the shape's end: the
 // callers' buffers leave room for the inputs past `in`, which meet zero
 // weights).
+// `stride`: words per output of M (at least the shape's).
 RNNPOOL_NOINLINE void DotStates(const int16_t* v, const ChunkShape& shape, const uint32_t* m,
-                                int32_t units, int32_t* out) {
-  const int32_t stride = shape.Words();
+                                int32_t units, int32_t* out, int32_t stride) {
   for (int32_t c = 0; c < shape.full; ++c, v += 8, m += 4) {
     const InputPairs x = {static_cast<int32_t>(LoadWord(v)), static_cast<int32_t>(LoadWord(v + 2)),
                           static_cast<int32_t>(LoadWord(v + 4)),
                           static_cast<int32_t>(LoadWord(v + 6))};
     if (c == 0) {
-      ChunkOverOutputs<true, false>(x, m, stride, units, out, KeepSum());
+      ChunkOverOutputs<Init::kZero, false>(x, m, stride, units, out);
     } else {
-      ChunkOverOutputs<false, false>(x, m, stride, units, out, KeepSum());
+      ChunkOverOutputs<Init::kOut, false>(x, m, stride, units, out);
     }
   }
   if (shape.half) {
     const InputPairs x = {static_cast<int32_t>(LoadWord(v)), static_cast<int32_t>(LoadWord(v + 2)),
                           0, 0};
     if (shape.full == 0) {
-      ChunkOverOutputs<true, true>(x, m, stride, units, out, KeepSum());
+      ChunkOverOutputs<Init::kZero, true>(x, m, stride, units, out);
     } else {
-      ChunkOverOutputs<false, true>(x, m, stride, units, out, KeepSum());
+      ChunkOverOutputs<Init::kOut, true>(x, m, stride, units, out);
     }
   }
 }
@@ -247,6 +254,30 @@ inline const uint32_t* WordsAt(const int8_t* pairs, int32_t offset) {
 // A step's pre-activations (spec 4.3): p = gx + MBQM(h @ U, M_h), then
 // gu[o] = (sat16(p + b_gate), sat16(p + b_update)) as int16 lanes. h null:
 // the first step (h = 0, MBQM(0) = 0, p = gx).
+// h @ U of one chunk (units 6 or 8) fused with the rest of the step's
+// pre-activations: the sum of unit o is requantised while in a register. h
+// is re-read per unit (two LDRDs: h is 4-byte aligned for an even `units`),
+// which leaves registers for the constants. (With more chunks the sums, then
+// the rest, measured fewer instructions.)
+RNNPOOL_ALWAYS_INLINE void OneChunkPreActivations(const int16_t* h, const uint32_t* w,
+                                                  const DspRequant& m, int32_t units,
+                                                  const int32_t* gx, const int32_t* bias,
+                                                  int32_t* gu) {
+  const int32_t* const h_words = reinterpret_cast<const int32_t*>(h);
+  for (int32_t* const end = gu + units; gu != end; ++gu, ++gx, bias += 2, w += 4) {
+    const WordPair h01 = LoadPair(h_words), h23 = LoadPair<2>(h_words);
+    const WordPair w01 = LoadPair(reinterpret_cast<const int32_t*>(w));
+    const WordPair w23 = LoadPair<2>(reinterpret_cast<const int32_t*>(w));
+    int32_t a = static_cast<int32_t>(__smuad(w01.first, h01.first));
+    a = Smlad(w01.second, h01.second, a);
+    a = Smlad(w23.first, h23.first, a);
+    a = Smlad(w23.second, h23.second, a);
+    const int32_t p = *gx + ApplyDsp(a, m);
+    const WordPair b = LoadPair(bias);
+    *gu = PackLanes(__ssat(p + b.first, 16), __ssat(p + b.second, 16));
+  }
+}
+
 RNNPOOL_NOINLINE void PreActivationsDsp(const DspCell& c, const int8_t* pairs, const int16_t* h,
                                         int32_t units, const int32_t* gx, int32_t* gu) {
   const int32_t* bias = reinterpret_cast<const int32_t*>(pairs + c.biases);
@@ -258,8 +289,14 @@ RNNPOOL_NOINLINE void PreActivationsDsp(const DspCell& c, const int8_t* pairs, c
     }
     return;
   }
-  DotStates(h, c.recurrent_shape, WordsAt(pairs, c.recurrent), units, gu);
   const DspRequant m = c.recurrent_requant;  // a copy: the stores to gu could alias
+  const ChunkShape shape = c.recurrent_shape;
+  const uint32_t* const u = WordsAt(pairs, c.recurrent);
+  if (shape.full == 1 && !shape.half && units % 2 == 0) {  // units 6, 8: fused
+    OneChunkPreActivations(h, u, m, units, gx, bias, gu);
+    return;
+  }
+  DotStates(h, shape, u, units, gu, shape.Words());
   for (int32_t o = 0; o < units; ++o) {
     const int32_t p = gx[o] + ApplyDsp(gu[o], m);
     const WordPair b = LoadPair(bias + 2 * o);
@@ -277,13 +314,22 @@ RNNPOOL_NOINLINE void ActivateUnitsDsp(const DspCell& c, int32_t units, int32_t*
   const int32_t* const update_table = c.update_table;
   for (int32_t* const end = gu + units; gu != end; ++gu) {
     const int32_t w = *gu;
-    *gu = PackLanes(ActivateDsp<kGate, false>(w, gate_table, ag),
-                    ActivateDsp<kUpdate, true>(w, update_table, au));
+    if (kGate == Kind::kTable && kUpdate == Kind::kTable) {
+      // Both >> 7 inside one PKHTB: (c 2^7) << 9 has c in its top half.
+      const uint32_t high = static_cast<uint32_t>(TableTimes128<true>(w, update_table, au)) << 9;
+      const int32_t low = TableTimes128<false>(w, gate_table, ag);
+      __asm__("pkhtb %0, %1, %2, asr #7" : "=r"(*gu) : "r"(high), "r"(low));
+    } else {
+      *gu = PackLanes(ActivateDsp<kGate, false>(w, gate_table, ag),
+                      ActivateDsp<kUpdate, true>(w, update_table, au));
+    }
   }
 }
 
 // h' = sat16(RDBPOT(z h, 15) + MBQM(coef c, M_c)) (spec 4.3), coef = (3),
 // MBQM in form (5) on (coef c) 2^update_pre (n >= 1: sign_mask = -1).
+// kFirst: h = 0.
+template <bool kFirst>
 RNNPOOL_NOINLINE void UpdateUnitsDsp(const DspCell& c, int32_t units, const int32_t* zc,
                                      int16_t* h) {
   const DspRequant m = c.update;
@@ -294,6 +340,10 @@ RNNPOOL_NOINLINE void UpdateUnitsDsp(const DspCell& c, int32_t units, const int3
     const int32_t coef = (coef_bias - zeta * z) >> 15;  // (3), in [0, 3 * 2^14]
     const int32_t x = static_cast<int32_t>(static_cast<uint32_t>(coef * u) << pre);
     const int32_t update = (Smmlar(x, m.q, m.round) + (x >> 31)) >> m.n;
+    if (kFirst) {
+      *h = static_cast<int16_t>(__ssat(update, 16));
+      continue;
+    }
     const int32_t zh = z * *h;  // |z h| <= 2^30
     const int32_t kept = (zh + (1 << 14) + (zh >> 31)) >> 15;  // RDBPOT(z h, 15)
     *h = static_cast<int16_t>(__ssat(update + kept, 16));
@@ -305,14 +355,14 @@ RNNPOOL_NOINLINE void UpdateUnitsDsp(const DspCell& c, int32_t units, const int3
 template <Kind kGate, Kind kUpdate>
 void SweepDsp(const DspCell& c, const int8_t* pairs, int32_t units, const int32_t* gx,
               int32_t steps, ptrdiff_t step_stride, int16_t* h, int32_t* acc) {
-  for (int32_t o = 0; o < units; ++o) h[o] = 0;
   PreActivationsDsp(c, pairs, nullptr, units, gx, acc);
-  for (int32_t t = 0;;) {
-    ActivateUnitsDsp<kGate, kUpdate>(c, units, acc);
-    UpdateUnitsDsp(c, units, acc, h);
-    if (++t == steps) break;
+  ActivateUnitsDsp<kGate, kUpdate>(c, units, acc);
+  UpdateUnitsDsp<true>(c, units, acc, h);
+  for (int32_t t = 1; t < steps; ++t) {
     gx += step_stride;
     PreActivationsDsp(c, pairs, h, units, gx, acc);
+    ActivateUnitsDsp<kGate, kUpdate>(c, units, acc);
+    UpdateUnitsDsp<false>(c, units, acc, h);
   }
 }
 
@@ -344,38 +394,28 @@ RNNPOOL_NOINLINE void ProjectPixelsDsp(const int8_t* v, int32_t count, int32_t k
   const DspRequant m = proj.requant;
   const ChunkShape shape = proj.shape;
   const int32_t stride = shape.Words();
-  auto requant = [&m](int32_t a, const int32_t*) { return ApplyDsp(a, m); };
-  auto from_sums = [&](int32_t a, const int32_t* out) { return a + sums[out - g]; };
   for (int32_t p = 0; p < count; ++p, v += k, g += units) {
     const int8_t* x = v;
     const uint32_t* w = matrix;
     for (int32_t c = 0; c < shape.full; ++c, x += 8, w += 4) {
       const uint32_t x0 = LoadWord(x), x1 = LoadWord(x + 4);
       const InputPairs lanes = {Sxtb16(x0), Sxtb16High(x0), Sxtb16(x1), Sxtb16High(x1)};
-      const bool last = c + 1 == shape.full && !shape.half;
-      if (c == 0 && last) {
-        ChunkOverOutputs<true, false>(lanes, w, stride, units, g, [&](int32_t a, const int32_t* o) {
-          return ApplyDsp(a + sums[o - g], m);
-        });
-      } else if (c == 0) {
-        ChunkOverOutputs<true, false>(lanes, w, stride, units, g, from_sums);
-      } else if (last) {
-        ChunkOverOutputs<false, false>(lanes, w, stride, units, g, requant);
+      if (c == 0) {
+        ChunkOverOutputs<Init::kFrom, false>(lanes, w, stride, units, g, sums);
       } else {
-        ChunkOverOutputs<false, false>(lanes, w, stride, units, g, KeepSum());
+        ChunkOverOutputs<Init::kOut, false>(lanes, w, stride, units, g);
       }
     }
     if (shape.half) {
       const uint32_t x0 = LoadWord(x);
       const InputPairs lanes = {Sxtb16(x0), Sxtb16High(x0), 0, 0};
       if (shape.full == 0) {
-        ChunkOverOutputs<true, true>(lanes, w, stride, units, g, [&](int32_t a, const int32_t* o) {
-          return ApplyDsp(a + sums[o - g], m);
-        });
+        ChunkOverOutputs<Init::kFrom, true>(lanes, w, stride, units, g, sums);
       } else {
-        ChunkOverOutputs<false, true>(lanes, w, stride, units, g, requant);
+        ChunkOverOutputs<Init::kOut, true>(lanes, w, stride, units, g);
       }
     }
+    for (int32_t o = 0; o < units; ++o) g[o] = ApplyDsp(g[o], m);
   }
 }
 
@@ -386,7 +426,7 @@ RNNPOOL_NOINLINE void ProjectStatesDsp(const int16_t* v, int32_t count, int32_t 
   const uint32_t* const matrix = WordsAt(pairs, proj.weights);
   const DspRequant m = proj.requant;
   for (int32_t p = 0; p < count; ++p, v += in, g += units) {
-    DotStates(v, proj.shape, matrix, units, g);
+    DotStates(v, proj.shape, matrix, units, g, proj.shape.Words());
     for (int32_t o = 0; o < units; ++o) g[o] = ApplyDsp(g[o], m);
   }
 }
@@ -510,6 +550,21 @@ struct GenericEpilogue {
 };
 
 // g = MBQM((v + offset) @ W, M_x).
+#if RNNPOOL_ARM_DSP
+// Where the DSP projections do not apply (k not a multiple of 4, matrices
+// beyond the plan's storage, extreme multipliers): plain loops, one output at
+// a time (small code for the rare case).
+template <typename In>
+RNNPOOL_NOINLINE void Project(const In* v, int32_t in, int32_t offset, const int8_t* matrix,
+                              int32_t units, const ProjectionRequant& m, int32_t* g) {
+  for (int32_t o = 0; o < units; ++o) {
+    int32_t a = 0;
+    const int8_t* w = matrix + o;
+    for (int32_t j = 0; j < in; ++j, w += units) a += (static_cast<int32_t>(v[j]) + offset) * *w;
+    g[o] = m.fast ? ApplyNarrow(a, m.fast_form) : Requantize(a, m.generic);
+  }
+}
+#else
 template <typename In>
 void Project(const In* v, int32_t in, int32_t offset, const int8_t* matrix, int32_t units,
              const ProjectionRequant& m, int32_t* g) {
@@ -519,6 +574,7 @@ void Project(const In* v, int32_t in, int32_t offset, const int8_t* matrix, int3
     MatVec<int32_t>(v, in, offset, matrix, units, g, GenericEpilogue{m.generic});
   }
 }
+#endif
 
 // Spec 4.5 for one RNN2 final state: sat8(MBQM(h, M_y) + zp_y). Pre-clamping
 // keeps the sum in int32 without changing the result.
@@ -528,6 +584,23 @@ void WriteOutputInt8(const Requant& my, int32_t zp, const int16_t* h, int32_t n,
     out[o] = static_cast<int8_t>(Clamp32(v + zp, -128, 127));
   }
 }
+
+#if RNNPOOL_ARM_DSP
+// Spec 4.5, M_y in form (5): sat8(MBQM(h, M_y) + zp_y), |MBQM| < 2^30.
+RNNPOOL_NOINLINE void WriteOutputDsp(const Int8Plan& plan, const int16_t* h, int32_t n,
+                                     int8_t* out) {
+  if (!plan.dsp_output) {
+    WriteOutputInt8(plan.my, plan.params.output_zero_point, h, n, out);
+    return;
+  }
+  const DspRequant m = plan.output;
+  const int32_t pre = plan.output_pre, zp = plan.params.output_zero_point;
+  for (int32_t o = 0; o < n; ++o) {
+    const int32_t x = static_cast<int32_t>(static_cast<uint32_t>(h[o]) << pre);
+    out[o] = static_cast<int8_t>(__ssat(ApplyDsp(x, m) + zp, 8));
+  }
+}
+#endif
 
 // Runs cell 0 (RNN1) or 1 (RNN2) over one sequence (SweepInt8's arguments).
 void Sweep(const Int8Plan& plan, const int8_t* pairs, int32_t cell, int32_t units, const int32_t* gx, int32_t steps,
@@ -624,11 +697,18 @@ void PatchInt8(const Int8Plan& plan, const int8_t* pairs, const int8_t* image, i
       }
     }
     int8_t* out = output + static_cast<size_t>(pass) * 2 * h2;
+#if RNNPOOL_ARM_DSP
+    auto write = [&plan](const int16_t* h, int32_t n, int8_t* o) { WriteOutputDsp(plan, h, n, o); };
+#else
+    auto write = [&plan](const int16_t* h, int32_t n, int8_t* o) {
+      WriteOutputInt8(plan.my, plan.params.output_zero_point, h, n, o);
+    };
+#endif
     Sweep(plan, pairs, 1, h2, w.proj2, count, h2, w.state2, w.acc);
-    WriteOutputInt8(plan.my, params.output_zero_point, w.state2, h2, out);
+    write(w.state2, h2, out);
     Sweep(plan, pairs, 1, h2, w.proj2 + static_cast<size_t>(count - 1) * h2, count, -h2, w.state2,
           w.acc);
-    WriteOutputInt8(plan.my, params.output_zero_point, w.state2, h2, out + h2);
+    write(w.state2, h2, out + h2);
   }
 }
 

@@ -467,6 +467,10 @@ void MakeInt8Plan(const RnnPoolInt8Params& params, Int8Plan* plan, int8_t* pairs
   MakeDspProjection(params.rnn1, plan->mx1, true, s.in_channels, h1, params.input_zero_point,
                     &storage, &plan->dsp_proj[0]);
   MakeDspProjection(params.rnn2, plan->mx2, false, h1, h2, 0, &storage, &plan->dsp_proj[1]);
+  // M_y on a state h: |h| 2^(left+1) <= 2^31 for left <= 15.
+  plan->output_pre = LeftOf(params.output_multiplier) + 1;
+  plan->dsp_output = plan->output_pre <= 16 && MakeDspRequant(params.output_multiplier,
+                                                              &plan->output);
 #else
   (void)pairs;
 #endif

@@ -477,8 +477,18 @@ struct ChunkShape {
   int32_t Words() const { return 4 * full + (half ? 2 : 0); }  // per output
 };
 
+struct DspCell;
+// The activations of one step, (g, u) lanes -> (z, c) lanes in place.
+using DspActivateFn = void (*)(const DspCell&, int32_t units, int32_t* gu);
+
+// A step's pre-activations from h (the first step's, h = 0, apart).
+using DspPreActivateFn = void (*)(const DspCell&, const int8_t* pairs, const int16_t* h,
+                                  int32_t units, const int32_t* gx, int32_t* gu);
+
 // One cell of the DSP path. Offsets are into the plan's pair storage (bytes).
 struct DspCell {
+  DspPreActivateFn pre_activate;  // for the cell's size and M_h
+  DspActivateFn activate;   // for the cell's families and roundings
   int32_t recurrent;        // U 2^(left(M_h)+1) by columns [units][shape words]
   ChunkShape recurrent_shape;
   int32_t biases;           // (gate, update) bias pairs [units], int32
@@ -492,10 +502,6 @@ struct DspCell {
   DspRequant update;   // M_c, (5), on (coef c) 2^update_pre; n >= 1
   int32_t update_pre;  // left(M_c) + 1
 };
-
-using DspSweepFn = void (*)(const DspCell&, const int8_t* pairs, int32_t units,
-                            const int32_t* gx, int32_t steps, ptrdiff_t step_stride, int16_t* h,
-                            int32_t* acc);
 
 // The projections of the DSP path: the pixels (RNN1, k a multiple of 4) or
 // RNN1's final states (RNN2) @ W 2^(left(M_x)+1) by columns, and M_x in form
@@ -551,7 +557,6 @@ struct Int8Plan {
   Requant my;
 #if RNNPOOL_ARM_DSP
   DspCell dsp[2];             // the fast path's cells in DSP form (plan.fast)
-  DspSweepFn dsp_sweep;       // SweepDsp of the (gate, update) families
   DspProjection dsp_proj[2];  // the projections onto RNN1 / RNN2
   bool dsp_output;            // M_y in form (5) (else `my`)
   int32_t output_pre;         // left(M_y) + 1
@@ -612,7 +617,10 @@ void SweepInt8Spec(const Int8CellCtx& c, Kind gate, Kind update, int32_t units,
 // --- Defined in rnnpool_int8.cc (the fast path) ---
 // The fast sweep instantiated for one (gate, update) family pair.
 #if RNNPOOL_ARM_DSP
-DspSweepFn SelectSweepDsp(Kind gate, Kind update);
+// rounds: n >= 1 in an activation's M_a (the corrections of (6) needed).
+DspActivateFn SelectActivateDsp(Kind gate, Kind update, bool rounds);
+// one_chunk: an even number of units <= 8; rounds: n >= 1 in M_h.
+DspPreActivateFn SelectPreActivateDsp(bool one_chunk, bool rounds);
 #else
 FastSweepFn SelectSweep(Kind gate, Kind update);
 #endif

@@ -147,40 +147,49 @@ inline int32_t Smmlar(int32_t a, int32_t b, int32_t c) {
 inline int32_t ApplyDsp(int32_t x, const DspRequant& m) {
   return (Smmlar(x, m.q, m.round) + ((x >> 31) & m.sign_mask)) >> m.n;
 }
+// The same for a multiplier known to have n >= 1 (sign_mask = -1).
+inline int32_t ApplyDspRounding(int32_t x, const DspRequant& m) {
+  return (Smmlar(x, m.q, m.round) + (x >> 31)) >> m.n;
+}
 
 // (6): MBQM(x, M_a) of the int16 x in the low (kHigh: high) lane of `lanes`,
 // without the activation's offset. SMLAWB / SMLAWT read the lane itself; its
 // sign bit, masked by sign_mask (2^15 or 0), is the 2^15 [x < 0] subtracted.
-template <bool kHigh>
+// kRounds false: n = 0 in both activations (sign_mask 0), the usual case
+// (M_a >= 1/2: m_pre of 4 or more for a table, 1/2 for quantTanh).
+template <bool kHigh, bool kRounds>
 inline int32_t ActivationInput(int32_t lanes, const DspActivation& a) {
   if (kHigh) {
+    const int32_t sum = __smlawt(a.q, lanes, a.bias);
+    if (!kRounds) return sum >> a.shift;
     const uint32_t sign = static_cast<uint32_t>(lanes) & (static_cast<uint32_t>(a.sign_mask) << 16);
-    return (__smlawt(a.q, lanes, a.bias) - static_cast<int32_t>(sign >> 16)) >> a.shift;
+    return (sum - static_cast<int32_t>(sign >> 16)) >> a.shift;
   }
-  return (__smlawb(a.q, lanes, a.bias) - (lanes & a.sign_mask)) >> a.shift;
+  const int32_t sum = __smlawb(a.q, lanes, a.bias);
+  return (kRounds ? sum - (lanes & a.sign_mask) : sum) >> a.shift;
 }
 
 // Spec 4.4 for the int16 pre-activation in one lane of `lanes`.
 // A table activation times 2^7 (its last shift not done).
-template <bool kHigh>
+template <bool kHigh, bool kRounds>
 RNNPOOL_ALWAYS_INLINE int32_t TableTimes128(int32_t lanes, const int32_t* table,
                                             const DspActivation& a) {
   // r = sat16(MBQM(x, M_a)); (7) reads {base', d} at r >> 7.
-  const int32_t r = __ssat(ActivationInput<kHigh>(lanes, a), 16);
+  const int32_t r = __ssat((ActivationInput<kHigh, kRounds>(lanes, a)), 16);
   const WordPair entry = LoadPair(table + 2 * (r >> kTableStepBits));
   return entry.first + entry.second * r;
 }
 
-template <Kind kKind, bool kHigh>
+template <Kind kKind, bool kHigh, bool kRounds>
 RNNPOOL_ALWAYS_INLINE int32_t ActivateDsp(int32_t lanes, const int32_t* table,
                                           const DspActivation& a) {
   if (kKind == Kind::kTable) {
-    return TableTimes128<kHigh>(lanes, table, a) >> kTableStepBits;
+    return TableTimes128<kHigh, kRounds>(lanes, table, a) >> kTableStepBits;
   } else if (kKind == Kind::kQuantTanh) {
-    return __ssat(ActivationInput<kHigh>(lanes, a), 16);
+    return __ssat((ActivationInput<kHigh, kRounds>(lanes, a)), 16);
   } else if (kKind == Kind::kQuantSigm) {
     // clamp(MBQM + 2^14, 0, 32767) = sat15(MBQM) + 2^14.
-    return __ssat(ActivationInput<kHigh>(lanes, a), 15) + kOneQ14;
+    return __ssat((ActivationInput<kHigh, kRounds>(lanes, a)), 15) + kOneQ14;
   } else {  // relu of an int16: max(x, 0)
     return static_cast<int32_t>(__usat(kHigh ? lanes >> 16 : static_cast<int16_t>(lanes), 15));
   }
@@ -259,44 +268,54 @@ inline const uint32_t* WordsAt(const int8_t* pairs, int32_t offset) {
 // is re-read per unit (two LDRDs: h is 4-byte aligned for an even `units`),
 // which leaves registers for the constants. (With more chunks the sums, then
 // the rest, measured fewer instructions.)
+template <bool kRounds>
 RNNPOOL_ALWAYS_INLINE void OneChunkPreActivations(const int16_t* h, const uint32_t* w,
                                                   const DspRequant& m, int32_t units,
                                                   const int32_t* gx, const int32_t* bias,
                                                   int32_t* gu) {
   const int32_t* const h_words = reinterpret_cast<const int32_t*>(h);
+  const WordPair h01 = LoadPair(h_words), h23 = LoadPair<2>(h_words);
   for (int32_t* const end = gu + units; gu != end; ++gu, ++gx, bias += 2, w += 4) {
-    const WordPair h01 = LoadPair(h_words), h23 = LoadPair<2>(h_words);
     const WordPair w01 = LoadPair(reinterpret_cast<const int32_t*>(w));
     const WordPair w23 = LoadPair<2>(reinterpret_cast<const int32_t*>(w));
     int32_t a = static_cast<int32_t>(__smuad(w01.first, h01.first));
     a = Smlad(w01.second, h01.second, a);
     a = Smlad(w23.first, h23.first, a);
     a = Smlad(w23.second, h23.second, a);
-    const int32_t p = *gx + ApplyDsp(a, m);
+    const int32_t p = *gx + (kRounds ? ApplyDspRounding(a, m) : ApplyDsp(a, m));
     const WordPair b = LoadPair(bias);
     *gu = PackLanes(__ssat(p + b.first, 16), __ssat(p + b.second, 16));
   }
 }
 
-RNNPOOL_NOINLINE void PreActivationsDsp(const DspCell& c, const int8_t* pairs, const int16_t* h,
-                                        int32_t units, const int32_t* gx, int32_t* gu) {
+// The first step's pre-activations (h = 0: MBQM(0) = 0, p = gx).
+RNNPOOL_NOINLINE void FirstPreActivationsDsp(const DspCell& c, const int8_t* pairs,
+                                             int32_t units, const int32_t* gx, int32_t* gu) {
   const int32_t* bias = reinterpret_cast<const int32_t*>(pairs + c.biases);
-  if (h == nullptr) {
-    for (int32_t o = 0; o < units; ++o) {
-      const int32_t p = gx[o];
-      const WordPair b = LoadPair(bias + 2 * o);
-      gu[o] = PackLanes(__ssat(p + b.first, 16), __ssat(p + b.second, 16));
-    }
-    return;
+  for (int32_t* const end = gu + units; gu != end; ++gu, ++gx, bias += 2) {
+    const WordPair b = LoadPair(bias);
+    *gu = PackLanes(__ssat(*gx + b.first, 16), __ssat(*gx + b.second, 16));
   }
+}
+
+// Cells of 6 or 8 units: one chunk, fused (kRounds: n >= 1 in M_h).
+template <bool kRounds>
+RNNPOOL_NOINLINE void OneChunkPreActivationsDsp(const DspCell& c, const int8_t* pairs,
+                                                const int16_t* h, int32_t units,
+                                                const int32_t* gx, int32_t* gu) {
   const DspRequant m = c.recurrent_requant;  // a copy: the stores to gu could alias
+  OneChunkPreActivations<kRounds>(h, WordsAt(pairs, c.recurrent), m, units, gx,
+                                  reinterpret_cast<const int32_t*>(pairs + c.biases), gu);
+}
+
+// Other cells: the sums, then the rest.
+RNNPOOL_NOINLINE void ChunkedPreActivationsDsp(const DspCell& c, const int8_t* pairs,
+                                               const int16_t* h, int32_t units,
+                                               const int32_t* gx, int32_t* gu) {
+  const int32_t* bias = reinterpret_cast<const int32_t*>(pairs + c.biases);
   const ChunkShape shape = c.recurrent_shape;
-  const uint32_t* const u = WordsAt(pairs, c.recurrent);
-  if (shape.full == 1 && !shape.half && units % 2 == 0) {  // units 6, 8: fused
-    OneChunkPreActivations(h, u, m, units, gx, bias, gu);
-    return;
-  }
-  DotStates(h, shape, u, units, gu, shape.Words());
+  DotStates(h, shape, WordsAt(pairs, c.recurrent), units, gu, shape.Words());
+  const DspRequant m = c.recurrent_requant;
   for (int32_t o = 0; o < units; ++o) {
     const int32_t p = gx[o] + ApplyDsp(gu[o], m);
     const WordPair b = LoadPair(bias + 2 * o);
@@ -306,7 +325,7 @@ RNNPOOL_NOINLINE void PreActivationsDsp(const DspCell& c, const int8_t* pairs, c
 
 // (g, u) lanes -> (z, c) lanes, in place (spec 4.4). A gate and an update of
 // one family share M_a (MakeFastCell), so one set of constants serves both.
-template <Kind kGate, Kind kUpdate>
+template <Kind kGate, Kind kUpdate, bool kRounds>
 RNNPOOL_NOINLINE void ActivateUnitsDsp(const DspCell& c, int32_t units, int32_t* gu) {
   const DspActivation ag = c.gate_activation;
   const DspActivation au = kGate == kUpdate ? c.gate_activation : c.update_activation;
@@ -316,12 +335,13 @@ RNNPOOL_NOINLINE void ActivateUnitsDsp(const DspCell& c, int32_t units, int32_t*
     const int32_t w = *gu;
     if (kGate == Kind::kTable && kUpdate == Kind::kTable) {
       // Both >> 7 inside one PKHTB: (c 2^7) << 9 has c in its top half.
-      const uint32_t high = static_cast<uint32_t>(TableTimes128<true>(w, update_table, au)) << 9;
-      const int32_t low = TableTimes128<false>(w, gate_table, ag);
+      const uint32_t high =
+          static_cast<uint32_t>(TableTimes128<true, kRounds>(w, update_table, au)) << 9;
+      const int32_t low = TableTimes128<false, kRounds>(w, gate_table, ag);
       __asm__("pkhtb %0, %1, %2, asr #7" : "=r"(*gu) : "r"(high), "r"(low));
     } else {
-      *gu = PackLanes(ActivateDsp<kGate, false>(w, gate_table, ag),
-                      ActivateDsp<kUpdate, true>(w, update_table, au));
+      *gu = PackLanes(ActivateDsp<kGate, false, kRounds>(w, gate_table, ag),
+                      ActivateDsp<kUpdate, true, kRounds>(w, update_table, au));
     }
   }
 }
@@ -339,7 +359,7 @@ RNNPOOL_NOINLINE void UpdateUnitsDsp(const DspCell& c, int32_t units, const int3
     const int32_t z = static_cast<int16_t>(w), u = w >> 16;
     const int32_t coef = (coef_bias - zeta * z) >> 15;  // (3), in [0, 3 * 2^14]
     const int32_t x = static_cast<int32_t>(static_cast<uint32_t>(coef * u) << pre);
-    const int32_t update = (Smmlar(x, m.q, m.round) + (x >> 31)) >> m.n;
+    const int32_t update = ApplyDspRounding(x, m);
     if (kFirst) {
       *h = static_cast<int16_t>(__ssat(update, 16));
       continue;
@@ -351,34 +371,41 @@ RNNPOOL_NOINLINE void UpdateUnitsDsp(const DspCell& c, int32_t units, const int3
 }
 
 // As the generic SweepInt8Spec, DSP form: per step, the pre-activations, the
-// activations (the only code instantiated per family pair), the update.
-template <Kind kGate, Kind kUpdate>
+// activations (c.activate, the only code instantiated per family pair), the
+// update.
 void SweepDsp(const DspCell& c, const int8_t* pairs, int32_t units, const int32_t* gx,
               int32_t steps, ptrdiff_t step_stride, int16_t* h, int32_t* acc) {
-  PreActivationsDsp(c, pairs, nullptr, units, gx, acc);
-  ActivateUnitsDsp<kGate, kUpdate>(c, units, acc);
+  const DspActivateFn activate = c.activate;
+  const DspPreActivateFn pre_activate = c.pre_activate;
+  FirstPreActivationsDsp(c, pairs, units, gx, acc);
+  activate(c, units, acc);
   UpdateUnitsDsp<true>(c, units, acc, h);
   for (int32_t t = 1; t < steps; ++t) {
     gx += step_stride;
-    PreActivationsDsp(c, pairs, h, units, gx, acc);
-    ActivateUnitsDsp<kGate, kUpdate>(c, units, acc);
+    pre_activate(c, pairs, h, units, gx, acc);
+    activate(c, units, acc);
     UpdateUnitsDsp<false>(c, units, acc, h);
   }
 }
 
+template <Kind kGate, Kind kUpdate>
+DspActivateFn SelectActivateDsp(bool rounds) {
+  return rounds ? ActivateUnitsDsp<kGate, kUpdate, true> : ActivateUnitsDsp<kGate, kUpdate, false>;
+}
+
 template <Kind kGate>
-DspSweepFn SelectSweepDsp(Kind update) {
+DspActivateFn SelectActivateDsp(Kind update, bool rounds) {
   switch (update) {
     case Kind::kTable:
-      return SweepDsp<kGate, Kind::kTable>;
+      return SelectActivateDsp<kGate, Kind::kTable>(rounds);
     case Kind::kQuantSigm:
-      return SweepDsp<kGate, Kind::kQuantSigm>;
+      return SelectActivateDsp<kGate, Kind::kQuantSigm>(rounds);
     case Kind::kQuantTanh:
-      return SweepDsp<kGate, Kind::kQuantTanh>;
+      return SelectActivateDsp<kGate, Kind::kQuantTanh>(rounds);
     case Kind::kRelu:
       break;
   }
-  return SweepDsp<kGate, Kind::kRelu>;
+  return SelectActivateDsp<kGate, Kind::kRelu>(rounds);
 }
 
 // Spec 4.2 for `count` pixels of k channels (k a multiple of 4), consecutive
@@ -386,6 +413,24 @@ DspSweepFn SelectSweepDsp(Kind update) {
 // each word the lanes (c, c+2) and (c+1, c+3) that the plan's pairs of W
 // rows match; the sums start from -zp_x colsum(W) 2^(left+1) (`sums`).
 // g: `units` int32 per pixel.
+// One chunk (k = 8, or k = 4: kHalf) for every output, requantised in place.
+template <bool kHalf>
+RNNPOOL_ALWAYS_INLINE void OneChunkPixel(const InputPairs& x, const uint32_t* w,
+                                         const int32_t* sums, const DspRequant& m,
+                                         int32_t units, int32_t* g) {
+  for (int32_t* const end = g + units; g != end; ++g, ++sums, w += kHalf ? 2 : 4) {
+    const WordPair w01 = LoadPair(w);
+    int32_t a = Smlad(w01.first, x.p0, *sums);
+    a = Smlad(w01.second, x.p1, a);
+    if (!kHalf) {
+      const WordPair w23 = LoadPair<2>(w);
+      a = Smlad(w23.first, x.p2, a);
+      a = Smlad(w23.second, x.p3, a);
+    }
+    *g = ApplyDsp(a, m);
+  }
+}
+
 RNNPOOL_NOINLINE void ProjectPixelsDsp(const int8_t* v, int32_t count, int32_t k,
                                        const int8_t* pairs, const DspProjection& proj,
                                        int32_t units, int32_t* g) {
@@ -394,6 +439,20 @@ RNNPOOL_NOINLINE void ProjectPixelsDsp(const int8_t* v, int32_t count, int32_t k
   const DspRequant m = proj.requant;
   const ChunkShape shape = proj.shape;
   const int32_t stride = shape.Words();
+  if (k == 8 || k == 4) {  // one chunk (the paper's shapes): fused
+    for (int32_t p = 0; p < count; ++p, v += k, g += units) {
+      const uint32_t x0 = LoadWord(v);
+      if (k == 8) {
+        const uint32_t x1 = LoadWord(v + 4);
+        const InputPairs lanes = {Sxtb16(x0), Sxtb16High(x0), Sxtb16(x1), Sxtb16High(x1)};
+        OneChunkPixel<false>(lanes, matrix, sums, m, units, g);
+      } else {
+        const InputPairs lanes = {Sxtb16(x0), Sxtb16High(x0), 0, 0};
+        OneChunkPixel<true>(lanes, matrix, sums, m, units, g);
+      }
+    }
+    return;
+  }
   for (int32_t p = 0; p < count; ++p, v += k, g += units) {
     const int8_t* x = v;
     const uint32_t* w = matrix;
@@ -425,6 +484,23 @@ RNNPOOL_NOINLINE void ProjectStatesDsp(const int16_t* v, int32_t count, int32_t 
                                        int32_t units, int32_t* g) {
   const uint32_t* const matrix = WordsAt(pairs, proj.weights);
   const DspRequant m = proj.requant;
+  if (proj.shape.full == 1 && !proj.shape.half) {  // in <= 8 (7 or 8 read as 8): fused
+    for (int32_t p = 0; p < count; ++p, v += in, g += units) {
+      const InputPairs x = {static_cast<int32_t>(LoadWord(v)), static_cast<int32_t>(LoadWord(v + 2)),
+                            static_cast<int32_t>(LoadWord(v + 4)),
+                            static_cast<int32_t>(LoadWord(v + 6))};
+      const uint32_t* w = matrix;
+      for (int32_t o = 0; o < units; ++o, w += 4) {
+        const WordPair w01 = LoadPair(w), w23 = LoadPair<2>(w);
+        int32_t a = static_cast<int32_t>(__smuad(w01.first, x.p0));
+        a = Smlad(w01.second, x.p1, a);
+        a = Smlad(w23.first, x.p2, a);
+        a = Smlad(w23.second, x.p3, a);
+        g[o] = ApplyDsp(a, m);
+      }
+    }
+    return;
+  }
   for (int32_t p = 0; p < count; ++p, v += in, g += units) {
     DotStates(v, proj.shape, matrix, units, g, proj.shape.Words());
     for (int32_t o = 0; o < units; ++o) g[o] = ApplyDsp(g[o], m);
@@ -523,16 +599,22 @@ FastSweepFn SelectSweep(Kind gate, Kind update) {
 #else
 }  // namespace
 
-// One ActivateUnitsDsp per (gate, update) family pair: 3 x 4 = 12 (a relu
-// gate is rejected by ValidateInt8Params; it would run as a table gate here).
-DspSweepFn SelectSweepDsp(Kind gate, Kind update) {
+DspPreActivateFn SelectPreActivateDsp(bool one_chunk, bool rounds) {
+  if (!one_chunk) return ChunkedPreActivationsDsp;
+  return rounds ? OneChunkPreActivationsDsp<true> : OneChunkPreActivationsDsp<false>;
+}
+
+// One ActivateUnitsDsp per (gate, update) family pair, 3 x 4 = 12 (a relu
+// gate is rejected by ValidateInt8Params; it would run as a table gate here),
+// with and without the rounding corrections of (6).
+DspActivateFn SelectActivateDsp(Kind gate, Kind update, bool rounds) {
   switch (gate) {
     case Kind::kQuantSigm:
-      return SelectSweepDsp<Kind::kQuantSigm>(update);
+      return SelectActivateDsp<Kind::kQuantSigm>(update, rounds);
     case Kind::kQuantTanh:
-      return SelectSweepDsp<Kind::kQuantTanh>(update);
+      return SelectActivateDsp<Kind::kQuantTanh>(update, rounds);
     default:
-      return SelectSweepDsp<Kind::kTable>(update);
+      return SelectActivateDsp<Kind::kTable>(update, rounds);
   }
 }
 #endif  // !RNNPOOL_ARM_DSP
@@ -607,7 +689,7 @@ void Sweep(const Int8Plan& plan, const int8_t* pairs, int32_t cell, int32_t unit
            ptrdiff_t step_stride, int16_t* h, int32_t* acc) {
   if (plan.fast) {
 #if RNNPOOL_ARM_DSP
-    plan.dsp_sweep(plan.dsp[cell], pairs, units, gx, steps, step_stride, h, acc);
+    SweepDsp(plan.dsp[cell], pairs, units, gx, steps, step_stride, h, acc);
 #else
     plan.fast_sweep[cell](plan.cells.fast[cell], pairs, units, gx, steps, step_stride, h, acc);
 #endif

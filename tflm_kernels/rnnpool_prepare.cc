@@ -423,7 +423,16 @@ void MakeInt8Plan(const RnnPoolInt8Params& params, Int8Plan* plan, int8_t* pairs
 #endif
   if (plan->fast) {
 #if RNNPOOL_ARM_DSP
-    plan->dsp_sweep = SelectSweepDsp(plan->gate, plan->update);
+    const int32_t units[2] = {s.rnn1_units, s.rnn2_units};
+    for (int32_t i = 0; i < 2; ++i) {
+      DspCell& cell = plan->dsp[i];
+      cell.activate = SelectActivateDsp(plan->gate, plan->update,
+                                        cell.gate_activation.sign_mask != 0 ||
+                                            cell.update_activation.sign_mask != 0);
+      cell.pre_activate = SelectPreActivateDsp(
+          cell.recurrent_shape.full == 1 && !cell.recurrent_shape.half && units[i] % 2 == 0,
+          cell.recurrent_requant.n > 0);
+    }
     plan->fast_sweep[0] = plan->fast_sweep[1] = nullptr;
 #else
     plan->fast_sweep[0] = plan->fast_sweep[1] = SelectSweep(plan->gate, plan->update);
@@ -444,7 +453,7 @@ void MakeInt8Plan(const RnnPoolInt8Params& params, Int8Plan* plan, int8_t* pairs
   plan->simd_stages = 0;
 #if RNNPOOL_X86_SIMD
   if (allow_simd && CpuHasAvx2()) {
-    const int32_t units[2] = {h1, h2};
+    const int32_t units[2] = {s.rnn1_units, s.rnn2_units};
     for (int32_t cell = 0; cell < 2; ++cell) {
       if (plan->fast && units[cell] % 8 == 0) {
         plan->fast_sweep[cell] = SelectSweepAvx2(plan->gate, plan->update);

@@ -481,9 +481,17 @@ struct DspCell;
 // The activations of one step, (g, u) lanes -> (z, c) lanes in place.
 using DspActivateFn = void (*)(const DspCell&, int32_t units, int32_t* gu);
 
+// Sequences of one cell run together (rnnpool_int8.cc SweepDsp).
+struct DspSequences {
+  const int32_t* gx;    // the step's projected inputs of sequence 0
+  ptrdiff_t gx_stride;  // to sequence s: gx + s * gx_stride
+  int32_t count;
+  int16_t* h;           // [count][units] states
+  int32_t* gu;          // [count][units] lanes
+};
 // A step's pre-activations from h (the first step's, h = 0, apart).
-using DspPreActivateFn = void (*)(const DspCell&, const int8_t* pairs, const int16_t* h,
-                                  int32_t units, const int32_t* gx, int32_t* gu);
+using DspPreActivateFn = void (*)(const DspCell&, const int8_t* pairs, int32_t units,
+                                  const DspSequences& seq);
 
 // One cell of the DSP path. Offsets are into the plan's pair storage (bytes).
 struct DspCell {
@@ -501,6 +509,7 @@ struct DspCell {
   int32_t zeta;
   DspRequant update;   // M_c, (5), on (coef c) 2^update_pre; n >= 1
   int32_t update_pre;  // left(M_c) + 1
+  bool small_coef;     // coef < 2^15 for every gate value (one SMULTB for coef c)
 };
 
 // The projections of the DSP path: the pixels (RNN1, k a multiple of 4) or

@@ -129,6 +129,12 @@ template <int kIndex = 0>
 inline WordPair LoadPair(const uint32_t* p) {
   return LoadPair<kIndex>(reinterpret_cast<const int32_t*>(p));
 }
+// a's high lane times b's low lane (SMULTB; GCC's ACLE lacks it).
+inline int32_t Smultb(int32_t a, int32_t b) {
+  int32_t result;
+  __asm__("smultb %0, %1, %2" : "=r"(result) : "r"(a), "r"(b));
+  return result;
+}
 // (low, high) as int16 lanes (PKHBT).
 inline int32_t PackLanes(int32_t low, int32_t high) {
   int32_t result;
@@ -188,7 +194,10 @@ RNNPOOL_ALWAYS_INLINE int32_t ActivateDsp(int32_t lanes, const int32_t* table,
   } else if (kKind == Kind::kQuantTanh) {
     return __ssat((ActivationInput<kHigh, kRounds>(lanes, a)), 16);
   } else if (kKind == Kind::kQuantSigm) {
-    // clamp(MBQM + 2^14, 0, 32767) = sat15(MBQM) + 2^14.
+    // clamp(MBQM + 2^14, 0, 32767): without the rounding corrections the
+    // plan folds the 2^14 into the bias of (6) (2^14 2^shift, exact), one
+    // USAT; else sat15(MBQM) + 2^14.
+    if (!kRounds) return static_cast<int32_t>(__usat((ActivationInput<kHigh, false>(lanes, a)), 15));
     return __ssat((ActivationInput<kHigh, kRounds>(lanes, a)), 15) + kOneQ14;
   } else {  // relu of an int16: max(x, 0)
     return static_cast<int32_t>(__usat(kHigh ? lanes >> 16 : static_cast<int16_t>(lanes), 15));
@@ -290,36 +299,47 @@ RNNPOOL_ALWAYS_INLINE void OneChunkPreActivations(const int16_t* h, const uint32
 
 // The first step's pre-activations (h = 0: MBQM(0) = 0, p = gx).
 RNNPOOL_NOINLINE void FirstPreActivationsDsp(const DspCell& c, const int8_t* pairs,
-                                             int32_t units, const int32_t* gx, int32_t* gu) {
-  const int32_t* bias = reinterpret_cast<const int32_t*>(pairs + c.biases);
-  for (int32_t* const end = gu + units; gu != end; ++gu, ++gx, bias += 2) {
-    const WordPair b = LoadPair(bias);
-    *gu = PackLanes(__ssat(*gx + b.first, 16), __ssat(*gx + b.second, 16));
+                                             int32_t units, const DspSequences& seq) {
+  const int32_t* const biases = reinterpret_cast<const int32_t*>(pairs + c.biases);
+  int32_t* gu = seq.gu;
+  for (int32_t s = 0; s < seq.count; ++s) {
+    const int32_t* gx = seq.gx + s * seq.gx_stride;
+    const int32_t* bias = biases;
+    for (int32_t* const end = gu + units; gu != end; ++gu, ++gx, bias += 2) {
+      const WordPair b = LoadPair(bias);
+      *gu = PackLanes(__ssat(*gx + b.first, 16), __ssat(*gx + b.second, 16));
+    }
   }
 }
 
 // Cells of 6 or 8 units: one chunk, fused (kRounds: n >= 1 in M_h).
 template <bool kRounds>
 RNNPOOL_NOINLINE void OneChunkPreActivationsDsp(const DspCell& c, const int8_t* pairs,
-                                                const int16_t* h, int32_t units,
-                                                const int32_t* gx, int32_t* gu) {
+                                                int32_t units, const DspSequences& seq) {
   const DspRequant m = c.recurrent_requant;  // a copy: the stores to gu could alias
-  OneChunkPreActivations<kRounds>(h, WordsAt(pairs, c.recurrent), m, units, gx,
-                                  reinterpret_cast<const int32_t*>(pairs + c.biases), gu);
+  const uint32_t* const u = WordsAt(pairs, c.recurrent);
+  const int32_t* const bias = reinterpret_cast<const int32_t*>(pairs + c.biases);
+  for (int32_t s = 0; s < seq.count; ++s) {
+    OneChunkPreActivations<kRounds>(seq.h + s * units, u, m, units, seq.gx + s * seq.gx_stride,
+                                    bias, seq.gu + s * units);
+  }
 }
 
 // Other cells: the sums, then the rest.
 RNNPOOL_NOINLINE void ChunkedPreActivationsDsp(const DspCell& c, const int8_t* pairs,
-                                               const int16_t* h, int32_t units,
-                                               const int32_t* gx, int32_t* gu) {
+                                               int32_t units, const DspSequences& seq) {
   const int32_t* bias = reinterpret_cast<const int32_t*>(pairs + c.biases);
   const ChunkShape shape = c.recurrent_shape;
-  DotStates(h, shape, WordsAt(pairs, c.recurrent), units, gu, shape.Words());
   const DspRequant m = c.recurrent_requant;
-  for (int32_t o = 0; o < units; ++o) {
-    const int32_t p = gx[o] + ApplyDsp(gu[o], m);
-    const WordPair b = LoadPair(bias + 2 * o);
-    gu[o] = PackLanes(__ssat(p + b.first, 16), __ssat(p + b.second, 16));
+  for (int32_t s = 0; s < seq.count; ++s) {
+    const int32_t* gx = seq.gx + s * seq.gx_stride;
+    int32_t* gu = seq.gu + s * units;
+    DotStates(seq.h + s * units, shape, WordsAt(pairs, c.recurrent), units, gu, shape.Words());
+    for (int32_t o = 0; o < units; ++o) {
+      const int32_t p = gx[o] + ApplyDsp(gu[o], m);
+      const WordPair b = LoadPair(bias + 2 * o);
+      gu[o] = PackLanes(__ssat(p + b.first, 16), __ssat(p + b.second, 16));
+    }
   }
 }
 
@@ -349,7 +369,9 @@ RNNPOOL_NOINLINE void ActivateUnitsDsp(const DspCell& c, int32_t units, int32_t*
 // h' = sat16(RDBPOT(z h, 15) + MBQM(coef c, M_c)) (spec 4.3), coef = (3),
 // MBQM in form (5) on (coef c) 2^update_pre (n >= 1: sign_mask = -1).
 // kFirst: h = 0.
-template <bool kFirst>
+// kSmallCoef: coef < 2^15 (checked at Prepare), so coef c is one SMULTB of
+// the lanes' c and coef.
+template <bool kFirst, bool kSmallCoef>
 RNNPOOL_NOINLINE void UpdateUnitsDsp(const DspCell& c, int32_t units, const int32_t* zc,
                                      int16_t* h) {
   const DspRequant m = c.update;
@@ -358,7 +380,8 @@ RNNPOOL_NOINLINE void UpdateUnitsDsp(const DspCell& c, int32_t units, const int3
     const int32_t w = *zc++;
     const int32_t z = static_cast<int16_t>(w), u = w >> 16;
     const int32_t coef = (coef_bias - zeta * z) >> 15;  // (3), in [0, 3 * 2^14]
-    const int32_t x = static_cast<int32_t>(static_cast<uint32_t>(coef * u) << pre);
+    const int32_t product = kSmallCoef ? Smultb(w, coef) : coef * u;
+    const int32_t x = static_cast<int32_t>(static_cast<uint32_t>(product) << pre);
     const int32_t update = ApplyDspRounding(x, m);
     if (kFirst) {
       *h = static_cast<int16_t>(__ssat(update, 16));
@@ -370,21 +393,38 @@ RNNPOOL_NOINLINE void UpdateUnitsDsp(const DspCell& c, int32_t units, const int3
   }
 }
 
-// As the generic SweepInt8Spec, DSP form: per step, the pre-activations, the
-// activations (c.activate, the only code instantiated per family pair), the
-// update.
+// As the generic SweepInt8Spec, DSP form, for `count` sequences of one cell
+// run together (one call per stage and step for all of them): sequence s
+// reads step t's input at gx + s * (gx_stride + t * stride_step) +
+// t * step_stride (stride_step: -2 step_stride runs sequence 1 backwards) and
+// keeps its state at h + s * units; acc: count * units int32. Per step, the
+// pre-activations, the activations (c.activate, the only code instantiated
+// per family pair), the update.
 void SweepDsp(const DspCell& c, const int8_t* pairs, int32_t units, const int32_t* gx,
-              int32_t steps, ptrdiff_t step_stride, int16_t* h, int32_t* acc) {
+              ptrdiff_t gx_stride, int32_t count, int32_t steps, ptrdiff_t step_stride,
+              ptrdiff_t stride_step, int16_t* h, int32_t* acc) {
   const DspActivateFn activate = c.activate;
   const DspPreActivateFn pre_activate = c.pre_activate;
-  FirstPreActivationsDsp(c, pairs, units, gx, acc);
-  activate(c, units, acc);
-  UpdateUnitsDsp<true>(c, units, acc, h);
+  const int32_t total = count * units;
+  DspSequences seq{gx, gx_stride, count, h, acc};
+  const bool small_coef = c.small_coef;
+  FirstPreActivationsDsp(c, pairs, units, seq);
+  activate(c, total, acc);
+  if (small_coef) {
+    UpdateUnitsDsp<true, true>(c, total, acc, h);
+  } else {
+    UpdateUnitsDsp<true, false>(c, total, acc, h);
+  }
   for (int32_t t = 1; t < steps; ++t) {
-    gx += step_stride;
-    pre_activate(c, pairs, h, units, gx, acc);
-    activate(c, units, acc);
-    UpdateUnitsDsp<false>(c, units, acc, h);
+    seq.gx += step_stride;
+    seq.gx_stride += stride_step;
+    pre_activate(c, pairs, units, seq);
+    activate(c, total, acc);
+    if (small_coef) {
+      UpdateUnitsDsp<false, true>(c, total, acc, h);
+    } else {
+      UpdateUnitsDsp<false, false>(c, total, acc, h);
+    }
   }
 }
 
@@ -414,7 +454,7 @@ DspActivateFn SelectActivateDsp(Kind update, bool rounds) {
 // rows match; the sums start from -zp_x colsum(W) 2^(left+1) (`sums`).
 // g: `units` int32 per pixel.
 // One chunk (k = 8, or k = 4: kHalf) for every output, requantised in place.
-template <bool kHalf>
+template <bool kHalf, bool kRounds>
 RNNPOOL_ALWAYS_INLINE void OneChunkPixel(const InputPairs& x, const uint32_t* w,
                                          const int32_t* sums, const DspRequant& m,
                                          int32_t units, int32_t* g) {
@@ -427,7 +467,7 @@ RNNPOOL_ALWAYS_INLINE void OneChunkPixel(const InputPairs& x, const uint32_t* w,
       a = Smlad(w23.first, x.p2, a);
       a = Smlad(w23.second, x.p3, a);
     }
-    *g = ApplyDsp(a, m);
+    *g = kRounds ? ApplyDspRounding(a, m) : ApplyDsp(a, m);
   }
 }
 
@@ -445,10 +485,18 @@ RNNPOOL_NOINLINE void ProjectPixelsDsp(const int8_t* v, int32_t count, int32_t k
       if (k == 8) {
         const uint32_t x1 = LoadWord(v + 4);
         const InputPairs lanes = {Sxtb16(x0), Sxtb16High(x0), Sxtb16(x1), Sxtb16High(x1)};
-        OneChunkPixel<false>(lanes, matrix, sums, m, units, g);
+        if (m.n > 0) {
+          OneChunkPixel<false, true>(lanes, matrix, sums, m, units, g);
+        } else {
+          OneChunkPixel<false, false>(lanes, matrix, sums, m, units, g);
+        }
       } else {
         const InputPairs lanes = {Sxtb16(x0), Sxtb16High(x0), 0, 0};
-        OneChunkPixel<true>(lanes, matrix, sums, m, units, g);
+        if (m.n > 0) {
+          OneChunkPixel<true, true>(lanes, matrix, sums, m, units, g);
+        } else {
+          OneChunkPixel<true, false>(lanes, matrix, sums, m, units, g);
+        }
       }
     }
     return;
@@ -689,7 +737,7 @@ void Sweep(const Int8Plan& plan, const int8_t* pairs, int32_t cell, int32_t unit
            ptrdiff_t step_stride, int16_t* h, int32_t* acc) {
   if (plan.fast) {
 #if RNNPOOL_ARM_DSP
-    SweepDsp(plan.dsp[cell], pairs, units, gx, steps, step_stride, h, acc);
+    SweepDsp(plan.dsp[cell], pairs, units, gx, 0, 1, steps, step_stride, 0, h, acc);
 #else
     plan.fast_sweep[cell](plan.cells.fast[cell], pairs, units, gx, steps, step_stride, h, acc);
 #endif
@@ -750,13 +798,35 @@ void PatchInt8(const Int8Plan& plan, const int8_t* pairs, const int8_t* image, i
   }
   // 2. RNN1 along every row (time = column), then every column (time = row),
   //    both reading the projections of step 1.
-  for (int32_t i = 0; i < r; ++i) {
-    Sweep(plan, pairs, 0, h1, w.proj1 + static_cast<size_t>(i) * c * h1, c, h1,
-          w.states1 + static_cast<size_t>(i) * h1, w.acc);
-  }
-  for (int32_t j = 0; j < c; ++j) {
-    Sweep(plan, pairs, 0, h1, w.proj1 + static_cast<size_t>(j) * h1, r, static_cast<ptrdiff_t>(c) * h1,
-          w.states1 + static_cast<size_t>(r + j) * h1, w.acc);
+#if RNNPOOL_ARM_DSP
+  if (plan.fast) {
+    // All rows together (then all columns), their lanes in proj2, which is
+    // free until step 3 (as many sequences as it holds at a time).
+    const int32_t room = Max32(r, c) * h2 / h1;
+    const int32_t batch = room > 0 ? room : 1;
+    int32_t* const lanes = room > 0 ? w.proj2 : w.acc;
+    const DspCell& cell = plan.dsp[0];
+    for (int32_t i = 0; i < r; i += batch) {
+      SweepDsp(cell, pairs, h1, w.proj1 + static_cast<size_t>(i) * c * h1,
+               static_cast<ptrdiff_t>(c) * h1, r - i < batch ? r - i : batch, c, h1, 0,
+               w.states1 + static_cast<size_t>(i) * h1, lanes);
+    }
+    for (int32_t j = 0; j < c; j += batch) {
+      SweepDsp(cell, pairs, h1, w.proj1 + static_cast<size_t>(j) * h1, h1,
+               c - j < batch ? c - j : batch, r, static_cast<ptrdiff_t>(c) * h1, 0,
+               w.states1 + static_cast<size_t>(r + j) * h1, lanes);
+    }
+  } else  // NOLINT: the loops below are the other branch
+#endif
+  {
+    for (int32_t i = 0; i < r; ++i) {
+      Sweep(plan, pairs, 0, h1, w.proj1 + static_cast<size_t>(i) * c * h1, c, h1,
+            w.states1 + static_cast<size_t>(i) * h1, w.acc);
+    }
+    for (int32_t j = 0; j < c; ++j) {
+      Sweep(plan, pairs, 0, h1, w.proj1 + static_cast<size_t>(j) * h1, r,
+            static_cast<ptrdiff_t>(c) * h1, w.states1 + static_cast<size_t>(r + j) * h1, w.acc);
+    }
   }
   // 3. RNN2 over the row summaries, forward and backward, then over the
   //    column summaries (spec 4.5 order). Each summary is projected once
@@ -785,6 +855,17 @@ void PatchInt8(const Int8Plan& plan, const int8_t* pairs, const int8_t* image, i
     auto write = [&plan](const int16_t* h, int32_t n, int8_t* o) {
       WriteOutputInt8(plan.my, plan.params.output_zero_point, h, n, o);
     };
+#endif
+#if RNNPOOL_ARM_DSP
+    // Forward and backward together: their states where the row summaries
+    // were (projected already), their lanes in proj1 (free after step 2).
+    if (plan.fast && 2 * h2 <= r * h1) {
+      SweepDsp(plan.dsp[1], pairs, h2, w.proj2, static_cast<ptrdiff_t>(count - 1) * h2, 2, count,
+               h2, -2 * static_cast<ptrdiff_t>(h2), w.states1, w.proj1);
+      write(w.states1, h2, out);
+      write(w.states1 + h2, h2, out + h2);
+      continue;
+    }
 #endif
     Sweep(plan, pairs, 1, h2, w.proj2, count, h2, w.state2, w.acc);
     write(w.state2, h2, out);

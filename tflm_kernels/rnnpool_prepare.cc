@@ -343,6 +343,7 @@ bool MakeDspCell(const Int8Cell& cell, const FastCell& fast, Kind gate, Kind upd
       !MakeDspRequant(cell.update_multiplier, &d->update)) {
     return false;
   }
+  d->small_coef = largest_coef < (int64_t{1} << 15);
   d->coef_bias = fast.coef_bias;
   d->zeta = fast.zeta;
   d->gate_table = fast.gate_table != nullptr ? &fast.gate_table->entry[256][0] : nullptr;
@@ -426,9 +427,17 @@ void MakeInt8Plan(const RnnPoolInt8Params& params, Int8Plan* plan, int8_t* pairs
     const int32_t units[2] = {s.rnn1_units, s.rnn2_units};
     for (int32_t i = 0; i < 2; ++i) {
       DspCell& cell = plan->dsp[i];
-      cell.activate = SelectActivateDsp(plan->gate, plan->update,
-                                        cell.gate_activation.sign_mask != 0 ||
-                                            cell.update_activation.sign_mask != 0);
+      const bool rounds =
+          cell.gate_activation.sign_mask != 0 || cell.update_activation.sign_mask != 0;
+      cell.activate = SelectActivateDsp(plan->gate, plan->update, rounds);
+      // Without the corrections (n = 0: shift <= 15), quantSigm's +2^14 goes
+      // into the bias of (6), still below 2^30.
+      if (!rounds && plan->gate == Kind::kQuantSigm) {
+        cell.gate_activation.bias += int32_t{1} << (14 + cell.gate_activation.shift);
+      }
+      if (!rounds && plan->update == Kind::kQuantSigm) {
+        cell.update_activation.bias += int32_t{1} << (14 + cell.update_activation.shift);
+      }
       cell.pre_activate = SelectPreActivateDsp(
           cell.recurrent_shape.full == 1 && !cell.recurrent_shape.half && units[i] % 2 == 0,
           cell.recurrent_requant.n > 0);

@@ -5,7 +5,8 @@
  *                         multipliers, the int8 plan (MakeInt8Plan)
  *   rnnpool_int8_spec.cc  the int8 spec transcribed operation by operation
  *                         (the generic path; ActivationInt16)
- *   rnnpool_int8.cc       the optimised int8 Eval (fast path, patches, maps)
+ *   rnnpool_int8.cc       the optimised int8 Eval (fast path: portable, or
+ *                         the DSP path on ARMv7E-M and later; patches, maps)
  *   rnnpool_int8_x86.cc   the fast path's sweeps and projections in AVX2
  *                         (x86-64 hosts only; empty elsewhere)
  *   rnnpool_float.cc      the float Eval
@@ -276,7 +277,9 @@ void MatVec(const In* v, int32_t in, Acc offset, const W* matrix, int32_t units,
 //   M_c < 1; M_a < 2^15); the activations' offsets fit their rounding
 //   constants; spec 4.3's two exact sums fit int32 (bounded at Prepare from
 //   the sizes, the multipliers and the largest |bias|); and a gate and an
-//   update of the same family share one M_a (spec 3 makes them equal);
+//   update of the same family share one M_a (spec 3 makes them equal). On
+//   DSP targets (RNNPOOL_ARM_DSP) it runs in the forms (5)-(7) below
+//   (DspCell, SweepDsp), which add their own preconditions (MakeDspCell);
 // - the generic path (Int8CellCtx, SweepInt8<Int8CellCtx>), the spec's
 //   operations one by one, for everything else (other tables, multipliers
 //   near the ends of their ranges).

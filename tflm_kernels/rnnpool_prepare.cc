@@ -491,6 +491,8 @@ void MakeInt8Plan(const RnnPoolInt8Params& params, Int8Plan* plan, int8_t* pairs
                                                               &plan->output);
 #else
   (void)pairs;
+  (void)h1;  // (used by the SIMD stages only)
+  (void)h2;
 #endif
 }
 

@@ -512,7 +512,6 @@ struct DspCell {
   int32_t zeta;
   DspRequant update;   // M_c, (5), on (coef c) 2^update_pre; n >= 1
   int32_t update_pre;  // left(M_c) + 1
-  bool small_coef;     // coef < 2^15 for every gate value (one SMULTB for coef c)
 };
 
 // The projections of the DSP path: the pixels (RNN1, k a multiple of 4) or

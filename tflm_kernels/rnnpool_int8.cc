@@ -174,7 +174,6 @@ inline int32_t ActivationInput(int32_t lanes, const DspActivation& a) {
   return (kRounds ? sum - (lanes & a.sign_mask) : sum) >> a.shift;
 }
 
-// Spec 4.4 for the int16 pre-activation in one lane of `lanes`.
 // A table activation times 2^7 (its last shift not done).
 template <bool kHigh, bool kRounds>
 RNNPOOL_ALWAYS_INLINE int32_t TableTimes128(int32_t lanes, const int32_t* table,
@@ -185,6 +184,7 @@ RNNPOOL_ALWAYS_INLINE int32_t TableTimes128(int32_t lanes, const int32_t* table,
   return entry.first + entry.second * r;
 }
 
+// Spec 4.4 for the int16 pre-activation in one lane of `lanes`.
 template <Kind kKind, bool kHigh, bool kRounds>
 RNNPOOL_ALWAYS_INLINE int32_t ActivateDsp(int32_t lanes, const int32_t* table,
                                           const DspActivation& a) {
@@ -196,7 +196,9 @@ RNNPOOL_ALWAYS_INLINE int32_t ActivateDsp(int32_t lanes, const int32_t* table,
     // clamp(MBQM + 2^14, 0, 32767): without the rounding corrections the
     // plan folds the 2^14 into the bias of (6) (2^14 2^shift, exact), one
     // USAT; else sat15(MBQM) + 2^14.
-    if (!kRounds) return static_cast<int32_t>(__usat((ActivationInput<kHigh, false>(lanes, a)), 15));
+    if (!kRounds) {
+      return static_cast<int32_t>(__usat((ActivationInput<kHigh, false>(lanes, a)), 15));
+    }
     return __ssat((ActivationInput<kHigh, kRounds>(lanes, a)), 15) + kOneQ14;
   } else {  // relu of an int16: max(x, 0)
     return static_cast<int32_t>(__usat(kHigh ? lanes >> 16 : static_cast<int16_t>(lanes), 15));
@@ -211,6 +213,7 @@ RNNPOOL_ALWAYS_INLINE int32_t ActivateDsp(int32_t lanes, const int32_t* table,
 // output, two LDRDs and four SMLADs (SMUAD first). Integer sums are exact in
 // any order; spec 5 bounds every partial sum (times 2^(left+1), checked at
 // Prepare) below 2^31.
+//
 // The four (or two) input pairs of one chunk in registers.
 struct InputPairs {
   int32_t p0, p1, p2, p3;
@@ -240,9 +243,9 @@ RNNPOOL_ALWAYS_INLINE void ChunkOverOutputs(const InputPairs& x, const uint32_t*
 // out = v @ M for int16 inputs v (read as pairs, up to the shape's end: the
 // callers' buffers leave room for the inputs past `in`, which meet zero
 // weights).
-// `stride`: words per output of M (at least the shape's).
 RNNPOOL_NOINLINE void DotStates(const int16_t* v, const ChunkShape& shape, const uint32_t* m,
-                                int32_t units, int32_t* out, int32_t stride) {
+                                int32_t units, int32_t* out) {
+  const int32_t stride = shape.Words();
   for (int32_t c = 0; c < shape.full; ++c, v += 8, m += 4) {
     const InputPairs x = {static_cast<int32_t>(LoadWord(v)), static_cast<int32_t>(LoadWord(v + 2)),
                           static_cast<int32_t>(LoadWord(v + 4)),
@@ -269,13 +272,13 @@ inline const uint32_t* WordsAt(const int8_t* pairs, int32_t offset) {
 }
 
 // A step's pre-activations (spec 4.3): p = gx + MBQM(h @ U, M_h), then
-// gu[o] = (sat16(p + b_gate), sat16(p + b_update)) as int16 lanes. h null:
-// the first step (h = 0, MBQM(0) = 0, p = gx).
-// h @ U of one chunk (units 6 or 8) fused with the rest of the step's
-// pre-activations: the sum of unit o is requantised while in a register. h
-// is re-read per unit (two LDRDs: h is 4-byte aligned for an even `units`),
-// which leaves registers for the constants. (With more chunks the sums, then
-// the rest, measured fewer instructions.)
+// gu[o] = (sat16(p + b_gate), sat16(p + b_update)) as int16 lanes; for every
+// sequence of a DspSequences.
+//
+// h @ U of one chunk (units 6 or 8) fused with the rest: the sum of unit o
+// is requantised while in a register, h's pairs (two LDRDs: h is 4-byte
+// aligned for an even `units`) stay in registers. (With more chunks the
+// sums, then the rest, measured fewer instructions.)
 template <bool kRounds>
 RNNPOOL_ALWAYS_INLINE void OneChunkPreActivations(const int16_t* h, const uint32_t* w,
                                                   const DspRequant& m, int32_t units,
@@ -333,7 +336,7 @@ RNNPOOL_NOINLINE void ChunkedPreActivationsDsp(const DspCell& c, const int8_t* p
   for (int32_t s = 0; s < seq.count; ++s) {
     const int32_t* gx = seq.gx + s * seq.gx_stride;
     int32_t* gu = seq.gu + s * units;
-    DotStates(seq.h + s * units, shape, WordsAt(pairs, c.recurrent), units, gu, shape.Words());
+    DotStates(seq.h + s * units, shape, WordsAt(pairs, c.recurrent), units, gu);
     for (int32_t o = 0; o < units; ++o) {
       const int32_t p = gx[o] + ApplyDsp(gu[o], m);
       const WordPair b = LoadPair(bias + 2 * o);
@@ -368,19 +371,18 @@ RNNPOOL_NOINLINE void ActivateUnitsDsp(const DspCell& c, int32_t units, int32_t*
 // h' = sat16(RDBPOT(z h, 15) + MBQM(coef c, M_c)) (spec 4.3), coef = (3),
 // MBQM in form (5) on (coef c) 2^update_pre (n >= 1: sign_mask = -1).
 // kFirst: h = 0.
-// kSmallCoef: coef < 2^15 (checked at Prepare), so coef c is one SMULTB of
-// the lanes' c and coef.
-template <bool kFirst, bool kSmallCoef>
+// coef c is one SMULTB of the lanes' c and coef: MakeDspCell's bound
+// coef 2^(15 + update_pre) < 2^31 with update_pre >= 1 gives coef < 2^15.
+template <bool kFirst>
 RNNPOOL_NOINLINE void UpdateUnitsDsp(const DspCell& c, int32_t units, const int32_t* zc,
                                      int16_t* h) {
   const DspRequant m = c.update;
   const int32_t pre = c.update_pre, coef_bias = c.coef_bias, zeta = c.zeta;
   for (int16_t* const end = h + units; h != end; ++h) {
     const int32_t w = *zc++;
-    const int32_t z = static_cast<int16_t>(w), u = w >> 16;
-    const int32_t coef = (coef_bias - zeta * z) >> 15;  // (3), in [0, 3 * 2^14]
-    const int32_t product = kSmallCoef ? Smultb(w, coef) : coef * u;
-    const int32_t x = static_cast<int32_t>(static_cast<uint32_t>(product) << pre);
+    const int32_t z = static_cast<int16_t>(w);  // c is w's high lane
+    const int32_t coef = (coef_bias - zeta * z) >> 15;  // (3), in [0, 2^15) here
+    const int32_t x = static_cast<int32_t>(static_cast<uint32_t>(Smultb(w, coef)) << pre);
     const int32_t update = ApplyDspRounding(x, m);
     if (kFirst) {
       *h = static_cast<int16_t>(__ssat(update, 16));
@@ -406,24 +408,15 @@ void SweepDsp(const DspCell& c, const int8_t* pairs, int32_t units, const int32_
   const DspPreActivateFn pre_activate = c.pre_activate;
   const int32_t total = count * units;
   DspSequences seq{gx, gx_stride, count, h, acc};
-  const bool small_coef = c.small_coef;
   FirstPreActivationsDsp(c, pairs, units, seq);
   activate(c, total, acc);
-  if (small_coef) {
-    UpdateUnitsDsp<true, true>(c, total, acc, h);
-  } else {
-    UpdateUnitsDsp<true, false>(c, total, acc, h);
-  }
+  UpdateUnitsDsp<true>(c, total, acc, h);
   for (int32_t t = 1; t < steps; ++t) {
     seq.gx += step_stride;
     seq.gx_stride += stride_step;
     pre_activate(c, pairs, units, seq);
     activate(c, total, acc);
-    if (small_coef) {
-      UpdateUnitsDsp<false, true>(c, total, acc, h);
-    } else {
-      UpdateUnitsDsp<false, false>(c, total, acc, h);
-    }
+    UpdateUnitsDsp<false>(c, total, acc, h);
   }
 }
 
@@ -533,9 +526,9 @@ RNNPOOL_NOINLINE void ProjectStatesDsp(const int16_t* v, int32_t count, int32_t 
   const DspRequant m = proj.requant;
   if (proj.shape.full == 1 && !proj.shape.half) {  // in <= 8 (7 or 8 read as 8): fused
     for (int32_t p = 0; p < count; ++p, v += in, g += units) {
-      const InputPairs x = {static_cast<int32_t>(LoadWord(v)), static_cast<int32_t>(LoadWord(v + 2)),
-                            static_cast<int32_t>(LoadWord(v + 4)),
-                            static_cast<int32_t>(LoadWord(v + 6))};
+      const InputPairs x = {
+          static_cast<int32_t>(LoadWord(v)), static_cast<int32_t>(LoadWord(v + 2)),
+          static_cast<int32_t>(LoadWord(v + 4)), static_cast<int32_t>(LoadWord(v + 6))};
       const uint32_t* w = matrix;
       for (int32_t o = 0; o < units; ++o, w += 4) {
         const WordPair w01 = LoadPair(w), w23 = LoadPair<2>(w);
@@ -549,7 +542,7 @@ RNNPOOL_NOINLINE void ProjectStatesDsp(const int16_t* v, int32_t count, int32_t 
     return;
   }
   for (int32_t p = 0; p < count; ++p, v += in, g += units) {
-    DotStates(v, proj.shape, matrix, units, g, proj.shape.Words());
+    DotStates(v, proj.shape, matrix, units, g);
     for (int32_t o = 0; o < units; ++o) g[o] = ApplyDsp(g[o], m);
   }
 }

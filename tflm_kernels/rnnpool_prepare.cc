@@ -343,7 +343,6 @@ bool MakeDspCell(const Int8Cell& cell, const FastCell& fast, Kind gate, Kind upd
       !MakeDspRequant(cell.update_multiplier, &d->update)) {
     return false;
   }
-  d->small_coef = largest_coef < (int64_t{1} << 15);
   d->coef_bias = fast.coef_bias;
   d->zeta = fast.zeta;
   d->gate_table = fast.gate_table != nullptr ? &fast.gate_table->entry[256][0] : nullptr;

@@ -126,7 +126,9 @@ def dsp_step_cases(rng):
     corrections (small pre-activation range) and not (large), M_h >= 1/2
     (large state range: no correction in M_h), and cells of 12 and 16 units
     (several chunks) with 12 and 4 channels (the pixel projection's chunked
-    and half-chunk forms)."""
+    and half-chunk forms); then the shapes where RNN1's rows and columns do
+    not fit the spare buffer together (h1 > max(r, c) h2) and where RNN2's
+    two directions do not (2 h2 > r h1)."""
     items = []
     for gate in GATES:
         for update in UPDATES:
@@ -142,6 +144,10 @@ def dsp_step_cases(rng):
                       random_input(rng, (1, 5, 6, 12))))
         items.append((make_case(rng, 4, 16, 12, (4, 3), (3, 2), "same", gate, update),
                       random_input(rng, (1, 6, 5, 4))))
+        items.append((make_case(rng, 4, 16, 2, (1, 3), (1, 1), "valid", gate, update),
+                      random_input(rng, (1, 2, 5, 4))))
+        items.append((make_case(rng, 8, 2, 8, (1, 4), (1, 2), "valid", gate, update),
+                      random_input(rng, (1, 2, 7, 8))))
     return [(core.int8_kernel_params(p), x, int8_reference.rnnpool_int8(x, p)) for p, x in items]
 
 

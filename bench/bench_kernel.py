@@ -107,23 +107,34 @@ def stack_usage(workdir, compiler="g++", flags=FLAGS):
 
 def deepest_chain(usage, path):
     """Sum of the largest frame matching each step of `path` (a call chain);
-    a step is a substring of the function name, or a tuple of substrings that
-    must all occur in it."""
+    a step is a substring of the function name, a tuple of substrings that
+    must all occur in it, or a list of such alternatives."""
     total, frames = 0, []
     for step in path:
-        parts = (step,) if isinstance(step, str) else step
-        size = max((v for k, v in usage.items() if all(p in k for p in parts)), default=0)
-        frames.append(f"{parts[0]} {size}")
-        total += size
+        alternatives = step if isinstance(step, list) else [step]
+        best, best_name = 0, None
+        for alternative in alternatives:
+            parts = (alternative,) if isinstance(alternative, str) else alternative
+            size = max((v for k, v in usage.items() if all(p in k for p in parts)), default=0)
+            if best_name is None or size > best:
+                best, best_name = size, parts[0]
+        frames.append(f"{best_name} {best}")
+        total += best
     return total, frames
 
 
 def int8_chain(usage):
     # RnnPoolInt8 (or RnnPoolPatchInt8) -> the per-patch body (which takes the
-    # plan) -> Sweep -> SweepInt8 (fast) or SweepInt8Spec; the products are inlined.
+    # plan) -> Sweep -> SweepInt8 (portable fast path) or SweepInt8Spec, the
+    # products inlined; on DSP targets (Cortex-M4 and later) also -> SweepDsp
+    # -> one pass of a step -> DotStates.
     entry = max(("RnnPoolInt8(", "rnnpool::RnnPoolPatchInt8("),
                 key=lambda name: deepest_chain(usage, [name])[0])
-    return deepest_chain(usage, [entry, "PatchInt8(", "::Sweep(", "SweepInt8"])
+    chains = [deepest_chain(usage, [entry, "PatchInt8(", "::Sweep(", "SweepInt8"])]
+    if any("SweepDsp(" in name for name in usage):
+        chains.append(deepest_chain(usage, [entry, "PatchInt8(", "::Sweep(", "SweepDsp(",
+                                            ["PreActivationsDsp", "UnitsDsp"], "DotStates("]))
+    return max(chains, key=lambda chain: chain[0])
 
 
 def float_chain(usage):
@@ -142,7 +153,9 @@ def code_size_by_role(obj):
                "RequantBound", "FindInterpolationTable", "Int8FastPathApplies",
                "ReorderPairs", "MultiplierOk", "IsKnownActivation", "BuiltinTable",
                "ScratchBytes", "OutputSize", "PaddingBefore", "MakeProjectionRequant",
-               "ActivationInt16", "SelectSweep", "KindOf", "Int8PlanIsFast")
+               "ActivationInt16", "SelectSweep", "KindOf", "Int8PlanIsFast",
+               "MakeDsp", "PutColumns", "StateChunks", "SmallestGate", "SelectActivateDsp",
+               "SelectPreActivateDsp", "Int8PlanSimdStages")
     sizes = {"int8": 0, "float": 0, "prepare": 0}
     for line in out.splitlines():
         parts = line.split(maxsplit=3)

@@ -44,42 +44,62 @@
  *
  * int8 speed (rnnpool_int8.cc; the plan: rnnpool_prepare.cc). PrepareInt8Plan derives, once,
  * from the parameters alone, a plan (RnnPoolInt8Plan, kept by the caller,
- * e.g. in an op data): the multipliers in a 32-bit one-multiply form with the
+ * e.g. in an op data): the multipliers in 32-bit one-multiply forms with the
  * activations' offsets folded in, interpolation tables for the builtin
  * sigmoid / tanh numbers (found by content, so a model's copy of the tables
- * qualifies; 8 KB of compile-time constants next to the 2 KB tables), and,
- * on cores with SMLAD, U1, U2, W2 reordered for two-MAC products. Eval only
- * reads it. The TFLM glue builds it in Prepare and keeps it (persistent
- * buffer); the RnnPoolInt8 overload taking parameters is for callers that
- * cannot keep one (a plan per call, without the reordering). On
- * ARMv7E-M and later the fast path uses SMMULR / SMLAL-class requantisation,
- * SSAT / USAT saturation and SMLAD / SXTB16 products through ACLE (arm_acle.h)
- * with portable C++ elsewhere: x86, Cortex-M and the Python extension run the
- * same source. On x86-64 hosts whose CPU has AVX2 (checked at Prepare), the
- * plan instead runs AVX2 versions (rnnpool_int8_x86.cc, eight units per
- * register: VPMADDWD products, VPMULDQ requantisation, gathered table pairs)
- * of the fast path's sweeps for cells of a multiple of 8 units and of the
- * projections onto a multiple of 8 units, with the same bits; other targets
- * compile none of it (Int8PlanOptions, Int8PlanSimdStages). Parameters
- * outside that fast path's preconditions (other
- * tables, multipliers or biases near the ends of their ranges: see
- * Int8FastPathApplies) run a direct transcription of the spec; both give the
- * same bits.
+ * qualifies; 8 KB of compile-time constants next to the 2 KB tables), the
+ * step functions for the cells' activation families, and, on ARMv7E-M and
+ * later, the matrices widened to int16. Eval only reads it. The TFLM glue
+ * builds it in Prepare and keeps it (persistent buffer); the RnnPoolInt8
+ * overload taking parameters is for callers that cannot keep one (a plan per
+ * call, on the stack, without the pair storage: on DSP targets it runs the
+ * spec transcription).
+ * On cores with the DSP extension (Cortex-M4, M7, M33 with DSP, M55) the
+ * fast path is the "DSP path" of rnnpool_int8.cc (forms (5)-(7) of
+ * rnnpool_core_internal.h): U1, U2, and where they fit W1 (k a multiple of 4)
+ * and W2, are kept in the plan by columns as int16 pairs times the
+ * requantisation's 2^(left+1), so that h @ U is SMLAD on pairs of inputs held
+ * in registers; MBQM of a sum is SMMLAR (rounding constant in its
+ * accumulator), one add and one shift, the activations' MBQM is SMLAWB /
+ * SMLAWT on the int16 pre-activation lanes, the interpolation one LDRD and
+ * one MLA, saturation SSAT / USAT; a step is three passes over the units
+ * (pre-activations with h @ U fused for cells of 6 or 8 units, activations,
+ * update), each function picked at Prepare for the cell (its families, sizes
+ * and which rounding corrections its multipliers need), and the sequences of
+ * a cell that can run together do (RNN1's rows, its columns; RNN2's forward
+ * and backward sweeps), one call per pass and step for all of them. ACLE
+ * intrinsics (arm_acle.h) where it has them, one-instruction inline asm for
+ * the rest (SMMLAR, PKHBT, LDRD, SXTB16 with rotation). It needs U1, U2 and
+ * the bias pairs in the plan's 2 KiB (cells up to about 20 units); larger
+ * cells take the spec transcription there. Other cores run the portable fast
+ * path (one pass over the units per step, 64-bit one-rounding
+ * requantisation): x86 and the Python extension. On x86-64 hosts whose CPU
+ * has AVX2 (checked at Prepare), the plan instead runs AVX2 versions
+ * (rnnpool_int8_x86.cc, eight units per register: VPMADDWD products,
+ * VPMULDQ requantisation, gathered table pairs) of the fast path's sweeps for
+ * cells of a multiple of 8 units and of the projections onto a multiple of 8
+ * units, with the same bits; other targets compile none of it
+ * (Int8PlanOptions, Int8PlanSimdStages). Parameters outside the fast path's
+ * preconditions (other tables, multipliers or biases near the ends of their
+ * ranges: see Int8FastPathApplies) run a direct transcription of the spec;
+ * every path gives the same bits.
  *
  * Stack. No arrays on the stack, no alloca, no recursion; the int8 call chain
- * is RnnPoolInt8 -> the per-patch body -> Sweep -> SweepInt8, with the matrix
- * products inlined (float: RnnPoolFloat -> RnnPoolPatchFloat -> SweepFloat ->
- * ActivationFloat). bench/bench_kernel.py prints the -fstack-usage chains
- * (x86-64, and Cortex-M with --target) and the stack measured on the emulated
- * cores. The RnnPoolInt8 overload taking parameters builds a plan (without
- * the reordered matrices) on its stack, about 1 KiB more.
+ * is RnnPoolInt8 -> the per-patch body -> Sweep -> SweepInt8 (portable,
+ * products inlined) or SweepDsp -> one pass of a step (DSP path) (float:
+ * RnnPoolFloat -> RnnPoolPatchFloat -> SweepFloat -> ActivationFloat).
+ * bench/bench_kernel.py prints the -fstack-usage chains (x86-64, and
+ * Cortex-M with --target) and the stack measured on the emulated cores. The
+ * RnnPoolInt8 overload taking parameters builds a plan (without the pair
+ * storage) on its stack, about 1 KiB more.
  *
  * Arithmetic bounds (spec 5): with sizes inside the limits below and
  * |weights| <= 127 (-128 is also safe), no int32 intermediate can overflow.
  * int64 appears only in the two exact sums of spec 4.3 and inside MBQM in the
  * spec transcription; the fast path forms both sums in int32 after Prepare
  * has bounded their terms (the projections' and h @ U's requantised bounds,
- * the largest |bias|), and its only 64-bit value is one 32x32 product.
+ * the largest |bias|), and its only 64-bit values are 32x32 products (the
+ * high words of SMMLAR / SMLAWB on the DSP path).
  *
  * Tested by tests/kernels/test_kernel_core_{int8,float,fuzz}.py (bit-exact with the
  * oracle; primitives against fixed_point.py; ASan/UBSan fuzzing with
@@ -375,8 +395,15 @@ Status ComputeCellMultipliers(double input_scale, double kernel_scale,
 // h = 16), M_c < 1, M_a < 2^15, the activations' rounding constants fit int32
 // (M_a >= 2^-15 or so), and the bounds of gx + gh + b (from k, h, M_x, M_h and
 // the largest |bias|) stay below 2^31, which calibrated scales meet unless a
-// state range is thousands of times a pre-activation range. For tests and
-// diagnostics; returns false for parameters ValidateInt8Params rejects.
+// state range is thousands of times a pre-activation range. On DSP targets
+// (ARMv7E-M and later) also: U1, U2 and the biases fit the plan (cells up to
+// about 20 units), M_h < 64, M_a < 2^14, M_c < 1/2, coef c 2^(left(M_c)+1)
+// fits int32 (sigmoid(zeta) (1 - z_min) + sigmoid(nu) < 2, z_min the gate's
+// smallest value: EdgeML's initial zeta, nu give 1.48 with a tanh gate), and
+// no multiplier with a right shift is a power of two (q = 2^30: its rounding
+// correction would need the product's sign, not the input's). For
+// tests and diagnostics; returns false for parameters ValidateInt8Params
+// rejects.
 bool Int8FastPathApplies(const RnnPoolInt8Params& params);
 
 // ---------------------------------------------------------------------------
@@ -388,9 +415,9 @@ bool Int8FastPathApplies(const RnnPoolInt8Params& params);
 // Opaque and of fixed size, so a TFLM op data can hold it by value. It keeps
 // a copy of the parameters, whose arrays must outlive it.
 // ---------------------------------------------------------------------------
-// 1.25 KiB of constants and, on cores with SMLAD (ARMv7E-M and later), up to
-// 2 KiB of U1, U2, W2 reordered for two-MAC products (when h1 and h2 are even
-// and h1^2 + h2^2 + h1 h2 <= 2048); elsewhere they are not reordered.
+// 1.25 KiB of constants and, on cores with SMLAD (ARMv7E-M and later), 2 KiB
+// for the DSP path's int16 matrices (U1, U2 by columns; W1, W2 where they
+// fit) and bias pairs; elsewhere none.
 #if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32
 constexpr size_t kInt8PlanPairBytes = 2048;
 #else
@@ -451,8 +478,10 @@ void RnnPoolInt8(const RnnPoolInt8Plan& plan, const int8_t* input, int32_t batch
                  int32_t height, int32_t width, int8_t* output, void* scratch);
 
 // The whole map from parameters: builds a plan on the stack for this one call
-// (about 1 KiB of stack and a few thousand instructions). For callers that
-// cannot keep a plan; Prepare-time callers use PrepareInt8Plan instead.
+// (about 1 KiB of stack and a few thousand instructions; without the pair
+// storage, so on DSP targets it runs the spec transcription, several times
+// slower). For callers that cannot keep a plan; Prepare-time callers use
+// PrepareInt8Plan instead.
 void RnnPoolInt8(const RnnPoolInt8Params& params, const int8_t* input, int32_t batch,
                  int32_t height, int32_t width, int8_t* output, void* scratch);
 

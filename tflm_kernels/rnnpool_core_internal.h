@@ -5,7 +5,8 @@
  *                         multipliers, the int8 plan (MakeInt8Plan)
  *   rnnpool_int8_spec.cc  the int8 spec transcribed operation by operation
  *                         (the generic path; ActivationInt16)
- *   rnnpool_int8.cc       the optimised int8 Eval (fast path, patches, maps)
+ *   rnnpool_int8.cc       the optimised int8 Eval (fast path: portable, or
+ *                         the DSP path on ARMv7E-M and later; patches, maps)
  *   rnnpool_int8_x86.cc   the fast path's sweeps and projections in AVX2
  *                         (x86-64 hosts only; empty elsewhere)
  *   rnnpool_float.cc      the float Eval
@@ -58,6 +59,17 @@ inline int32_t Max32(int32_t a, int32_t b) { return a > b ? a : b; }
 #define RNNPOOL_X86_SIMD 1
 #else
 #define RNNPOOL_X86_SIMD 0
+#endif
+
+// ARMv7E-M and later (Cortex-M4, M7, M33 with DSP, M55): the fast path runs
+// the forms of rnnpool_int8.cc's "DSP path" (SMLAD products with matrices
+// widened to int16 in the plan, SMMLAR / SMLAWB requantisation, SSAT), and
+// the portable step below is not compiled.
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__ARM_FEATURE_SIMD32) && \
+    __ARM_FEATURE_SIMD32 && defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+#define RNNPOOL_ARM_DSP 1
+#else
+#define RNNPOOL_ARM_DSP 0
 #endif
 
 // sat16 (spec 2.4). One compare in the common, unsaturated case.
@@ -265,7 +277,9 @@ void MatVec(const In* v, int32_t in, Acc offset, const W* matrix, int32_t units,
 //   M_c < 1; M_a < 2^15); the activations' offsets fit their rounding
 //   constants; spec 4.3's two exact sums fit int32 (bounded at Prepare from
 //   the sizes, the multipliers and the largest |bias|); and a gate and an
-//   update of the same family share one M_a (spec 3 makes them equal);
+//   update of the same family share one M_a (spec 3 makes them equal). On
+//   DSP targets (RNNPOOL_ARM_DSP) it runs in the forms (5)-(7) below
+//   (DspCell, SweepDsp), which add their own preconditions (MakeDspCell);
 // - the generic path (Int8CellCtx, SweepInt8<Int8CellCtx>), the spec's
 //   operations one by one, for everything else (other tables, multipliers
 //   near the ends of their ranges).
@@ -366,14 +380,6 @@ struct FastRequant {
 #endif
 };
 
-// Only where SMLAD exists: emulated in C (x86), the reordered products cost
-// more than MatVec's plain multiply-adds, so the plan keeps the matrices as
-// they are there (the results are the same either way).
-#if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32
-constexpr bool kTwoMacProducts = true;
-#else
-constexpr bool kTwoMacProducts = false;
-#endif
 
 // (2) Spec 4.4's interpolation T[i] + RDBPOT((T[i+1] - T[i]) f, 7), where
 // o = t + 32768 in [0, 65535], i = o >> 7, f = o & 127, as one multiply-add
@@ -385,15 +391,23 @@ constexpr bool kTwoMacProducts = false;
 // So T[i] + RDBPOT(d f, 7) = (base[i] + d o) >> 7 with
 //   base[i] = 128 T[i] + 64 - [d < 0] - 128 i d.
 // Built at compile time from the two builtin tables (8 KB of constants).
+// The DSP path indexes it by the saturated Q3.12 value r = o - 32768 itself:
+// i' = r >> 7 in [-256, 255] and T[i] + RDBPOT(d f, 7) = (base' + d r) >> 7
+// with base' = base + 32768 d, kept next to d for one LDRD.
+#if RNNPOOL_ARM_DSP
+struct InterpolationTable {
+  int32_t entry[kTableSize - 1][2];  // {base', d}, entry i' + 256
+};
+#else
 struct InterpolationTable {
   int32_t base[kTableSize - 1];
   int32_t slope[kTableSize - 1];  // d
 };
+#endif
 
 // One cell in fast form.
 struct FastCell {
   const int8_t* recurrent_kernel;
-  int32_t recurrent_pairs;  // offset of U in 2x2 blocks in the plan's pairs, or -1
   const int32_t* gate_bias;
   const int32_t* update_bias;
   const InterpolationTable* gate_table;    // table gate only
@@ -415,6 +429,103 @@ struct FastCell {
   FastRequant gate_activation;    // M_a, with the activation's offset folded in (narrow)
   FastRequant update_activation;  // (unused for relu, and when the gate's is shared)
 };
+
+#if RNNPOOL_ARM_DSP
+// ---------------------------------------------------------------------------
+// The DSP path's forms (ARMv7E-M and later), derived once by MakeInt8Plan.
+// ---------------------------------------------------------------------------
+// (5) MBQM of a 32-bit x whose factor 2^(left+1) is already applied (x' =
+// x 2^(left+1): folded into the int16 weights of the products, or one shift),
+// as SMMLAR (a b + c 2^32 + 2^31) >> 32, one add and one shift:
+//   t = SRDHM(x 2^left, q) = floor((x' q + 2^31) / 2^32) = SMMLAR(x', q, 0),
+//   RDBPOT(t, n) = (t + 2^(n-1) - [t < 0]) >> n  (n >= 1; t for n = 0),
+//   so MBQM = (SMMLAR(x', q, round) + ((x' >> 31) & sign_mask)) >> n with
+//   round = 2^(n-1) (0 if n = 0), sign_mask = -1 (0 if n = 0),
+// because [t < 0] = [x' q < -2^31] = [x' < 0]: x' is even and, for n >= 1,
+// q is in (2^30, 2^31) (MakeInt8Plan refuses q = 2^30 there; q = 0 gives
+// t = 0, where the correction leaves (round - 1) >> n = 0 unchanged).
+// Prepare checks |x'| < 2^31 and |t| + round < 2^31.
+struct DspRequant {
+  int32_t q;
+  int32_t round;
+  int32_t sign_mask;
+  int32_t n;
+};
+
+// (6) An activation's M_a on an int16 x as SMLAWB, a + (b * x) >> 16 (the
+// 48-bit product's top 32 bits, i.e. floor(b x / 2^16)), one add and one
+// shift. With left = max(shift, 0) <= 14 and n = max(-shift, 0), spec 2.2-2.3
+// compose to MBQM = floor((x q + K) / 2^(31 + n - left)), K = (2^30 +
+// (2^(n-1) - [t < 0]) 2^31 [n >= 1]) / 2^left, a multiple of 2^16, so
+//   MBQM = (SMLAWB(q, x, bias) - (x < 0 ? sign_mask : 0)) >> shift,
+//   bias = K / 2^16 without its [t < 0] term, sign_mask = 2^15 (0 if n = 0),
+//   shift = 15 + n - left in [1, 30],
+// where [t < 0] = [x q < -2^30] = [x < 0] (q in (2^30, 2^31) for n >= 1, as
+// in (5)). |floor(q x / 2^16)| <= 2^30 and bias < 2^30: no overflow. The
+// activation's offset (spec 4.4: +32768 for a table, +2^14 for quantSigm) is
+// applied after the shift (it would not fit before it).
+struct DspActivation {
+  int32_t q;
+  int32_t bias;
+  int32_t sign_mask;
+  int32_t shift;
+};
+
+// A matrix of the DSP path by columns (rnnpool_int8.cc, DotStates): per
+// output, its weights as int16 pairs matching pairs of inputs, in chunks of
+// four pairs (eight inputs), then a half chunk of two pairs if any.
+struct ChunkShape {
+  int32_t full;  // chunks of four pairs
+  bool half;     // and a half chunk of two
+  int32_t Words() const { return 4 * full + (half ? 2 : 0); }  // per output
+};
+
+struct DspCell;
+// The activations of one step, (g, u) lanes -> (z, c) lanes in place.
+using DspActivateFn = void (*)(const DspCell&, int32_t units, int32_t* gu);
+
+// Sequences of one cell run together (rnnpool_int8.cc SweepDsp).
+struct DspSequences {
+  const int32_t* gx;    // the step's projected inputs of sequence 0
+  ptrdiff_t gx_stride;  // to sequence s: gx + s * gx_stride
+  int32_t count;
+  int16_t* h;           // [count][units] states
+  int32_t* gu;          // [count][units] lanes
+};
+// A step's pre-activations from h (the first step's, h = 0, apart).
+using DspPreActivateFn = void (*)(const DspCell&, const int8_t* pairs, int32_t units,
+                                  const DspSequences& seq);
+
+// One cell of the DSP path. Offsets are into the plan's pair storage (bytes).
+struct DspCell {
+  DspPreActivateFn pre_activate;  // for the cell's size and M_h
+  DspActivateFn activate;   // for the cell's families and roundings
+  int32_t recurrent;        // U 2^(left(M_h)+1) by columns [units][shape words]
+  ChunkShape recurrent_shape;
+  int32_t biases;           // (gate, update) bias pairs [units], int32
+  DspRequant recurrent_requant;  // M_h, (5), on h @ U 2^(left+1)
+  DspActivation gate_activation;    // M_a of the gate, (6)
+  DspActivation update_activation;  // and of the update
+  const int32_t* gate_table;    // &InterpolationTable::entry[256][0] (table kinds)
+  const int32_t* update_table;
+  int32_t coef_bias;   // (3)
+  int32_t zeta;
+  DspRequant update;   // M_c, (5), on (coef c) 2^update_pre; n >= 1
+  int32_t update_pre;  // left(M_c) + 1
+};
+
+// The projections of the DSP path: the pixels (RNN1, k a multiple of 4) or
+// RNN1's final states (RNN2) @ W 2^(left(M_x)+1) by columns, and M_x in form
+// (5). Pixels: each word of four channels makes the lanes (c, c+2) and
+// (c+1, c+3), which W's pairs of rows match; their sums start from
+// -zp_x colsum(W) 2^(left+1) (the zero point taken out of the products).
+struct DspProjection {
+  int32_t weights;      // offset of the int16 pairs, or -1: the portable MatVec
+  ChunkShape shape;
+  int32_t zero_point;   // offset of the per-unit starting sums (pixels only)
+  DspRequant requant;
+};
+#endif  // RNNPOOL_ARM_DSP
 
 using FastSweepFn = void (*)(const FastCell&, const int8_t*, int32_t, const int32_t*, int32_t,
                              ptrdiff_t, int16_t*, int32_t*);
@@ -455,12 +566,18 @@ struct Int8Plan {
   Kind gate, update;
   ProjectionRequant mx1, mx2;
   Requant my;
-  int32_t w2_pairs;  // offset of RNN2's W in 2x2 blocks in the pair storage, or -1
-  // (Offsets, not pointers: the plan may be copied.)
+#if RNNPOOL_ARM_DSP
+  DspCell dsp[2];             // the fast path's cells in DSP form (plan.fast)
+  DspProjection dsp_proj[2];  // the projections onto RNN1 / RNN2
+  bool dsp_output;            // M_y in form (5) (else `my`)
+  int32_t output_pre;         // left(M_y) + 1
+  DspRequant output;
+  // (Offsets into the pair storage, not pointers: the plan may be copied.)
+#endif
 };
 
 // RnnPoolInt8Plan's storage: an Int8Plan, then kInt8PlanPairBytes of pair
-// storage (U1, U2, W2 in 2x2 blocks when h1, h2 are even and they fit).
+// storage (the DSP path's int16 matrices and bias pairs).
 constexpr size_t kPairStorageOffset = kInt8PlanBytes - kInt8PlanPairBytes;
 static_assert(sizeof(Int8Plan) <= kPairStorageOffset && alignof(Int8Plan) <= 8,
               "RnnPoolInt8Plan's storage is too small for Int8Plan");
@@ -510,7 +627,14 @@ void SweepInt8Spec(const Int8CellCtx& c, Kind gate, Kind update, int32_t units,
 
 // --- Defined in rnnpool_int8.cc (the fast path) ---
 // The fast sweep instantiated for one (gate, update) family pair.
+#if RNNPOOL_ARM_DSP
+// rounds: n >= 1 in an activation's M_a (the corrections of (6) needed).
+DspActivateFn SelectActivateDsp(Kind gate, Kind update, bool rounds);
+// one_chunk: an even number of units <= 8; rounds: n >= 1 in M_h.
+DspPreActivateFn SelectPreActivateDsp(bool one_chunk, bool rounds);
+#else
 FastSweepFn SelectSweep(Kind gate, Kind update);
+#endif
 
 #if RNNPOOL_X86_SIMD
 // --- Defined in rnnpool_int8_x86.cc (x86-64 hosts) ---

@@ -82,39 +82,37 @@ bool MakeFastRequant(const Multiplier& m, int64_t max_abs_input, int32_t offset,
   return true;
 }
 
-// Bytes of a [in][units] matrix in 2x2 blocks (in and units even).
-inline size_t PairBytes(int32_t in, int32_t units) {
-  return static_cast<size_t>(in) * static_cast<size_t>(units);
+// base (2) of interval i of table t, and its d.
+constexpr int32_t InterpolationSlope(const int16_t (&t)[kTableSize], int32_t i) {
+  return t[i + 1] - t[i];
 }
-
-void ReorderPairs(const int8_t* m, int32_t in, int32_t units, int8_t* pairs) {
-  for (int32_t j = 0; j < in; j += 2) {
-    for (int32_t o = 0; o < units; o += 2) {
-      *pairs++ = m[j * units + o];
-      *pairs++ = m[j * units + o + 1];
-      *pairs++ = m[(j + 1) * units + o];
-      *pairs++ = m[(j + 1) * units + o + 1];
-    }
-  }
+constexpr int32_t InterpolationBase(const int16_t (&t)[kTableSize], int32_t i) {
+  const int32_t d = InterpolationSlope(t, i);
+  return 128 * t[i] + 64 - (d < 0 ? 1 : 0) - 128 * i * d;
 }
 
 constexpr InterpolationTable MakeInterpolationTable(const int16_t (&t)[kTableSize]) {
   InterpolationTable table{};
   for (int32_t i = 0; i + 1 < kTableSize; ++i) {
-    const int32_t d = t[i + 1] - t[i];
-    table.slope[i] = d;
-    table.base[i] = 128 * t[i] + 64 - (d < 0 ? 1 : 0) - 128 * i * d;
+#if RNNPOOL_ARM_DSP
+    table.entry[i][0] = InterpolationBase(t, i) + 32768 * InterpolationSlope(t, i);  // (7)
+    table.entry[i][1] = InterpolationSlope(t, i);
+#else
+    table.slope[i] = InterpolationSlope(t, i);
+    table.base[i] = InterpolationBase(t, i);
+#endif
   }
   return table;
 }
 
-// True if base + d o stays in int32 for every o of its interval (checked at
-// compile time for the builtin tables; an overflow in MakeInterpolationTable
-// itself would not compile either).
-constexpr bool InterpolationFitsInt32(const InterpolationTable& table) {
+// True if base + d o stays in int32 for every o of its interval, and so does
+// base' = base + 32768 d (checked at compile time for the builtin tables; an
+// overflow in MakeInterpolationTable itself would not compile either).
+constexpr bool InterpolationFitsInt32(const int16_t (&t)[kTableSize]) {
   for (int32_t i = 0; i + 1 < kTableSize; ++i) {
-    for (const int64_t o : {int64_t{128} * i, int64_t{128} * i + 127}) {
-      const int64_t v = table.base[i] + table.slope[i] * o;
+    const int64_t base = InterpolationBase(t, i), d = InterpolationSlope(t, i);
+    for (const int64_t o : {int64_t{128} * i, int64_t{128} * i + 127, int64_t{32768}}) {
+      const int64_t v = base + d * o;
       if (v < INT32_MIN || v > INT32_MAX) return false;
     }
   }
@@ -123,8 +121,7 @@ constexpr bool InterpolationFitsInt32(const InterpolationTable& table) {
 
 constexpr InterpolationTable kSigmoidInterpolation = MakeInterpolationTable(kSigmoidTable);
 constexpr InterpolationTable kTanhInterpolation = MakeInterpolationTable(kTanhTable);
-static_assert(InterpolationFitsInt32(kSigmoidInterpolation) &&
-                  InterpolationFitsInt32(kTanhInterpolation),
+static_assert(InterpolationFitsInt32(kSigmoidTable) && InterpolationFitsInt32(kTanhTable),
               "builtin interpolation tables overflow int32");
 
 // The interpolation table of `table` if it holds the builtin numbers (the
@@ -182,7 +179,6 @@ int64_t MaxAbs(const int32_t* values, int32_t n) {
 bool MakeFastCell(const Int8Cell& cell, Kind gate, Kind update, int32_t units,
                   int64_t max_abs_gx, FastCell* c) {
   c->recurrent_kernel = cell.recurrent_kernel;
-  c->recurrent_pairs = -1;  // set by MakeInt8Plan when U fits the plan
   c->gate_bias = cell.gate_bias;
   c->update_bias = cell.update_bias;
   c->zeta = cell.zeta_q14;
@@ -228,6 +224,174 @@ void MakeProjectionRequant(const Multiplier& m, int64_t max_abs_input, Projectio
   r->generic = MakeRequant(m);
 }
 
+#if RNNPOOL_ARM_DSP
+// ---------------------------------------------------------------------------
+// The DSP path's plan (rnnpool_core_internal.h (5), (6), (7)).
+// ---------------------------------------------------------------------------
+inline int32_t LeftOf(const Multiplier& m) { return m.shift > 0 ? m.shift : 0; }
+inline int32_t RightOf(const Multiplier& m) { return m.shift > 0 ? 0 : -m.shift; }
+
+// (5) for m; the caller bounds |x'| below 2^31. False for q = 2^30 with n >= 1.
+bool MakeDspRequant(const Multiplier& m, DspRequant* r) {
+  const int32_t n = RightOf(m);
+  if (n > 0 && m.q == (int32_t{1} << 30)) return false;
+  r->q = m.q;
+  r->round = n > 0 ? int32_t{1} << (n - 1) : 0;
+  r->sign_mask = n > 0 ? -1 : 0;
+  r->n = n;
+  return true;
+}
+
+// (6) for an activation's M_a (nothing for relu).
+bool MakeDspActivation(Kind kind, const Multiplier& m, DspActivation* a) {
+  *a = DspActivation{};
+  if (kind == Kind::kRelu) return true;
+  const int32_t left = LeftOf(m), n = RightOf(m);
+  const int32_t shift = 15 + n - left;
+  if (left > 14 || shift > 30 || (n > 0 && m.q == (int32_t{1} << 30))) return false;
+  a->q = m.q;
+  a->bias = (int32_t{1} << (14 - left)) + (n > 0 ? int32_t{1} << (14 + n) : 0);
+  a->sign_mask = n > 0 ? int32_t{1} << 15 : 0;
+  a->shift = shift;
+  return true;
+}
+
+// The smallest gate value z a gate family gives (for the bound of coef).
+int32_t SmallestGate(Kind kind, const int16_t* table) {
+  if (kind == Kind::kQuantSigm) return 0;
+  if (kind != Kind::kTable) return INT16_MIN;
+  int32_t smallest = INT16_MAX;
+  for (int32_t i = 0; i < kTableSize; ++i) smallest = table[i] < smallest ? table[i] : smallest;
+  return smallest;
+}
+
+// Bump allocation in the plan's pair storage (byte offsets, 4-aligned).
+struct PairStorage {
+  int8_t* base;
+  size_t used;
+  int32_t Take(size_t bytes) {  // -1 if it does not fit
+    if (base == nullptr || used + bytes > kInt8PlanPairBytes) return -1;
+    const size_t offset = used;
+    used += bytes;
+    return static_cast<int32_t>(offset);
+  }
+  void Put(int32_t offset, size_t index, uint32_t word) {
+    std::memcpy(base + offset + 4 * index, &word, sizeof(word));
+  }
+};
+
+inline uint32_t Int16Pair(int32_t low, int32_t high) {
+  return (static_cast<uint32_t>(low) & 0xFFFFu) | (static_cast<uint32_t>(high) << 16);
+}
+
+// A matrix M [in][units] times 2^pre in the DSP path's column form
+// (rnnpool_core_internal.h ChunkShape): per output o, word i holds the int16
+// pair (M[j0][o], M[j1][o]) of the inputs the kernel pairs in that word:
+// j0 = 2i, j1 = 2i + 1 for int16 inputs (states); for pixels, whose words of
+// four channels SXTB16 splits into lanes (c, c+2), (c+1, c+3), word i of a
+// chunk of eight channels holds j0 = 8 (i / 4) + 4 ((i % 4) / 2) + i % 2,
+// j1 = j0 + 2. Zeros past `in`. Returns the offset, or -1 if it does not fit.
+int32_t PutColumns(const int8_t* m, int32_t in, int32_t units, int32_t pre, bool pixels,
+                   const ChunkShape& shape, PairStorage* s) {
+  const int32_t words = shape.Words();
+  const int32_t offset = s->Take(static_cast<size_t>(units) * words * 4);
+  if (offset < 0) return -1;
+  for (int32_t o = 0; o < units; ++o) {
+    for (int32_t i = 0; i < words; ++i) {
+      const int32_t j0 = pixels ? 8 * (i / 4) + 4 * ((i % 4) / 2) + i % 2 : 2 * i;
+      const int32_t j1 = pixels ? j0 + 2 : j0 + 1;
+      const int32_t low = j0 < in ? m[j0 * units + o] * (1 << pre) : 0;
+      const int32_t high = j1 < in ? m[j1 * units + o] * (1 << pre) : 0;
+      s->Put(offset, static_cast<size_t>(o) * words + i, Int16Pair(low, high));
+    }
+  }
+  return offset;
+}
+
+// The chunks of `in` int16 inputs read as pairs (a last odd pair of three
+// becomes a full chunk: one more zero pair).
+ChunkShape StateChunks(int32_t in) {
+  const int32_t pairs = (in + 1) / 2;
+  ChunkShape shape{pairs / 4, false};
+  if (pairs % 4 == 3) {
+    ++shape.full;
+  } else if (pairs % 4 != 0) {
+    shape.half = true;
+  }
+  return shape;
+}
+
+// One cell in DSP form; false if the DSP path cannot run it.
+bool MakeDspCell(const Int8Cell& cell, const FastCell& fast, Kind gate, Kind update,
+                 int32_t units, PairStorage* storage, DspCell* d) {
+  // |U| 2^pre must fit int16; h @ U 2^pre fits int32 (MakeFastCell's narrow M_h).
+  const int32_t pre = LeftOf(cell.recurrent_multiplier) + 1;
+  if (pre > 7 || !MakeDspRequant(cell.recurrent_multiplier, &d->recurrent_requant)) {
+    return false;
+  }
+  if (!MakeDspActivation(gate, cell.gate_activation_multiplier, &d->gate_activation) ||
+      !MakeDspActivation(update, cell.update_activation_multiplier, &d->update_activation)) {
+    return false;
+  }
+  // M_c on (coef c) 2^update_pre: n >= 1, |coef c| 2^pre < 2^31.
+  d->update_pre = LeftOf(cell.update_multiplier) + 1;
+  const int64_t largest_coef =
+      (static_cast<int64_t>(fast.coef_bias) -
+       static_cast<int64_t>(fast.zeta) * SmallestGate(gate, cell.gate_table)) >> 15;
+  if (RightOf(cell.update_multiplier) < 1 ||
+      (largest_coef << (15 + d->update_pre)) >= (int64_t{1} << 31) ||
+      !MakeDspRequant(cell.update_multiplier, &d->update)) {
+    return false;
+  }
+  d->coef_bias = fast.coef_bias;
+  d->zeta = fast.zeta;
+  d->gate_table = fast.gate_table != nullptr ? &fast.gate_table->entry[256][0] : nullptr;
+  d->update_table = fast.update_table != nullptr ? &fast.update_table->entry[256][0] : nullptr;
+  d->recurrent_shape = StateChunks(units);
+  d->recurrent = PutColumns(cell.recurrent_kernel, units, units, pre, false, d->recurrent_shape,
+                            storage);
+  d->biases = storage->Take(static_cast<size_t>(units) * 8);
+  if (d->recurrent < 0 || d->biases < 0) return false;
+  for (int32_t o = 0; o < units; ++o) {
+    storage->Put(d->biases, 2 * static_cast<size_t>(o), static_cast<uint32_t>(cell.gate_bias[o]));
+    storage->Put(d->biases, 2 * static_cast<size_t>(o) + 1,
+                 static_cast<uint32_t>(cell.update_bias[o]));
+  }
+  return true;
+}
+
+// The DSP projections: onto RNN1 from pixels (k a multiple of 4), onto RNN2
+// from RNN1's states; weights -1 where the portable MatVec runs instead.
+void MakeDspProjection(const Int8Cell& cell, const ProjectionRequant& m, bool pixels,
+                       int32_t in, int32_t units, int32_t zero_point, PairStorage* storage,
+                       DspProjection* p) {
+  p->weights = -1;
+  p->zero_point = -1;
+  const int32_t pre = LeftOf(cell.input_multiplier) + 1;
+  // Narrow M_x (the accumulator times 2^pre fits int32), |W| 2^pre fits int16,
+  // and for pixels the partial sums |sum x W| + |zp colsum(W)| <= k 2^15 2^pre.
+  if (!m.fast || pre > 7 || !MakeDspRequant(cell.input_multiplier, &p->requant)) return;
+  if (!pixels) {
+    p->shape = StateChunks(in);
+    p->weights = PutColumns(cell.kernel, in, units, pre, false, p->shape, storage);
+    return;
+  }
+  if (in % 4 != 0 || (static_cast<int64_t>(in) << (15 + pre)) >= (int64_t{1} << 31)) return;
+  p->shape = ChunkShape{in / 8, in % 8 == 4};
+  const int32_t weights = PutColumns(cell.kernel, in, units, pre, true, p->shape, storage);
+  const int32_t sums = storage->Take(static_cast<size_t>(units) * 4);
+  if (weights < 0 || sums < 0) return;
+  for (int32_t o = 0; o < units; ++o) {
+    int32_t sum = 0;
+    for (int32_t c = 0; c < in; ++c) sum += cell.kernel[c * units + o];
+    storage->Put(sums, static_cast<size_t>(o),
+                 static_cast<uint32_t>(-zero_point * sum * (1 << pre)));
+  }
+  p->weights = weights;
+  p->zero_point = sums;
+}
+#endif  // RNNPOOL_ARM_DSP
+
 }  // namespace
 
 namespace internal {
@@ -246,8 +410,41 @@ void MakeInt8Plan(const RnnPoolInt8Params& params, Int8Plan* plan, int8_t* pairs
                    RequantBound(max_acc1, params.rnn1.input_multiplier), &plan->cells.fast[0]) &&
       MakeFastCell(params.rnn2, plan->gate, plan->update, s.rnn2_units,
                    RequantBound(max_acc2, params.rnn2.input_multiplier), &plan->cells.fast[1]);
+#if RNNPOOL_ARM_DSP
+  // The DSP path's cells first (they need the pair storage), then the
+  // projections in what is left.
+  PairStorage storage{pairs, 0};
+  plan->fast = plan->fast &&
+               MakeDspCell(params.rnn1, plan->cells.fast[0], plan->gate, plan->update,
+                           s.rnn1_units, &storage, &plan->dsp[0]) &&
+               MakeDspCell(params.rnn2, plan->cells.fast[1], plan->gate, plan->update,
+                           s.rnn2_units, &storage, &plan->dsp[1]);
+  if (!plan->fast) storage.used = 0;
+#endif
   if (plan->fast) {
+#if RNNPOOL_ARM_DSP
+    const int32_t units[2] = {s.rnn1_units, s.rnn2_units};
+    for (int32_t i = 0; i < 2; ++i) {
+      DspCell& cell = plan->dsp[i];
+      const bool rounds =
+          cell.gate_activation.sign_mask != 0 || cell.update_activation.sign_mask != 0;
+      cell.activate = SelectActivateDsp(plan->gate, plan->update, rounds);
+      // Without the corrections (n = 0: shift <= 15), quantSigm's +2^14 goes
+      // into the bias of (6), still below 2^30.
+      if (!rounds && plan->gate == Kind::kQuantSigm) {
+        cell.gate_activation.bias += int32_t{1} << (14 + cell.gate_activation.shift);
+      }
+      if (!rounds && plan->update == Kind::kQuantSigm) {
+        cell.update_activation.bias += int32_t{1} << (14 + cell.update_activation.shift);
+      }
+      cell.pre_activate = SelectPreActivateDsp(
+          cell.recurrent_shape.full == 1 && !cell.recurrent_shape.half && units[i] % 2 == 0,
+          cell.recurrent_requant.n > 0);
+    }
+    plan->fast_sweep[0] = plan->fast_sweep[1] = nullptr;
+#else
     plan->fast_sweep[0] = plan->fast_sweep[1] = SelectSweep(plan->gate, plan->update);
+#endif
   } else {
     plan->fast_sweep[0] = plan->fast_sweep[1] = nullptr;
     MakeCellCtx(params.rnn1, &plan->cells.generic[0]);
@@ -264,7 +461,7 @@ void MakeInt8Plan(const RnnPoolInt8Params& params, Int8Plan* plan, int8_t* pairs
   plan->simd_stages = 0;
 #if RNNPOOL_X86_SIMD
   if (allow_simd && CpuHasAvx2()) {
-    const int32_t units[2] = {h1, h2};
+    const int32_t units[2] = {s.rnn1_units, s.rnn2_units};
     for (int32_t cell = 0; cell < 2; ++cell) {
       if (plan->fast && units[cell] % 8 == 0) {
         plan->fast_sweep[cell] = SelectSweepAvx2(plan->gate, plan->update);
@@ -283,29 +480,26 @@ void MakeInt8Plan(const RnnPoolInt8Params& params, Int8Plan* plan, int8_t* pairs
 #else
   (void)allow_simd;
 #endif
-  // The SMLAD layout (4) of U1, U2, and W2 (whose input, an RNN1 state, is
-  // int16) when every size is even and the three fit the plan.
-  plan->w2_pairs = -1;
-  if (kTwoMacProducts && pairs != nullptr && plan->fast && h1 % 2 == 0 && h2 % 2 == 0 &&
-      PairBytes(h1, h1) + PairBytes(h2, h2) + PairBytes(h1, h2) <= kInt8PlanPairBytes) {
-    const int32_t u2 = static_cast<int32_t>(PairBytes(h1, h1));
-    const int32_t w2 = u2 + static_cast<int32_t>(PairBytes(h2, h2));
-    ReorderPairs(params.rnn1.recurrent_kernel, h1, h1, pairs);
-    ReorderPairs(params.rnn2.recurrent_kernel, h2, h2, pairs + u2);
-    ReorderPairs(params.rnn2.kernel, h1, h2, pairs + w2);
-    plan->cells.fast[0].recurrent_pairs = 0;
-    plan->cells.fast[1].recurrent_pairs = u2;
-    plan->w2_pairs = w2;
-  }
+#if RNNPOOL_ARM_DSP
+  MakeDspProjection(params.rnn1, plan->mx1, true, s.in_channels, h1, params.input_zero_point,
+                    &storage, &plan->dsp_proj[0]);
+  MakeDspProjection(params.rnn2, plan->mx2, false, h1, h2, 0, &storage, &plan->dsp_proj[1]);
+  // M_y on a state h: |h| 2^(left+1) <= 2^31 for left <= 15.
+  plan->output_pre = LeftOf(params.output_multiplier) + 1;
+  plan->dsp_output = plan->output_pre <= 16 && MakeDspRequant(params.output_multiplier,
+                                                              &plan->output);
+#else
+  (void)pairs;
+  (void)h1;  // (used by the SIMD stages only)
+  (void)h2;
+#endif
 }
 
 }  // namespace internal
 
 bool Int8FastPathApplies(const RnnPoolInt8Params& params) {
-  if (ValidateInt8Params(params) != Status::kOk) return false;
-  Int8Plan plan;
-  MakeInt8Plan(params, &plan, nullptr);
-  return plan.fast;
+  RnnPoolInt8Plan plan;  // with its pair storage, which the DSP path needs
+  return PrepareInt8Plan(params, &plan) == Status::kOk && PlanOf(plan).fast;
 }
 
 Status PrepareInt8Plan(const RnnPoolInt8Params& params, const Int8PlanOptions& options,

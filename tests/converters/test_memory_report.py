@@ -113,6 +113,12 @@ def two_mbconvs():
 
 # -- the planner ------------------------------------------------------------------------
 
+def test_greedy_planner_places_equal_sizes_last_added_first():
+    # TFLM lists online buffers from the tail before its stable sort by size.
+    buffers = [memory_plan.Buffer(16, 0, 1), memory_plan.Buffer(16, 1, 2)]
+    assert memory_plan.greedy_offsets(buffers) == [16, 0]
+
+
 def test_greedy_planner_places_largest_first_in_the_lowest_gap_that_fits():
     # Added in this order; placed P(50), S(45), Q(40), R(30). S shares P's offset
     # (never live together); R cannot use the 5-byte gap between S and Q.

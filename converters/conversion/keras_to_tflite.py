@@ -1,7 +1,8 @@
 """converters.convert: a Keras model with RNNPool2D layers -> .tflite bytes.
 
 Checks the arguments, then hands the model to one of the two lowerings:
-`custom_lowering` (one RNNPool custom op per layer, the default) or
+`custom_lowering` (one RNNPool custom op per layer, the default; then
+expansions split into channel groups, `channel_groups`) or
 `builtin_lowering` (builtin TFLite ops only).
 """
 import numpy as np
@@ -16,7 +17,12 @@ QUANTIZE_CHOICES = (None, "int8")
 LOWERINGS = ("custom", "builtin")
 
 
-def _check_arguments(model, quantize, representative_data, lowering):
+def _check_arguments(model, quantize, representative_data, lowering, split_expansions):
+    if not isinstance(split_expansions, (bool, np.bool_)):
+        raise TypeError(f"split_expansions must be True (split expansion convolutions "
+                        f"into channel groups where that shrinks the TFLM arena) or "
+                        f"False, got {split_expansions!r} "
+                        f"({type(split_expansions).__name__})")
     if lowering not in LOWERINGS:
         raise ValueError(f"lowering must be 'custom' (one RNNPool custom op per layer) or "
                          f"'builtin' (builtin TFLite ops only), got {lowering!r}")
@@ -61,7 +67,8 @@ def _check_finite(data, name):
                          "finite inputs")
 
 
-def convert(model, quantize=None, representative_data=None, lowering="custom"):
+def convert(model, quantize=None, representative_data=None, lowering="custom",
+            split_expansions=True):
     """Converts a Keras model with RNNPool2D layers to TFLite flatbuffer bytes.
 
     Every RNNPool2D becomes one CUSTOM op "RNNPool" (docs/rnnpool_custom_op.md);
@@ -82,13 +89,20 @@ def convert(model, quantize=None, representative_data=None, lowering="custom"):
       lowering: "custom" (default) for the RNNPool custom op; "builtin" to
         express RNNPool in builtin TFLite ops only, for runtimes to which no
         custom kernel can be added (larger and slower: see README).
+      split_expansions: with lowering="custom", True (default) runs each
+        expansion CONV_2D whose output only a DEPTHWISE_CONV_2D reads as G
+        conv / depthwise pairs on channel slices and a CONCATENATION, where
+        that shrinks TFLM's planned arena (converters.conversion.channel_groups;
+        the outputs are bit-exact, float and int8); False keeps every op whole.
+        The builtin lowering keeps the stock converter's ops either way.
     Returns:
       The .tflite model as bytes.
     """
     model = flat_tf_keras_model(model, caller="convert")
-    _check_arguments(model, quantize, representative_data, lowering)
+    _check_arguments(model, quantize, representative_data, lowering, split_expansions)
     if lowering == "builtin":
         return builtin_lowering.convert_builtin(model, quantize, representative_data)
-    return custom_lowering.convert_custom(model, quantize, representative_data)
+    return custom_lowering.convert_custom(model, quantize, representative_data,
+                                          bool(split_expansions))
 
 

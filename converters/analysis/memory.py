@@ -41,18 +41,6 @@ def _checked_model(model_bytes):
     return model
 
 
-def _planned_tensors(model, subgraph):
-    """{index: bytes} of the tensors TFLM places in the arena."""
-    planned = {}
-    for index, tensor in enumerate(subgraph.tensors):
-        if tflite_model.is_constant(model, tensor) or tensor.isVariable:
-            continue
-        size = tflite_model.tensor_bytes(tensor)
-        if size:
-            planned[index] = size
-    return planned
-
-
 def _parameter_bytes(model, subgraph):
     """Bytes of the constant data the tensors point to, each buffer once."""
     buffers = {tensor.buffer for tensor in subgraph.tensors
@@ -112,7 +100,7 @@ def memory_report(model_bytes):
     model = _checked_model(model_bytes)
     model_bytes = bytes(model_bytes)
     subgraph = model.subgraphs[0]
-    planned = _planned_tensors(model, subgraph)
+    planned = memory_plan.planned_tensor_bytes(model, subgraph)
     requests = [op_costs.scratch_requests(model, subgraph, index)
                 for index in range(len(subgraph.operators))]
     scratch = [sum(sizes) for sizes in requests]

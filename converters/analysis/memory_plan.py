@@ -13,13 +13,16 @@ custom ops included:
   it (0 for a model input) to the last scope that reads or writes it; model
   outputs live to the end. A scratch buffer lives for its op's scope only.
 - Every size is rounded up to 16 bytes (MicroArenaBufferAlignment).
-- Buffers are placed largest first (ties in the order they were added:
-  tensors by index, then scratch buffers in request order), each at the
+- Buffers are placed largest first (ties in reverse order of adding, as
+  TFLM lists them from the tail before its stable sort; added: tensors by
+  index, then scratch buffers in request order), each at the
   lowest offset whose gap fits it among the already placed buffers that are
   live at the same time. The arena is the highest end offset.
 """
 import bisect
 import collections
+
+from converters.tflite_io import tflite_model
 
 ALIGNMENT = 16  # tflite::MicroArenaBufferAlignment()
 NEVER_USED = -1  # the lifetime TFLM leaves on a planned tensor no operator touches
@@ -31,6 +34,18 @@ Buffer.__doc__ = "A planned buffer: aligned size in bytes, first and last scope 
 def align(size):
     """`size` bytes rounded up to the arena alignment."""
     return -(-int(size) // ALIGNMENT) * ALIGNMENT
+
+
+def planned_tensor_bytes(model, subgraph):
+    """{tensor index: bytes} of the tensors TFLM places in the arena (ModelT, SubGraphT)."""
+    planned = {}
+    for index, tensor in enumerate(subgraph.tensors):
+        if tflite_model.is_constant(model, tensor) or tensor.isVariable:
+            continue
+        size = tflite_model.tensor_bytes(tensor)
+        if size:
+            planned[index] = size
+    return planned
 
 
 def tensor_lifetimes(subgraph, planned):
@@ -78,8 +93,9 @@ def greedy_offsets(buffers):
 
     `buffers`: Buffer tuples in the order the allocator adds them.
     """
-    # sorted() is stable, like TFLM's bubble sort: equal sizes keep their order.
-    order = sorted(range(len(buffers)), key=lambda i: -buffers[i].size)
+    # TFLM lists online buffers from the tail (last added first), then bubble-
+    # sorts by size, which is stable: equal sizes go last added first.
+    order = sorted(reversed(range(len(buffers))), key=lambda i: -buffers[i].size)
     offsets = [None] * len(buffers)
     placed_offsets, placed = [], []  # placed buffers in offset order
     for index in order:

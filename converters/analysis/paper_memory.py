@@ -13,6 +13,9 @@ figures; 4 in a float model, as in its ImageNet figures). Three kinds:
   kh x kw depthwise of stride s. The expanded tensor is never whole; the
   few columns in flight are not counted (nor in E.1). Without an expand conv
   the depthwise reads the block input, so nothing is added.
+  An expansion split into channel groups (converters.conversion.channel_groups:
+  expand_g -> depthwise_g pairs joined by a CONCATENATION) is the same block,
+  C_expanded the sum of the groups'.
 - "rnnpool": the RNNPool op, the edge padding / slicing after it (written in
   place into its output buffer), and, when a chain of convolutions, pooling
   and padding leads to it from the model input, that chain: the block is
@@ -125,10 +128,19 @@ def _mbconv(graph, start):
     if graph.names[op] != "DEPTHWISE_CONV_2D":
         return None
     depthwise = op
+    expanded_channels = None if expand is None else \
+        tflite_model.shape_of(graph.tensor(graph.output(expand)))[-1]
     project = graph.only_reader(graph.output(depthwise))
+    groups = None if expand is None or project is None else \
+        _channel_groups(graph, project, expand)
+    if groups is not None:
+        ops, project = groups[0], graph.only_reader(graph.output(project))
+        expanded_channels = groups[1]
+    else:
+        ops.append(depthwise)
     if project is None or not graph.is_pointwise_conv(project):
         return None
-    ops += [depthwise, project]
+    ops.append(project)
     block_input = graph.activations(expand if expand is not None else depthwise)[0]
     block_output = graph.output(project)
     add = graph.only_reader(block_output)
@@ -139,12 +151,37 @@ def _mbconv(graph, start):
     extra = 0
     if expand is not None:
         expanded = graph.tensor(graph.output(expand))
-        _, _, width, channels = tflite_model.shape_of(expanded)
+        _, _, width, _ = tflite_model.shape_of(expanded)
         _, kh, _, _ = tflite_model.shape_of(graph.tensor(graph.ops[depthwise].inputs[1]))
         rows = max(kh - graph.ops[depthwise].builtinOptions.strideH, 0)
-        extra = rows * width * channels * tflite_model.ITEM_BYTES[expanded.type]
+        extra = rows * width * expanded_channels * tflite_model.ITEM_BYTES[expanded.type]
     return Block("mbconv", ops, graph.nbytes(block_input), graph.nbytes(block_output),
                  extra)
+
+
+def _channel_groups(graph, concatenation, first_expand):
+    """(ops, expanded channels) of an expansion split into channel groups whose
+    CONCATENATION is op `concatenation` and first expand conv `first_expand`;
+    None if that op does not join such groups."""
+    if graph.names[concatenation] != "CONCATENATION" or \
+            graph.ops[concatenation].builtinOptions.axis not in (3, -1):
+        return None
+    block_input = graph.activations(first_expand)[0]
+    ops, channels = [], 0
+    for piece in graph.ops[concatenation].inputs:
+        depthwise = graph.producer.get(int(piece))
+        if depthwise is None or graph.names[depthwise] != "DEPTHWISE_CONV_2D":
+            return None
+        expand = graph.producer.get(graph.activations(depthwise)[0])
+        if expand is None or not graph.is_pointwise_conv(expand) or \
+                graph.only_reader(graph.output(expand)) != depthwise or \
+                graph.activations(expand) != [block_input]:
+            return None
+        ops += [expand, depthwise]
+        channels += tflite_model.shape_of(graph.tensor(graph.output(expand)))[-1]
+    if ops[0] != first_expand:
+        return None
+    return ops + [concatenation], channels
 
 
 def _stem(graph, tensor, reader):

@@ -6,11 +6,17 @@ CUSTOM "RNNPool" op; its options are then written per docs/rnnpool_custom_op.md.
 int8: the same on a QAT model (trained with rnnpool_keras.quantize_model, or
 calibrated from representative data), with full-integer quantisation of the
 builtins; then each RNNPool op is made int8 (converters.conversion.int8_custom_op).
+Both: a convolution feeding only an RNNPool op is then folded into it
+(converters.conversion.stem_fusion), and expansion convolutions that set the
+TFLM arena are split into channel groups (converters.conversion.channel_groups),
+in that order (the split looks at the arena the fusion leaves); both bit-exact.
 """
 import numpy as np
 
+from converters.conversion import channel_groups
 from converters.conversion import composite
 from converters.conversion import int8_custom_op
+from converters.conversion import stem_fusion
 from converters.conversion import stock_converter
 from converters.tflite_io import tflite_model
 from rnnpool_keras.spec import contract
@@ -38,7 +44,8 @@ def _rnnpool_layer(layer):
     return getattr(layer, "layer", layer)
 
 
-def convert_custom(model, quantize, representative_data):
+def convert_custom(model, quantize, representative_data, fuse_stem=True,
+                   split_expansions=True):
     """A tf_keras model -> .tflite bytes with one RNNPool custom op per RNNPool2D.
 
     Called by `converters.convert`, which has checked the arguments; they mean
@@ -48,8 +55,11 @@ def convert_custom(model, quantize, representative_data):
     builder = composite.CompositeBuilder()
     model_bytes = stock_converter.run_stock_converter(source, builder, quantize,
                                                       allow_custom_ops=True)
-    return stock_converter.finish(
+    model_bytes = stock_converter.finish(
         model_bytes, source, lambda tflite: _finish_custom_ops(tflite, builder.layers, quantize))
+    if fuse_stem:
+        model_bytes = stem_fusion.fuse_stem_convolutions(model_bytes)
+    return channel_groups.split_expansions(model_bytes) if split_expansions else model_bytes
 
 
 def _finish_custom_ops(tflite, layers, quantize):

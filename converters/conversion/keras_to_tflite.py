@@ -1,7 +1,8 @@
 """converters.convert: a Keras model with RNNPool2D layers -> .tflite bytes.
 
 Checks the arguments, then hands the model to one of the two lowerings:
-`custom_lowering` (one RNNPool custom op per layer, the default) or
+`custom_lowering` (one RNNPool custom op per layer, the default; then
+expansions split into channel groups, `channel_groups`) or
 `builtin_lowering` (builtin TFLite ops only).
 """
 import numpy as np
@@ -9,7 +10,6 @@ import tensorflow as tf
 
 from converters.conversion import builtin_lowering
 from converters.conversion import custom_lowering
-from converters.conversion import stem_fusion
 from converters.conversion.stock_converter import is_qat_model
 from rnnpool_keras.flat_model import flat_tf_keras_model
 
@@ -17,13 +17,19 @@ QUANTIZE_CHOICES = (None, "int8")
 LOWERINGS = ("custom", "builtin")
 
 
-def _check_arguments(model, quantize, representative_data, lowering, fuse_stem):
-    if not isinstance(fuse_stem, bool):
+def _check_arguments(model, quantize, representative_data, lowering, fuse_stem,
+                     split_expansions):
+    if not isinstance(fuse_stem, (bool, np.bool_)):
         raise TypeError(f"fuse_stem must be True or False, got {type(fuse_stem).__name__}")
     if fuse_stem and lowering == "builtin":
         raise ValueError("fuse_stem=True needs lowering='custom' (the fused convolution is "
                          "part of the RNNPool custom op); pass fuse_stem=False with "
                          "lowering='builtin'")
+    if not isinstance(split_expansions, (bool, np.bool_)):
+        raise TypeError(f"split_expansions must be True (split expansion convolutions "
+                        f"into channel groups where that shrinks the TFLM arena) or "
+                        f"False, got {split_expansions!r} "
+                        f"({type(split_expansions).__name__})")
     if lowering not in LOWERINGS:
         raise ValueError(f"lowering must be 'custom' (one RNNPool custom op per layer) or "
                          f"'builtin' (builtin TFLite ops only), got {lowering!r}")
@@ -69,7 +75,7 @@ def _check_finite(data, name):
 
 
 def convert(model, quantize=None, representative_data=None, lowering="custom",
-            fuse_stem=None):
+            fuse_stem=None, split_expansions=True):
     """Converts a Keras model with RNNPool2D layers to TFLite flatbuffer bytes.
 
     Every RNNPool2D becomes one CUSTOM op "RNNPool" (docs/rnnpool_custom_op.md);
@@ -96,16 +102,23 @@ def convert(model, quantize=None, representative_data=None, lowering="custom",
         in int8) without ever holding the convolution's output map
         (docs/rnnpool_custom_op.md, version 2). None (default): True for
         lowering="custom", False for "builtin"; False keeps the two ops.
+      split_expansions: with lowering="custom", True (default) runs each
+        expansion CONV_2D whose output only a DEPTHWISE_CONV_2D reads as G
+        conv / depthwise pairs on channel slices and a CONCATENATION, where
+        that shrinks TFLM's planned arena (converters.conversion.channel_groups;
+        the outputs are bit-exact, float and int8); False keeps every op whole.
+        The builtin lowering keeps the stock converter's ops either way.
     Returns:
       The .tflite model as bytes.
     """
     if fuse_stem is None:
         fuse_stem = lowering == "custom"
     model = flat_tf_keras_model(model, caller="convert")
-    _check_arguments(model, quantize, representative_data, lowering, fuse_stem)
+    _check_arguments(model, quantize, representative_data, lowering, fuse_stem,
+                     split_expansions)
     if lowering == "builtin":
         return builtin_lowering.convert_builtin(model, quantize, representative_data)
-    model_bytes = custom_lowering.convert_custom(model, quantize, representative_data)
-    return stem_fusion.fuse_stem_convolutions(model_bytes) if fuse_stem else model_bytes
+    return custom_lowering.convert_custom(model, quantize, representative_data,
+                                          bool(fuse_stem), bool(split_expansions))
 
 

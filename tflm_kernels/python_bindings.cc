@@ -552,9 +552,11 @@ PYBIND11_MODULE(_rnnpool_core, m) {
       if (!conv_only) return rnnpool::StemRnnPoolInt8(p, op.plan, in, b, out, s);
       const size_t image = static_cast<size_t>(g.in_height) * g.in_width * g.in_channels;
       const size_t row = static_cast<size_t>(g.out_width) * g.out_channels;
+      std::vector<uint32_t> window((rnnpool::StemRowInt8ScratchBytes(g) + 3) / 4);
       for (int32_t i = 0; i < b; ++i) {
         for (int32_t y = 0; y < g.out_height; ++y) {
-          rnnpool::StemRowInt8(p, in + i * image, y, out + (i * g.out_height + y) * row);
+          rnnpool::StemRowInt8(p, in + i * image, y, out + (i * g.out_height + y) * row,
+                               window.data());
         }
       }
     });

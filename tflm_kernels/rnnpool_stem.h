@@ -61,12 +61,18 @@ struct StemFloatParams {
   float activation_max;
 };
 
-// One output row `row` of the convolution: [out_width][out_channels].
-void StemRowInt8(const StemInt8Params& stem, const int8_t* image, int32_t row, int8_t* out);
+// One output row `row` of the convolution: [out_width][out_channels]. The
+// int8 row takes StemRowInt8ScratchBytes of scratch (one pixel's window as
+// int16, shared by the output channels; two-MAC SMLAD products on cores with
+// the DSP extension), 4-byte aligned.
+size_t StemRowInt8ScratchBytes(const StemShape& stem);
+void StemRowInt8(const StemInt8Params& stem, const int8_t* image, int32_t row, int8_t* out,
+                 void* scratch);
 void StemRowFloat(const StemFloatParams& stem, const float* image, int32_t row, float* out);
 
-// Scratch of the fused op: pool_h stem rows, then the RNNPool scratch
-// (each part 16-byte aligned if the scratch is).
+// Scratch of the fused op: pool_h stem rows, (int8) one window of the
+// convolution, then the RNNPool scratch (each part 16-byte aligned if the
+// scratch is).
 size_t StemRnnPoolInt8ScratchBytes(const StemShape& stem, const RnnPoolShape& shape);
 size_t StemRnnPoolFloatScratchBytes(const StemShape& stem, const RnnPoolShape& shape);
 

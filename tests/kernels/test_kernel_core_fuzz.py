@@ -64,7 +64,8 @@ def test_core_builds_with_microcontroller_flags_and_no_heap(tmp_path, source):
 
 
 INT8_PATH = ("RnnPoolInt8(", "RnnPoolPatchInt8(", "SweepInt8<", "SweepInt8Spec(", "MatVec<int", "ActivationInt16(",
-             "WriteOutputInt8(", "Avx2")  # Avx2: rnnpool_int8_x86.cc's sweeps and projections
+             "WriteOutputInt8(", "Avx2",  # Avx2: rnnpool_int8_x86.cc's sweeps and projections
+             "StemRowInt8(", "StemRnnPoolInt8(")  # the fused stem convolution (rnnpool_stem.cc)
 # Scalar and vector floating-point arithmetic (SSE / AVX: ...ss, sd, ps, pd),
 # conversions, x87. Integer SIMD on xmm / ymm registers (vpaddd, vpmulld,
 # vpmaddwd, vpgatherdd, ...) is not floating point and does not match.

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 import rnnpool_keras.spec.float_reference as nr
-from rnnpool_keras.spec import int8_reference, integer_activations
+from rnnpool_keras.spec import int8_reference, integer_activations, stem_conv
 from rnnpool_keras.spec.random_params import random_float_params
 from test_kernel_core_int8 import make_case, random_input
+from test_stem_conv import random_stem
 from tflm_kernels import core
 from tflm_kernels.cortex_m import cases, emulator
 
@@ -114,6 +115,40 @@ def test_int8_is_bit_exact_with_the_oracle_on_the_emulated_core(target, runners,
     assert paths == {True, False}  # both kernel paths are exercised
     outputs, _, _ = run_cases(runners, workdir, target,
                               [cases.int8_case(p, x, patch) for p, x, patch, _ in items],
+                              [(np.int8, e.shape) for _, _, _, e in items])
+    for (_, _, _, expected), got in zip(items, outputs):
+        np.testing.assert_array_equal(got, expected)
+
+
+def stem_cases(rng):
+    """(kernel params, stem dict, image batch, expected) of the fused stem
+    convolution + RNNPool: the VWW shape (3x3 stride 2 to 8 channels, 6x6
+    patches, stride 4) on a small image, and odd shapes (a tap count that is
+    no multiple of 4, same padding, gaps between patch rows)."""
+    items = []
+    for kernel, strides, padding, channels, pool, pool_strides, pool_padding in (
+            ((3, 3), (2, 2), "same", 3, (6, 6), (4, 4), "valid"),
+            ((2, 3), (1, 2), "valid", 2, (3, 2), (4, 1), "same"),
+            ((1, 1), (1, 1), "same", 5, (2, 2), (2, 2), "valid")):
+        stem = random_stem(rng, 8, channels, kernel, strides, padding, "relu6")
+        params = make_case(rng, 8, 8, 8, pool, pool_strides, pool_padding, "sigmoid", "tanh",
+                           input_scale=stem["output_scale"],
+                           input_zero_point=stem["output_zero_point"])
+        x = random_input(rng, (2, 21, 19, channels))
+        expected = int8_reference.rnnpool_int8(stem_conv.conv_int8_of(x, stem), params)
+        items.append((core.int8_kernel_params(params), core.stem_kernel_params_int8(stem), x,
+                      expected))
+    return items
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_fused_stem_is_bit_exact_with_the_oracle_on_the_emulated_core(target, runners,
+                                                                      workdir):
+    """The fused op's convolution (SMLAD window products on these cores) and
+    RNNPool, against NumPy's convolution then the integer reference."""
+    items = stem_cases(np.random.default_rng(23))
+    outputs, _, _ = run_cases(runners, workdir, target,
+                              [cases.int8_case(p, x, stem=stem) for p, stem, x, _ in items],
                               [(np.int8, e.shape) for _, _, _, e in items])
     for (_, _, _, expected), got in zip(items, outputs):
         np.testing.assert_array_equal(got, expected)

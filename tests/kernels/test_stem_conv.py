@@ -11,7 +11,7 @@ import pytest
 
 from rnnpool_keras.spec import float_reference, int8_reference, stem_conv
 from rnnpool_keras.spec.random_params import random_float_params
-from tests.kernels.test_kernel_core_int8 import make_case, random_input
+from test_kernel_core_int8 import make_case, random_input
 from tflm_kernels import core
 
 

@@ -10,6 +10,9 @@ import struct
 import numpy as np
 
 MAGIC = 0x43504E52  # "RNPC"
+# The header's mode field: the whole map, one patch, or the fused stem
+# convolution + RNNPool (rnnpool_stem.h) over an image batch.
+MODE_MAP, MODE_PATCH, MODE_STEM = 0, 1, 2
 MULTIPLIERS = ("input_multiplier", "recurrent_multiplier", "update_multiplier",
                "gate_activation_multiplier", "update_activation_multiplier")
 
@@ -23,19 +26,21 @@ def _array(values, dtype):
     return data + b"\0" * (-len(data) % 4)
 
 
-def _header(params, x, int8, patch):
+def _header(params, x, int8, patch, mode=None):
     rnn1, rnn2 = params["rnn1"]["kernel"], params["rnn2"]["kernel"]
     k, h1 = rnn1.shape
     h2 = rnn2.shape[1]
+    if mode is None:
+        mode = MODE_MAP if patch is None else MODE_PATCH
     if patch is None:
         batch, height, width, channels = x.shape
         top = left = 0
     else:
         (height, width, channels), batch = x.shape, 1
         top, left = patch
-    if channels != k:
+    if channels != k and mode != MODE_STEM:
         raise ValueError(f"x has {channels} channels, the kernel takes {k}")
-    return _ints(MAGIC, int(int8), int(patch is not None), k, h1, h2, *params["pool_size"],
+    return _ints(MAGIC, int(int8), mode, k, h1, h2, *params["pool_size"],
                  *params["strides"], params["padding"], params["gate_activation"],
                  params["update_activation"], batch, height, width, top, left)
 
@@ -47,10 +52,12 @@ def _cell_arrays(cell, weight_dtype, bias_dtype):
                      _array(cell["update_bias"], bias_dtype)])
 
 
-def int8_case(params, x, patch=None):
+def int8_case(params, x, patch=None, stem=None):
     """The bytes of an int8 case: `params` from core.int8_kernel_params, `x` an
-    int8 NHWC map (whole-map run) or, with `patch` = (top, left), one HWC image."""
-    parts = [_header(params, x, True, patch),
+    int8 NHWC map (whole-map run) or, with `patch` = (top, left), one HWC image;
+    with `stem` (core.stem_kernel_params_int8's dict) x is the image batch of
+    the fused stem convolution + RNNPool."""
+    parts = [_header(params, x, True, patch, MODE_STEM if stem is not None else None),
              _ints(params["input_zero_point"], params["output_zero_point"],
                    *params["output_multiplier"])]
     cells = (params["rnn1"], params["rnn2"])
@@ -63,6 +70,13 @@ def int8_case(params, x, patch=None):
         for name in ("gate_table", "update_table"):
             if cell[name] is not None:
                 parts.append(_array(cell[name], np.int16))
+    if stem is not None:
+        filters = np.asarray(stem["filter"])
+        parts += [_ints(*filters.shape[1:], *stem["strides"], stem["padding"],
+                        stem["input_offset"], stem["output_offset"], stem["activation_min"],
+                        stem["activation_max"]),
+                  _array(filters, np.int8), _array(stem["bias"], np.int32),
+                  _array(stem["multiplier"], np.int32), _array(stem["shift"], np.int32)]
     parts.append(_array(x, np.int8))
     return b"".join(parts)
 

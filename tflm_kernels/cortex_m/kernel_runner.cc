@@ -12,6 +12,7 @@
 #include <initializer_list>
 
 #include "rnnpool_core.h"
+#include "rnnpool_stem.h"
 #include "semihosting.h"
 #include "stack_meter.h"
 
@@ -121,7 +122,9 @@ size_t RunMeasured(size_t scratch_bytes, size_t output_elements, void** output,
 // out_file. Returns 0, or 1 if the parameters do not validate.
 int RunCase(FILE* out_file) {
   const bool int8 = ReadInt() == 1;
-  const bool patch = ReadInt() == 1;
+  const int32_t mode = ReadInt();  // cases.py: 0 whole map, 1 patch, 2 fused stem
+  const bool patch = mode == 1;
+  const bool stem_mode = mode == 2 && int8;
   rnnpool::RnnPoolShape s{};
   s.in_channels = ReadInt();
   s.rnn1_units = ReadInt();
@@ -139,9 +142,8 @@ int RunCase(FILE* out_file) {
   g.width = ReadInt();
   g.top = ReadInt();
   g.left = ReadInt();
-  const size_t input_elements =
-      static_cast<size_t>(g.batch) * g.height * g.width * s.in_channels;
-  const size_t output_elements = OutputElements(s, g, patch);
+  size_t input_elements = static_cast<size_t>(g.batch) * g.height * g.width * s.in_channels;
+  size_t output_elements = OutputElements(s, g, patch);
   size_t output_bytes = 0, scratch_bytes = 0, stack_bytes = 0;
   void* output = nullptr;
   rnnpool::Status status = rnnpool::Status::kOk;
@@ -172,16 +174,39 @@ int RunCase(FILE* out_file) {
       if (tables[index][0]) cell->gate_table = ReadArray<int16_t>(rnnpool::kTableSize);
       if (tables[index][1]) cell->update_table = ReadArray<int16_t>(rnnpool::kTableSize);
     }
+    rnnpool::StemInt8Params stem{};
+    if (stem_mode) {  // the image [batch, height, width, in] and the convolution
+      const int32_t kh = ReadInt(), kw = ReadInt(), in = ReadInt();
+      const int32_t sh = ReadInt(), sw = ReadInt(), padding = ReadInt();
+      stem.shape = rnnpool::StemShapeFor(g.height, g.width, in, s.in_channels, kh, kw, sh, sw,
+                                         static_cast<rnnpool::Padding>(padding));
+      stem.input_offset = ReadInt();
+      stem.output_offset = ReadInt();
+      stem.activation_min = ReadInt();
+      stem.activation_max = ReadInt();
+      stem.filter = ReadArray<int8_t>(static_cast<size_t>(s.in_channels) * kh * kw * in);
+      stem.bias = ReadArray<int32_t>(s.in_channels);
+      stem.multiplier = ReadArray<int32_t>(s.in_channels);
+      stem.shift = ReadArray<int32_t>(s.in_channels);
+      input_elements = static_cast<size_t>(g.batch) * g.height * g.width * in;
+      Geometry map = g;
+      map.height = stem.shape.out_height;
+      map.width = stem.shape.out_width;
+      output_elements = OutputElements(s, map, false);
+    }
     const int8_t* input = ReadArray<int8_t>(input_elements);
     // Prepare: the plan once, outside the counted region (as TFLM's Prepare).
     static rnnpool::RnnPoolInt8Plan plan;
     status = rnnpool::PrepareInt8Plan(p, &plan);
     if (status == rnnpool::Status::kOk) {
-      scratch_bytes = rnnpool::RnnPoolInt8ScratchBytes(s);
+      scratch_bytes = stem_mode ? rnnpool::StemRnnPoolInt8ScratchBytes(stem.shape, s)
+                                : rnnpool::RnnPoolInt8ScratchBytes(s);
       output_bytes = output_elements;
       stack_bytes = RunMeasured<int8_t>(scratch_bytes, output_elements, &output,
                                         [&](int8_t* out, void* scratch) {
-        if (patch) {
+        if (stem_mode) {
+          rnnpool::StemRnnPoolInt8(stem, plan, input, g.batch, out, scratch);
+        } else if (patch) {
           rnnpool::RnnPoolPatchInt8(plan, input, g.height, g.width, g.top, g.left, out, scratch);
         } else {
           rnnpool::RnnPoolInt8(plan, input, g.batch, g.height, g.width, out, scratch);

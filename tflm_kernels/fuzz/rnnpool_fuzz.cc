@@ -16,7 +16,11 @@
 //        checked on extreme random values too;
 //      * int8 and float: the per-patch entry point equals the whole map;
 //      * int8, where the plan runs AVX2 stages (x86-64): a portable plan
-//        (Int8PlanOptions::allow_simd = false) gives the same bytes.
+//        (Int8PlanOptions::allow_simd = false) gives the same bytes;
+//      * int8, in about half the small cases, the fused stem convolution +
+//        RNNPool (rnnpool_stem.h) on a random image and convolution: its
+//        convolution rows equal a literal convolution (int64, the spec's
+//        MBQM) and the fused op equals RnnPoolInt8 on that map.
 // Weights span the whole int8 range (-128 included), biases the whole int32
 // range, tables arbitrary int16 values, multipliers every valid (q, shift).
 // Build with -fsanitize=address,undefined -fno-sanitize-recover=all: see README.md.
@@ -30,6 +34,7 @@
 #include <vector>
 
 #include "../rnnpool_core.h"
+#include "../rnnpool_stem.h"
 
 namespace {
 
@@ -425,9 +430,104 @@ Status BreakOne(rnnpool::RnnPoolInt8Params* p, rnnpool::RnnPoolFloatParams* f,
 }
 
 struct Counts {
-  long valid = 0, invalid = 0, patches = 0, large = 0;
+  long valid = 0, invalid = 0, patches = 0, large = 0, stems = 0;
   long simd_sweeps = 0, simd_projections = 0;  // cases whose plan ran such AVX2 stages
 };
+
+// The fused stem convolution on a random image whose convolution gives
+// RNNPool a map of about the case's size; see the file comment.
+bool RunStemCase(long index, const rnnpool::RnnPoolInt8Plan& plan, const RnnPoolShape& s,
+                 int32_t input_zero_point) {
+  const int kh = static_cast<int>(Uniform(1, 4)), kw = static_cast<int>(Uniform(1, 4));
+  const int sh = static_cast<int>(Uniform(1, 3)), sw = static_cast<int>(Uniform(1, 3));
+  const int channels = static_cast<int>(Uniform(1, 4));
+  const Padding padding = Chance(0.5) ? Padding::kSame : Padding::kValid;
+  const int image_h = static_cast<int>(Uniform(1, 3 * s.pool_h + 6));
+  const int image_w = static_cast<int>(Uniform(1, 3 * s.pool_w + 6));
+  const int batch = static_cast<int>(Uniform(1, 2));
+  rnnpool::StemInt8Params stem{};
+  stem.shape = rnnpool::StemShapeFor(image_h, image_w, channels, s.in_channels, kh, kw, sh, sw,
+                                     padding);
+  const rnnpool::StemShape& g = stem.shape;
+  if (g.out_height < 1 || g.out_width < 1 ||
+      rnnpool::OutputSize(g.out_height, s.pool_h, s.stride_h, s.padding) < 1 ||
+      rnnpool::OutputSize(g.out_width, s.pool_w, s.stride_w, s.padding) < 1) {
+    return true;  // no output: nothing to compare
+  }
+  const size_t k = static_cast<size_t>(s.in_channels);
+  const size_t taps = static_cast<size_t>(kh) * kw * channels;
+  Exact<int8_t> filter(k * taps), image(static_cast<size_t>(batch) * image_h * image_w * channels);
+  Exact<int32_t> bias(k), multiplier(k), shift(k);
+  for (size_t i = 0; i < filter.n; ++i) filter.data[i] = static_cast<int8_t>(Uniform(-128, 127));
+  for (size_t i = 0; i < image.n; ++i) image.data[i] = static_cast<int8_t>(Uniform(-128, 127));
+  for (size_t c = 0; c < k; ++c) {  // biases and multipliers over their whole ranges
+    bias.data[c] = static_cast<int32_t>(Chance(0.2) ? Uniform(INT32_MIN, INT32_MAX)
+                                                    : Uniform(-100000, 100000));
+    multiplier.data[c] = static_cast<int32_t>(Uniform(int64_t{1} << 30, INT32_MAX));
+    shift.data[c] = static_cast<int32_t>(Chance(0.2) ? Uniform(-31, 30) : Uniform(-12, 0));
+  }
+  stem.filter = filter.data;
+  stem.bias = bias.data;
+  stem.multiplier = multiplier.data;
+  stem.shift = shift.data;
+  stem.input_offset = -static_cast<int32_t>(Uniform(-128, 127));
+  stem.output_offset = input_zero_point;  // RNNPool reads the map with its zero point
+  stem.activation_min = static_cast<int32_t>(Uniform(-128, 0));
+  stem.activation_max = static_cast<int32_t>(Uniform(stem.activation_min, 127));
+  // The map row by row, each row checked against a literal convolution.
+  const size_t row_values = static_cast<size_t>(g.out_width) * k;
+  const size_t image_values = static_cast<size_t>(image_h) * image_w * channels;
+  Exact<int8_t> map(static_cast<size_t>(batch) * g.out_height * row_values);
+  Exact<unsigned char> row_scratch(rnnpool::StemRowInt8ScratchBytes(g));
+  for (int b = 0; b < batch; ++b) {
+    const int8_t* one = image.data + b * image_values;
+    for (int y = 0; y < g.out_height; ++y) {
+      int8_t* row = map.data + (static_cast<size_t>(b) * g.out_height + y) * row_values;
+      rnnpool::StemRowInt8(stem, one, y, row, row_scratch.data);
+      for (int x = 0; x < g.out_width; ++x) {
+        for (size_t c = 0; c < k; ++c) {
+          int64_t acc = 0;
+          for (int ky = 0; ky < kh; ++ky) {
+            for (int kx = 0; kx < kw; ++kx) {
+              const int iy = y * sh - g.pad_top + ky, ix = x * sw - g.pad_left + kx;
+              if (iy < 0 || iy >= image_h || ix < 0 || ix >= image_w) continue;
+              for (int ci = 0; ci < channels; ++ci) {
+                acc += (one[(static_cast<size_t>(iy) * image_w + ix) * channels + ci] +
+                        stem.input_offset) *
+                       int64_t{filter.data[((c * kh + ky) * kw + kx) * channels + ci]};
+              }
+            }
+          }
+          acc = spec::Clamp(acc + bias.data[c], INT32_MIN, INT32_MAX);
+          const Multiplier m{multiplier.data[c], shift.data[c]};
+          const int64_t want = spec::Clamp(spec::Mbqm(acc, m) + stem.output_offset,
+                                           stem.activation_min, stem.activation_max);
+          if (row[static_cast<size_t>(x) * k + c] != want) {
+            std::printf("case %ld: stem convolution mismatch at b=%d y=%d x=%d c=%d\n", index,
+                        b, y, x, static_cast<int>(c));
+            return false;
+          }
+        }
+      }
+    }
+  }
+  const size_t out_values = static_cast<size_t>(batch) *
+                            rnnpool::OutputSize(g.out_height, s.pool_h, s.stride_h, s.padding) *
+                            rnnpool::OutputSize(g.out_width, s.pool_w, s.stride_w, s.padding) *
+                            4 * s.rnn2_units;
+  Exact<int8_t> fused(out_values), unfused(out_values);
+  Exact<unsigned char> fused_scratch(rnnpool::StemRnnPoolInt8ScratchBytes(g, s));
+  Exact<unsigned char> scratch(rnnpool::RnnPoolInt8ScratchBytes(s));
+  rnnpool::StemRnnPoolInt8(stem, plan, image.data, batch, fused.data, fused_scratch.data);
+  rnnpool::RnnPoolInt8(plan, map.data, batch, g.out_height, g.out_width, unfused.data,
+                       scratch.data);
+  if (std::memcmp(fused.data, unfused.data, out_values) != 0) {
+    std::printf("case %ld: the fused op differs from RNNPool on the convolution's map\n",
+                index);
+    return false;
+  }
+  return true;
+}
 
 bool RunCase(long index, Counts* counts) {
   int height = 0, width = 0, batch = 1;
@@ -558,6 +658,10 @@ bool RunCase(long index, Counts* counts) {
         }
       }
     }
+    if (!large && Chance(0.5)) {
+      ++counts->stems;
+      if (!RunStemCase(index, plan, s, p.input_zero_point)) return false;
+    }
   }
   // float.
   {
@@ -595,8 +699,9 @@ int main(int argc, char** argv) {
     }
   }
   std::printf("OK %ld cases (seed %lu): %ld valid (%ld at a size limit, %ld int8 patches; "
-              "AVX2 sweeps in %ld, projections in %ld), %ld invalid rejected as expected\n",
+              "AVX2 sweeps in %ld, projections in %ld; fused stem in %ld), %ld invalid "
+              "rejected as expected\n",
               cases, seed, counts.valid, counts.large, counts.patches, counts.simd_sweeps,
-              counts.simd_projections, counts.invalid);
+              counts.simd_projections, counts.stems, counts.invalid);
   return 0;
 }

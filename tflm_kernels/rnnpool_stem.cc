@@ -71,12 +71,13 @@ inline void TapsInside(int32_t start, int32_t kernel, int32_t n, int32_t* first,
   *end = start + kernel > n ? n - start : kernel;
 }
 
-// Runs one row of patches after another over a band holding the stem rows
-// they read; `row_fn` computes one stem row, `patch` one RNNPool patch.
+// Runs rows of patches [begin, end) (counted over batch * H') one after
+// another over a band holding the stem rows they read; `row_fn` computes one
+// stem row, `patch` one RNNPool patch.
 template <typename Elem, typename RowFn, typename PatchFn>
-void BandedWholeMap(const StemShape& g, const RnnPoolShape& s, const Elem* image,
-                    int32_t batch, Elem* output, void* scratch, size_t band_bytes,
-                    RowFn row_fn, PatchFn patch) {
+void BandedRows(const StemShape& g, const RnnPoolShape& s, const Elem* image, int32_t begin,
+                int32_t end, Elem* output, void* scratch, size_t band_bytes, RowFn row_fn,
+                PatchFn patch) {
   const int32_t height = g.out_height, width = g.out_width;
   const int32_t out_h = OutputSize(height, s.pool_h, s.stride_h, s.padding);
   const int32_t out_w = OutputSize(width, s.pool_w, s.stride_w, s.padding);
@@ -87,31 +88,31 @@ void BandedWholeMap(const StemShape& g, const RnnPoolShape& s, const Elem* image
   const size_t image_size = static_cast<size_t>(g.in_height) * g.in_width * g.in_channels;
   Elem* band = static_cast<Elem*>(scratch);
   void* rnnpool_scratch = static_cast<char*>(scratch) + band_bytes;
-  for (int32_t b = 0; b < batch; ++b) {
+  int32_t first = 0, count = 0;  // the band holds stem rows [first, first + count)
+  for (int32_t i = begin; i < end; ++i) {
+    const int32_t b = i / out_h, oy = i % out_h;
     const Elem* one_image = image + static_cast<size_t>(b) * image_size;
-    int32_t first = 0, count = 0;  // the band holds stem rows [first, first + count)
-    for (int32_t oy = 0; oy < out_h; ++oy) {
-      const int32_t top = oy * s.stride_h - pad_top;
-      int32_t lo = top < 0 ? 0 : top;
-      int32_t hi = top + s.pool_h > height ? height : top + s.pool_h;
-      if (hi < lo) hi = lo;
-      // Patch rows move down, so the rows kept are the band's last ones.
-      int32_t kept = 0;
-      if (lo >= first && lo < first + count) {
-        kept = first + count - lo;
-        if (kept > hi - lo) kept = hi - lo;
-        std::memmove(band, band + static_cast<size_t>(lo - first) * row_elems,
-                     static_cast<size_t>(kept) * row_elems * sizeof(Elem));
-      }
-      for (int32_t row = lo + kept; row < hi; ++row) {
-        row_fn(one_image, row, band + static_cast<size_t>(row - lo) * row_elems);
-      }
-      first = lo;
-      count = hi - lo;
-      for (int32_t ox = 0; ox < out_w; ++ox) {
-        Elem* out = output + ((static_cast<size_t>(b) * out_h + oy) * out_w + ox) * out_channels;
-        patch(band, count, width, top - lo, ox * s.stride_w - pad_left, out, rnnpool_scratch);
-      }
+    if (oy == 0 || i == begin) count = 0;  // a new image: nothing to keep
+    const int32_t top = oy * s.stride_h - pad_top;
+    int32_t lo = top < 0 ? 0 : top;
+    int32_t hi = top + s.pool_h > height ? height : top + s.pool_h;
+    if (hi < lo) hi = lo;
+    // Patch rows move down, so the rows kept are the band's last ones.
+    int32_t kept = 0;
+    if (lo >= first && lo < first + count) {
+      kept = first + count - lo;
+      if (kept > hi - lo) kept = hi - lo;
+      std::memmove(band, band + static_cast<size_t>(lo - first) * row_elems,
+                   static_cast<size_t>(kept) * row_elems * sizeof(Elem));
+    }
+    for (int32_t row = lo + kept; row < hi; ++row) {
+      row_fn(one_image, row, band + static_cast<size_t>(row - lo) * row_elems);
+    }
+    first = lo;
+    count = hi - lo;
+    for (int32_t ox = 0; ox < out_w; ++ox) {
+      Elem* out = output + ((static_cast<size_t>(b) * out_h + oy) * out_w + ox) * out_channels;
+      patch(band, count, width, top - lo, ox * s.stride_w - pad_left, out, rnnpool_scratch);
     }
   }
 }
@@ -217,12 +218,23 @@ size_t StemRnnPoolFloatScratchBytes(const StemShape& stem, const RnnPoolShape& s
   return BandBytes(stem, shape, sizeof(float)) + RnnPoolFloatScratchBytes(shape);
 }
 
+int32_t StemRnnPoolRows(const StemShape& stem, const RnnPoolShape& shape, int32_t batch) {
+  return batch * OutputSize(stem.out_height, shape.pool_h, shape.stride_h, shape.padding);
+}
+
 void StemRnnPoolInt8(const StemInt8Params& stem, const RnnPoolInt8Plan& plan,
                      const int8_t* image, int32_t batch, int8_t* output, void* scratch) {
+  StemRnnPoolInt8Rows(stem, plan, image, 0, StemRnnPoolRows(stem.shape, Int8PlanShape(plan), batch),
+                      output, scratch);
+}
+
+void StemRnnPoolInt8Rows(const StemInt8Params& stem, const RnnPoolInt8Plan& plan,
+                         const int8_t* image, int32_t begin, int32_t end, int8_t* output,
+                         void* scratch) {
   const RnnPoolShape& shape = Int8PlanShape(plan);
   void* window = static_cast<char*>(scratch) + BandBytes(stem.shape, shape, sizeof(int8_t));
-  BandedWholeMap(
-      stem.shape, shape, image, batch, output, scratch,
+  BandedRows(
+      stem.shape, shape, image, begin, end, output, scratch,
       Int8BandAndWindowBytes(stem.shape, shape),
       [&stem, window](const int8_t* one_image, int32_t row, int8_t* out) {
         StemRowInt8(stem, one_image, row, out, window);
@@ -233,8 +245,15 @@ void StemRnnPoolInt8(const StemInt8Params& stem, const RnnPoolInt8Plan& plan,
 
 void StemRnnPoolFloat(const StemFloatParams& stem, const RnnPoolFloatParams& params,
                       const float* image, int32_t batch, float* output, void* scratch) {
-  BandedWholeMap(
-      stem.shape, params.shape, image, batch, output, scratch,
+  StemRnnPoolFloatRows(stem, params, image, 0, StemRnnPoolRows(stem.shape, params.shape, batch),
+                       output, scratch);
+}
+
+void StemRnnPoolFloatRows(const StemFloatParams& stem, const RnnPoolFloatParams& params,
+                          const float* image, int32_t begin, int32_t end, float* output,
+                          void* scratch) {
+  BandedRows(
+      stem.shape, params.shape, image, begin, end, output, scratch,
       BandBytes(stem.shape, params.shape, sizeof(float)),
       [&stem](const float* one_image, int32_t row, float* out) {
         StemRowFloat(stem, one_image, row, out);

@@ -84,6 +84,19 @@ void StemRnnPoolInt8(const StemInt8Params& stem, const RnnPoolInt8Plan& plan,
 void StemRnnPoolFloat(const StemFloatParams& stem, const RnnPoolFloatParams& params,
                       const float* image, int32_t batch, float* output, void* scratch);
 
+// The same for rows of patches [begin, end) only, counted over the batch's
+// StemRnnPoolRows (row i: image i / H', output row i % H'); `output` is the
+// whole batch's. Disjoint ranges on separate threads, each with its own
+// scratch, give the whole map's bytes (ranges are computed independently: a
+// range's first row computes all the stem rows it reads).
+int32_t StemRnnPoolRows(const StemShape& stem, const RnnPoolShape& shape, int32_t batch);
+void StemRnnPoolInt8Rows(const StemInt8Params& stem, const RnnPoolInt8Plan& plan,
+                         const int8_t* image, int32_t begin, int32_t end, int8_t* output,
+                         void* scratch);
+void StemRnnPoolFloatRows(const StemFloatParams& stem, const RnnPoolFloatParams& params,
+                          const float* image, int32_t begin, int32_t end, float* output,
+                          void* scratch);
+
 }  // namespace rnnpool
 
 #endif  // TFLM_KERNELS_RNNPOOL_STEM_H_

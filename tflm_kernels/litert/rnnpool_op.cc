@@ -220,10 +220,15 @@ TfLiteStatus RnnPoolOp::Prepare(TfLiteContext* context, const TfLiteIntArray* in
   const int64_t summaries = 2 * (int64_t{s.pool_h} + s.pool_w);  // RNN2 steps, both ways
   const int64_t patch_madds = pixels * (s.in_channels * h1 + 2 * h1 * h1) +
                               summaries * (h1 * h2 + h2 * h2);
-  const int64_t most = patches * patch_madds / min_madds_per_thread_;
+  int64_t stem_madds = 0;  // the fused convolution's, every stem pixel once
+  if (op_.has_stem) {
+    const rnnpool::StemShape& g = op_.stem.shape;
+    stem_madds = int64_t{op_.batch} * g.out_height * g.out_width * g.out_channels *
+                 g.kernel_h * g.kernel_w * g.in_channels;
+  }
+  const int64_t most = (patches * patch_madds + stem_madds) / min_madds_per_thread_;
   threads_ = context->recommended_num_threads < 1 ? 1 : context->recommended_num_threads;
   if (threads_ > most) threads_ = most > 1 ? static_cast<int>(most) : 1;
-  if (op_.has_stem) threads_ = 1;  // the fused form runs its bands of rows in order
   scratch_.assign(threads_, std::vector<Block>((op_.scratch_bytes + 15) / 16));
 
   // Output [B, H', W', 4 h2]: resize if the tensor's shape is not that.
@@ -285,6 +290,31 @@ void RnnPoolOp::RunPatches(const T* input, T* output,
   for (std::thread& worker : workers) worker.join();
 }
 
+void RnnPoolOp::RunStemRows(const void* input, void* output) {
+  // Rows of patches split evenly over the threads; each range computes the
+  // stem rows it reads in its own scratch (a shared row is computed twice).
+  const int32_t rows = rnnpool::StemRnnPoolRows(op_.stem.shape, op_.shape, op_.batch);
+  const auto run = [&](int32_t begin, int32_t end, void* scratch) {
+    if (op_.is_int8) {
+      rnnpool::StemRnnPoolInt8Rows(stem_int8_, int8_plan_, static_cast<const int8_t*>(input),
+                                   begin, end, static_cast<int8_t*>(output), scratch);
+    } else {
+      rnnpool::StemRnnPoolFloatRows(stem_float_, op_.float_params,
+                                    static_cast<const float*>(input), begin, end,
+                                    static_cast<float*>(output), scratch);
+    }
+  };
+  const int threads = threads_ < rows ? threads_ : (rows > 1 ? rows : 1);
+  std::vector<std::thread> workers;
+  for (int w = 1; w < threads; ++w) {
+    workers.emplace_back(run, static_cast<int32_t>(int64_t{rows} * w / threads),
+                         static_cast<int32_t>(int64_t{rows} * (w + 1) / threads),
+                         scratch_[w].data());
+  }
+  run(0, static_cast<int32_t>(rows / threads), scratch_[0].data());
+  for (std::thread& worker : workers) worker.join();
+}
+
 TfLiteStatus RnnPoolOp::Eval(TfLiteContext* context, const void* input_data,
                              void* output_data) {
   const TfLiteTensor* input = &context->tensors[tensor_index_[0]];
@@ -292,12 +322,8 @@ TfLiteStatus RnnPoolOp::Eval(TfLiteContext* context, const void* input_data,
   const void* in = input_data != nullptr ? input_data : input->data.raw_const;
   void* out = output_data != nullptr ? output_data : output->data.data;
   if (in == nullptr || out == nullptr) return Fail(context, "input or output has no data");
-  if (op_.has_stem && op_.is_int8) {
-    rnnpool::StemRnnPoolInt8(stem_int8_, int8_plan_, static_cast<const int8_t*>(in), op_.batch,
-                             static_cast<int8_t*>(out), scratch_[0].data());
-  } else if (op_.has_stem) {
-    rnnpool::StemRnnPoolFloat(stem_float_, op_.float_params, static_cast<const float*>(in),
-                              op_.batch, static_cast<float*>(out), scratch_[0].data());
+  if (op_.has_stem) {
+    RunStemRows(in, out);
   } else if (threads_ == 1) {
     // The whole-map entry point.
     if (op_.is_int8) {

@@ -68,6 +68,8 @@ class RnnPoolOp {
   TfLiteStatus Fail(TfLiteContext* context, const char* message) const;
   // The fused convolution (version 2): its parameters and multipliers.
   void PrepareStem(const TfLiteContext* context, const rnnpool::TensorDesc& filter);
+  // Eval of the fused form over threads_ threads (ranges of patch rows).
+  void RunStemRows(const void* input, void* output);
   template <typename T>
   void RunPatches(const T* input, T* output,
                   void (*patch)(const void*, const T*, int32_t, int32_t, int32_t,

@@ -399,6 +399,39 @@ bool ValidateInt8(const Options& o, const TensorDesc* in, const TensorDesc& outp
                      error);
 }
 
+// M_c = s_x * s_w[c] / s_stem of output channel c, from the float32 scales
+// in double, as TFLM's PopulateConvolutionQuantizationParams forms it.
+Status StemChannelMultiplier(const ValidatedStem& stem, const TensorDesc& filter, int32_t c,
+                             int32_t* q, int* shift) {
+  const double s_w = filter.quantization == Quantization::kPerChannel
+                         ? static_cast<double>(filter.channel_scales[c])
+                         : static_cast<double>(filter.scale);
+  return QuantizeMultiplier(stem.input_scale * s_w / stem.output_scale, q, shift);
+}
+
+// The stride keys of the op or of its fused convolution: >= 1.
+bool CheckStrides(const Options& o, int key_h, int key_w, Message* error) {
+  for (int key : {key_h, key_w}) {
+    if (o.ints[key] < 1) {
+      *error << "option '" << kKeys[key].name << "' is " << o.ints[key] << ", expected >= 1";
+      return false;
+    }
+  }
+  return true;
+}
+
+// A padding key: 0 valid, 1 same.
+bool ReadPadding(const Options& o, int key, Padding* padding, Message* error) {
+  const int32_t code = o.ints[key];
+  if (code != 0 && code != 1) {
+    *error << "option '" << kKeys[key].name << "' is " << code
+           << ", expected 0 (valid) or 1 (same)";
+    return false;
+  }
+  *padding = code == 0 ? Padding::kValid : Padding::kSame;
+  return true;
+}
+
 // TFLM's Quantize of CalculateActivationRangeQuantized: zp + round(f / scale)
 // in float32 (std::round: halves away from zero).
 bool QuantizeReal(float scale, int32_t zero_point, float real, int32_t* q) {
@@ -451,22 +484,15 @@ bool ValidateStem(const Options& o, const TensorDesc* in, int32_t k, ValidatedOp
            << " taps per output (kh * kw * in), at most " << kMaxStemTaps;
     return false;
   }
-  for (int key : {kStemStrideH, kStemStrideW}) {
-    if (o.ints[key] < 1) {
-      *error << "option '" << kKeys[key].name << "' is " << o.ints[key] << ", expected >= 1";
-      return false;
-    }
-  }
-  const int32_t padding = o.ints[kStemPadding];
-  if (padding != 0 && padding != 1) {
-    *error << "option 'stem_padding' is " << padding << ", expected 0 (valid) or 1 (same)";
+  Padding padding;
+  if (!CheckStrides(o, kStemStrideH, kStemStrideW, error) ||
+      !ReadPadding(o, kStemPadding, &padding, error)) {
     return false;
   }
   ValidatedStem& stem = out->stem;
-  stem.padding = padding;
+  stem.padding = o.ints[kStemPadding];
   stem.shape = StemShapeFor(image.dims[1], image.dims[2], channels, k, kernel_h, kernel_w,
-                            o.ints[kStemStrideH], o.ints[kStemStrideW],
-                            padding == 0 ? Padding::kValid : Padding::kSame);
+                            o.ints[kStemStrideH], o.ints[kStemStrideW], padding);
   if (stem.shape.out_height < 1 || stem.shape.out_width < 1) {
     *error << "input " << image.dims[1] << "x" << image.dims[2] << " is smaller than the "
            << kernel_h << "x" << kernel_w << " stem_filter (valid padding)";
@@ -543,12 +569,9 @@ bool ValidateStem(const Options& o, const TensorDesc* in, int32_t k, ValidatedOp
   }
   // Every channel's multiplier must exist (the glue computes them again).
   for (int32_t c = 0; c < k; ++c) {
-    const double s_w = filter.quantization == Quantization::kPerChannel
-                           ? static_cast<double>(filter.channel_scales[c])
-                           : static_cast<double>(filter.scale);
     int32_t mq = 0;
     int shift = 0;
-    if (QuantizeMultiplier(stem.input_scale * s_w / output_scale, &mq, &shift) != Status::kOk) {
+    if (StemChannelMultiplier(stem, filter, c, &mq, &shift) != Status::kOk) {
       *error << "stem multiplier of channel " << c
              << " (input scale * stem_filter scale / stem_output_scale) must be in (0, 2^30)";
       return false;
@@ -654,18 +677,10 @@ bool Validate(const OpOptions& given, const TensorDesc* in, int32_t num_inputs,
       return false;
     }
   }
-  for (int key : {kStrideH, kStrideW}) {
-    if (o.ints[key] < 1) {
-      *error << "option '" << kKeys[key].name << "' is " << o.ints[key] << ", expected >= 1";
-      return false;
-    }
-  }
-  const int32_t padding = o.ints[kPadding];
-  if (padding != 0 && padding != 1) {
-    *error << "option 'padding' is " << padding << ", expected 0 (valid) or 1 (same)";
+  if (!CheckStrides(o, kStrideH, kStrideW, error) ||
+      !ReadPadding(o, kPadding, &shape.padding, error)) {
     return false;
   }
-  shape.padding = padding == 0 ? Padding::kValid : Padding::kSame;
   for (int key : {kGateActivation, kUpdateActivation}) {
     Activation* target =
         key == kGateActivation ? &shape.gate_activation : &shape.update_activation;
@@ -728,11 +743,8 @@ bool ActivationFromContract(int32_t code, Activation* out) {
 void StemMultipliers(const ValidatedOp& op, const TensorDesc& filter, int32_t* q,
                      int32_t* shift) {
   for (int32_t c = 0; c < op.shape.in_channels; ++c) {
-    const double s_w = filter.quantization == Quantization::kPerChannel
-                           ? static_cast<double>(filter.channel_scales[c])
-                           : static_cast<double>(filter.scale);
     int channel_shift = 0;
-    QuantizeMultiplier(op.stem.input_scale * s_w / op.stem.output_scale, &q[c], &channel_shift);
+    StemChannelMultiplier(op.stem, filter, c, &q[c], &channel_shift);
     shift[c] = channel_shift;
   }
 }

@@ -119,6 +119,23 @@ struct TensorDesc {
   bool channel_zero_points_zero;
 };
 
+// A per-channel description's scales, quantized dimension and zero-point
+// check from a runtime's TfLiteAffineQuantization (TFLM's, or the LiteRT
+// glue's copy of the ABI: both hold `scale` and `zero_point` arrays of
+// {size, data[]} and `quantized_dimension`). The scales stay the runtime's.
+template <typename Affine>
+void DescribeChannels(const Affine& affine, TensorDesc* d) {
+  if (affine.scale != nullptr) {
+    d->channel_scales = affine.scale->data;
+    d->num_channel_scales = affine.scale->size;
+  }
+  d->quantized_dimension = affine.quantized_dimension;
+  d->channel_zero_points_zero = true;
+  for (int i = 0; affine.zero_point != nullptr && i < affine.zero_point->size; ++i) {
+    if (affine.zero_point->data[i] != 0) d->channel_zero_points_zero = false;
+  }
+}
+
 // The fused convolution of a version-2 op, as Prepare derives it (the
 // per-channel multipliers are not here: StemMultipliers fills them).
 struct ValidatedStem {

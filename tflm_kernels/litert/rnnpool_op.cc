@@ -61,17 +61,7 @@ rnnpool::TensorDesc Describe(const TfLiteContext* context, int index) {
                                  : rnnpool::Quantization::kPerTensor;
     d.scale = t.params.scale;
     d.zero_point = t.params.zero_point;
-    if (per_channel) {  // the scales stay with the tensor for the op's life
-      if (affine->scale != nullptr) {
-        d.channel_scales = affine->scale->data;
-        d.num_channel_scales = affine->scale->size;
-      }
-      d.quantized_dimension = affine->quantized_dimension;
-      d.channel_zero_points_zero = true;
-      for (int i = 0; affine->zero_point != nullptr && i < affine->zero_point->size; ++i) {
-        if (affine->zero_point->data[i] != 0) d.channel_zero_points_zero = false;
-      }
-    }
+    if (per_channel) rnnpool::DescribeChannels(*affine, &d);  // scales live with the tensor
   }
   return d;
 }

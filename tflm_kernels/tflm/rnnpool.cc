@@ -117,17 +117,8 @@ rnnpool::TensorDesc Describe(const TfLiteTensor* t) {
     } else if (affine->scale == nullptr || affine->scale->size != 1 ||
                (affine->zero_point != nullptr && affine->zero_point->size > 1)) {
       d.quantization = rnnpool::Quantization::kPerChannel;
-      // The scales stay in the model (read in Prepare, before the temp
-      // tensors go); the zero points are only checked here.
-      if (affine->scale != nullptr) {
-        d.channel_scales = affine->scale->data;
-        d.num_channel_scales = affine->scale->size;
-      }
-      d.quantized_dimension = affine->quantized_dimension;
-      d.channel_zero_points_zero = true;
-      for (int i = 0; affine->zero_point != nullptr && i < affine->zero_point->size; ++i) {
-        if (affine->zero_point->data[i] != 0) d.channel_zero_points_zero = false;
-      }
+      // The scales are read in Prepare, before the temp tensors go.
+      rnnpool::DescribeChannels(*affine, &d);
     } else {
       d.quantization = rnnpool::Quantization::kPerTensor;
       d.scale = affine->scale->data[0];

@@ -265,7 +265,8 @@ def test_int8_model_agrees_with_its_qat_model(trained_demo):
 def test_int8_post_training_from_a_float_model(trained_demo):
     model, _, x_test, _ = trained_demo
     _, names, agreement = calibrated_int8_agreement(model, x_test)
-    assert names == ["CONV_2D", "RNNPool", "RESHAPE", "FULLY_CONNECTED"]
+    # The first convolution is folded into the RNNPool op (fuse_stem).
+    assert names == ["RNNPool", "RESHAPE", "FULLY_CONNECTED"]
     assert agreement >= 0.97
 
 

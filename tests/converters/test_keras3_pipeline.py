@@ -149,7 +149,8 @@ def test_int8_file_agrees_with_the_qat_model_of_a_keras3_model(trained_keras3):
 def test_int8_file_calibrated_from_a_keras3_model_agrees_with_it(trained_keras3):
     model, _, x_test, _ = trained_keras3
     _, names, agreement = calibrated_int8_agreement(model, x_test)
-    assert names == ["CONV_2D", "RNNPool", "RESHAPE", "FULLY_CONNECTED"]
+    # The first convolution is folded into the RNNPool op (fuse_stem).
+    assert names == ["RNNPool", "RESHAPE", "FULLY_CONNECTED"]
     assert agreement >= 0.97
 
 

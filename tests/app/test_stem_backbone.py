@@ -37,11 +37,12 @@ def _framework(name):
     return None
 
 
-def _model(family, nested, framework, seed=0):
+def _model(family, nested, framework, seed=0, backbone_preprocessing=True):
     keras_module = _framework(framework)
     (keras_module or __import__("tf_keras")).utils.set_random_seed(seed)
     return rnnpool_stem_backbone(family, INPUT, num_classes=4, nested=nested,
-                                 stem_strides=1, framework=keras_module)
+                                 stem_strides=1, framework=keras_module,
+                                 backbone_preprocessing=backbone_preprocessing)
 
 
 def _assert_integer_only(model_bytes):
@@ -76,6 +77,19 @@ def test_backbone_converts_to_int8_and_runs_on_the_host(family, nested, framewor
     assert int8_out.shape == (8, 4)
     # int8 rounding through a whole backbone: within a tenth of the output range.
     assert np.max(np.abs(int8_out - qat_out)) <= 0.1 * max(np.ptp(qat_out), 1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", ["tf_keras", "keras3"])
+def test_backbone_preprocessing_false_drops_only_mobilenetv3s_rescaling(framework):
+    def rescalings(family, preprocessing):
+        model = flat_tf_keras_model(_model(family, False, framework,
+                                           backbone_preprocessing=preprocessing))
+        return sum("rescaling" in layer.name.lower() for layer in model.layers)
+
+    assert rescalings("MobileNetV3Small", True) == 1
+    assert rescalings("MobileNetV3Small", False) == 0
+    assert rescalings("EfficientNetB0", False) == rescalings("EfficientNetB0", True) >= 1
 
 
 def _estimate_batchnorm_statistics(model, x):
@@ -121,7 +135,8 @@ def test_int8_backbone_agrees_with_its_qat_model_on_a_trained_task(family, neste
     x_train, y_train = synthetic.quadrant_images(256, INPUT[0], seed=5)
     x_test, y_test = synthetic.quadrant_images(128, INPUT[0], seed=6)
 
-    model = flat_tf_keras_model(_model(family, nested, framework, seed=5))
+    model = flat_tf_keras_model(_model(family, nested, framework, seed=5,
+                                       backbone_preprocessing=False))
     _fit(model, x_train, y_train, epochs=8, learning_rate=2e-3)
     qat = rnnpool_keras.calibrate(rnnpool_keras.quantize_model(model), x_train)
     _fit(qat, x_train, y_train, epochs=2, learning_rate=2e-4)

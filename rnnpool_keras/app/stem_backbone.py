@@ -32,12 +32,14 @@ def _framework(framework):
     return framework, RNNPool2D
 
 
-def _backbone(keras, family, x, nested):
+def _backbone(keras, family, x, nested, preprocessing=True):
     """The family's backbone applied to `x` (nested: as one layer)."""
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {sorted(FAMILIES)}, got {family!r}")
     builder, arguments = FAMILIES[family]
     build = getattr(keras.applications, builder)
+    if not preprocessing and builder.startswith("MobileNetV3"):
+        arguments = {**arguments, "include_preprocessing": False}
     if nested:
         backbone = build(input_shape=tuple(x.shape[1:]), weights=None,
                          include_top=False, **arguments)
@@ -46,7 +48,8 @@ def _backbone(keras, family, x, nested):
 
 
 def rnnpool_stem_backbone(family, input_shape=(160, 160, 3), num_classes=2,
-                          nested=True, stem_strides=2, rnn_units=8, framework=None):
+                          nested=True, stem_strides=2, rnn_units=8, framework=None,
+                          backbone_preprocessing=True):
     """Classifier: RNNPool stem, then the `family` backbone, pooling, Dense.
 
     Args:
@@ -59,6 +62,10 @@ def rnnpool_stem_backbone(family, input_shape=(160, 160, 3), num_classes=2,
       stem_strides: stride of the first convolution.
       rnn_units: h1 = h2 of RNNPool2D (4 * rnn_units channels out).
       framework: None for tf_keras, or Keras 3's `keras` module.
+      backbone_preprocessing: False drops MobileNetV3's Rescaling (x / 127.5 - 1,
+        made for pixels in [0, 255]): it squeezes the stem's features into a
+        band about 0.01 wide next to -1, which an int8 range (it must hold 0)
+        resolves in a few steps. EfficientNet's cannot be dropped.
     Returns:
       A functional model [batch, H, W, 3] -> [batch, num_classes].
     """
@@ -70,7 +77,7 @@ def rnnpool_stem_backbone(family, input_shape=(160, 160, 3), num_classes=2,
     x = keras.layers.ReLU(6.0, name="rnnpool_stem_relu")(x)
     x = rnnpool(rnn_units, rnn_units, pool_size=4, strides=2, name="rnnpool")(x)
     x = keras.layers.Conv2D(3, 1, name="rnnpool_to_backbone")(x)
-    x = _backbone(keras, family, x, nested)
+    x = _backbone(keras, family, x, nested, backbone_preprocessing)
     x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
     outputs = keras.layers.Dense(num_classes, name="head_logits")(x)
     return keras.Model(inputs, outputs, name=f"rnnpool_{family}")

@@ -17,6 +17,7 @@ from converters import convert, run_tflite
 from converters.tflite_io import tflite_model
 from rnnpool_keras.app import synthetic
 from rnnpool_keras.app.stem_backbone import FAMILIES, rnnpool_stem_backbone
+from rnnpool_keras.flat_model import flat_tf_keras_model
 
 # Each case converts a whole backbone (minutes on 2 cores; about an hour for the
 # module): opt-in, like the TFLM tests, so the default run stays within CI's time.
@@ -36,11 +37,12 @@ def _framework(name):
     return None
 
 
-def _model(family, nested, framework, seed=0):
+def _model(family, nested, framework, seed=0, backbone_preprocessing=True):
     keras_module = _framework(framework)
     (keras_module or __import__("tf_keras")).utils.set_random_seed(seed)
     return rnnpool_stem_backbone(family, INPUT, num_classes=4, nested=nested,
-                                 stem_strides=1, framework=keras_module)
+                                 stem_strides=1, framework=keras_module,
+                                 backbone_preprocessing=backbone_preprocessing)
 
 
 def _assert_integer_only(model_bytes):
@@ -78,31 +80,76 @@ def test_backbone_converts_to_int8_and_runs_on_the_host(family, nested, framewor
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "trained from scratch for 4 epochs (32 steps), the backbones reach 94% in training "
-    "mode but predict one class in inference mode (float too); BatchNormalization momentum "
-    "0.9 and re-estimating the moving statistics after training did not change it: not "
-    "understood yet. The int8-vs-QAT agreement holds (>= 97%), but on an unlearnt task"))
-@pytest.mark.parametrize("family, nested, framework", [
-    ("MobileNetV3Small", True, "keras3"),
-    ("MobileNetV2", False, "tf_keras"),
-])
-def test_int8_backbone_agrees_with_its_qat_model_on_a_trained_task(family, nested,
-                                                                   framework):
-    x_train, y_train = synthetic.quadrant_images(256, INPUT[0], seed=5)
-    x_test, y_test = synthetic.quadrant_images(128, INPUT[0], seed=6)
+@pytest.mark.parametrize("framework", ["tf_keras", "keras3"])
+def test_backbone_preprocessing_false_drops_only_mobilenetv3s_rescaling(framework):
+    def rescalings(family, preprocessing):
+        model = flat_tf_keras_model(_model(family, False, framework,
+                                           backbone_preprocessing=preprocessing))
+        return sum("rescaling" in layer.name.lower() for layer in model.layers)
+
+    assert rescalings("MobileNetV3Small", True) == 1
+    assert rescalings("MobileNetV3Small", False) == 0
+    assert rescalings("EfficientNetB0", False) == rescalings("EfficientNetB0", True) >= 1
+
+
+def _estimate_batchnorm_statistics(model, x):
+    """Sets every BatchNormalization's moving mean / variance to the statistics
+    of `x` (one training-mode pass, momentum 0).
+
+    Keras Applications' BatchNorm momentum (0.999 in MobileNetV2 / V3, 0.99
+    elsewhere) leaves a weight momentum**steps on the initial moving variance 1:
+    after a tiny fit it still dwarfs the true variances of a backbone trained
+    from scratch (about 1e-4 after its depthwise convolutions), so inference
+    shrinks every feature and predicts one class."""
     import tf_keras
 
-    qat = rnnpool_keras.quantize_model(_model(family, nested, framework, seed=5))
-    qat.compile(tf_keras.optimizers.Adam(2e-3),
-                tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    qat.fit(x_train, y_train, batch_size=32, epochs=4, verbose=0)
+    layers = [inner for inner in (getattr(layer, "layer", layer) for layer in model.layers)
+              if isinstance(inner, tf_keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in layers]
+    for layer in layers:
+        layer.momentum = 0.0
+    try:
+        model(x, training=True)
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+
+
+def _fit(model, x, y, epochs, learning_rate):
+    import tf_keras
+
+    model.compile(tf_keras.optimizers.Adam(learning_rate),
+                  tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, batch_size=32, epochs=epochs, verbose=0)
+    _estimate_batchnorm_statistics(model, x)
+
+
+@pytest.mark.slow
+@CASES
+def test_int8_backbone_agrees_with_its_qat_model_on_a_trained_task(family, nested,
+                                                                   framework):
+    """Float training, calibration, then a short QAT fine-tune. With half the
+    float epochs the logit margins stay within the quantisation noise
+    (MobileNetV2: a 1e-3 change of the input moves the QAT logits by about 1,
+    and int8 and QAT disagree on 14% of the images)."""
+    x_train, y_train = synthetic.quadrant_images(256, INPUT[0], seed=5)
+    x_test, y_test = synthetic.quadrant_images(128, INPUT[0], seed=6)
+
+    model = flat_tf_keras_model(_model(family, nested, framework, seed=5,
+                                       backbone_preprocessing=False))
+    _fit(model, x_train, y_train, epochs=8, learning_rate=2e-3)
+    qat = rnnpool_keras.calibrate(rnnpool_keras.quantize_model(model), x_train)
+    _fit(qat, x_train, y_train, epochs=2, learning_rate=2e-4)
     model_bytes = convert(qat, quantize="int8")
     _assert_integer_only(model_bytes)
     int8_logits = run_tflite(model_bytes, x_test)[0]
     qat_logits = np.asarray(qat(x_test))
-    assert np.mean(int8_logits.argmax(1) == qat_logits.argmax(1)) >= 0.97
-    assert np.mean(qat_logits.argmax(1) == y_test) >= 0.6  # learnt, not chance (0.25)
+    agreement = np.mean(int8_logits.argmax(1) == qat_logits.argmax(1))
+    accuracy = np.mean(qat_logits.argmax(1) == y_test)
+    print(f"[{family}, {'nested' if nested else 'flat'}, {framework}] "
+          f"int8 vs QAT agreement {agreement:.1%}, QAT accuracy {accuracy:.1%}")
+    assert agreement >= 0.97
+    assert accuracy >= 0.6  # learnt, not chance (0.25)
 
 
 @pytest.fixture(scope="module")

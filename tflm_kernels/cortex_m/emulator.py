@@ -1,6 +1,7 @@
 """Cross-compile programs for Cortex-M and run them on QEMU's emulated boards.
 
-Used by tests/test_kernel_cortex_m.py and bench/bench_kernel.py --target.
+Used by tests/test_kernel_cortex_m.py, bench/bench_kernel.py --target, and
+tests/tflm_build.py's Cortex-M4 build of rnnpool_run_model against TFLM.
 Three targets, each an Arm FPGA image QEMU emulates (semihosting for I/O):
 
     cortex-m4   mps2-an386   -mcpu=cortex-m4 -mfpu=fpv4-sp-d16 -mfloat-abi=hard

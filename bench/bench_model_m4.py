@@ -4,8 +4,9 @@ MobileNetV2, int8, 224x224, TFLM with CMSIS-NN.
 Converts `rnnpool_keras.app.zoo.vww_mobilenetv2_rnnpool` and
 `zoo.vww_mobilenetv2` to int8 with `converters.convert`'s defaults (the stem
 convolution fused into the RNNPool op, expansion convolutions split into
-channel groups where that shrinks the arena; random weights, calibrated on a
-few random images: instruction counts do not depend on the weights), builds
+channel groups where that shrinks the arena) and the variants of VARIANTS
+(random weights, seeded, calibrated on a few random images; the counts depend
+on the weights by about 0.01%), builds
 `tflm_kernels/tflm/rnnpool_run_model.cc` for the board
 (`-DRNNPOOL_RUN_MODEL_ON_BOARD`) with the RNNPool kernel against a TFLM library
 built for `cortex_m_generic` Cortex-M4F with CMSIS-NN, runs each model once on

@@ -10,6 +10,12 @@ the compiler (default g++). The defines must be those the library was built
 with (TF_LITE_STATIC_MEMORY changes struct layouts); these are the
 Makefile's host defaults. `tflm()` skips the calling test when TFLM_ROOT is
 unset or the library is missing.
+
+`build_run_model_m4` builds rnnpool_run_model for the emulated Cortex-M4
+(tflm_kernels/cortex_m) against TFLM_M4_LIB, a library built for
+cortex_m_generic Cortex-M4F with CMSIS-NN (default
+$TFLM_ROOT/M4_DEFAULT_LIB; bench/bench_model_m4.py says how to build it);
+`m4_missing()` says why that cannot run here.
 """
 import os
 import shlex
@@ -114,3 +120,56 @@ def build_run_model(directory):
     return build(directory, "rnnpool_run_model",
                  [KERNELS / "tflm" / "rnnpool_run_model.cc",
                   KERNELS / "tflm" / "example_resolver.cc", *KERNEL_SOURCES])
+
+
+M4_DEFAULT_LIB = "gen/cortex_m_generic_cortex-m4+fp_default_cmsis_nn_gcc/lib/libtensorflow-microlite.a"
+# The defines TFLM's Makefile passes for TARGET=cortex_m_generic
+# TARGET_ARCH=cortex-m4+fp OPTIMIZED_KERNEL_DIR=cmsis_nn, and the board switch
+# of rnnpool_run_model.cc.
+M4_DEFINES = ("TF_LITE_STATIC_MEMORY", "TF_LITE_DISABLE_X86_NEON", "CMSIS_NN",
+              "KERNELS_OPTIMIZED_FOR_SPEED", "TF_LITE_MCU_DEBUG_LOG", "CPU_M4=1", "ARMCM4",
+              "ARM_NN_ENABLE_F16=0", "ARM_NN_ENABLE_F32=0", "RNNPOOL_RUN_MODEL_ON_BOARD")
+
+
+def m4_library():
+    """(TFLM_ROOT, the Cortex-M4 library) as Paths; the library may not exist."""
+    root = Path(os.environ.get("TFLM_ROOT", ""))
+    return root, Path(os.environ.get("TFLM_M4_LIB") or root / M4_DEFAULT_LIB)
+
+
+def m4_missing():
+    """Why the Cortex-M4 build cannot run here (a sentence), or None."""
+    from tflm_kernels.cortex_m import emulator
+
+    if not os.environ.get("TFLM_ROOT"):
+        return ("TFLM_ROOT is not set (a tflite-micro checkout with a cortex_m_generic "
+                "Cortex-M4F library: see bench/bench_model_m4.py)")
+    _, lib = m4_library()
+    if not lib.is_file():
+        return (f"TFLM library {lib} not found: build it as bench/bench_model_m4.py says, "
+                "or point TFLM_M4_LIB at it")
+    missing = emulator.missing_tools()
+    if missing:
+        return (f"{', '.join(missing)} not found (apt-get install gcc-arm-none-eabi "
+                "libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm)")
+    return None
+
+
+def build_run_model_m4(directory):
+    """rnnpool_run_model.cc for QEMU's mps2-an386 (Cortex-M4F) linked with
+    TFLM_M4_LIB and the board start-up (mps2_4m.ld: 4 MB code, 4 MB data);
+    returns the ELF. Run it with tflm_kernels.cortex_m.emulator.run."""
+    from tflm_kernels.cortex_m import emulator
+
+    root, lib = m4_library()
+    downloads = root / "tensorflow/lite/micro/tools/make/downloads"
+    includes = [REPO, root, downloads, downloads / "flatbuffers/include",
+                downloads / "gemmlowp", downloads / "ruy", downloads / "cmsis",
+                downloads / "cmsis/CMSIS/Core/Include", downloads / "cmsis_nn",
+                downloads / "cmsis_nn/Include"]
+    sources = [KERNELS / "tflm" / "rnnpool_run_model.cc",
+               KERNELS / "tflm" / "example_resolver.cc", *KERNEL_SOURCES]
+    # -u _printf_float: newlib-nano's vsnprintf (TFLM's log) prints floats only with it.
+    return emulator.build("cortex-m4", sources, Path(directory) / "rnnpool_run_model_m4.elf",
+                          include_dirs=includes, defines=M4_DEFINES, libraries=[lib],
+                          memory_map="mps2_4m.ld", link_flags=["-u", "_printf_float", "-lm"])

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <initializer_list>
+#include <type_traits>
 
 namespace rnnpool {
 namespace {
@@ -121,7 +122,11 @@ class Message {
     while (n > 0) Put(digits[--n]);
     return *this;
   }
-  Message& operator<<(int32_t value) { return *this << static_cast<int64_t>(value); }
+  // Every other integer type: int and int32_t differ on arm-none-eabi (long).
+  template <typename T, typename = std::enable_if_t<std::is_integral<T>::value>>
+  Message& operator<<(T value) {
+    return *this << static_cast<int64_t>(value);
+  }
 
  private:
   void Put(char c) {

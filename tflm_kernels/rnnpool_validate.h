@@ -105,7 +105,7 @@ struct TensorDesc {
   TensorType type;
   const char* type_name;   // e.g. "uint8", for messages; may be null
   int32_t rank;
-  const int32_t* dims;     // `rank` entries
+  const int* dims;         // `rank` entries; int as TfLiteIntArray's (int32_t is long on arm-none-eabi)
   bool is_constant;        // data in the model (weights)
   Quantization quantization;
   float scale;             // kPerTensor

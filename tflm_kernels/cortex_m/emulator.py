@@ -1,6 +1,7 @@
 """Cross-compile programs for Cortex-M and run them on QEMU's emulated boards.
 
-Used by tests/test_kernel_cortex_m.py and bench/bench_kernel.py --target.
+Used by tests/test_kernel_cortex_m.py, bench/bench_kernel.py --target, and
+tests/tflm_build.py's Cortex-M4 build of rnnpool_run_model against TFLM.
 Three targets, each an Arm FPGA image QEMU emulates (semihosting for I/O):
 
     cortex-m4   mps2-an386   -mcpu=cortex-m4 -mfpu=fpv4-sp-d16 -mfloat-abi=hard
@@ -50,13 +51,20 @@ def compile_flags(target, optimization="-O2"):
     return [optimization, *TARGETS[target][1], *CXXFLAGS]
 
 
-def build(target, sources, output, optimization="-O2", include_dirs=(), defines=()):
-    """Compiles and links `sources` with the board start-up into the ELF `output`."""
+def build(target, sources, output, optimization="-O2", include_dirs=(), defines=(),
+          libraries=(), memory_map="cortex_m.ld", link_flags=()):
+    """Compiles and links `sources` with the board start-up into the ELF `output`.
+
+    `libraries` (static archives) link after the sources; `memory_map` is a
+    linker script of this folder: cortex_m.ld (512 KB code, 512 KB data: every
+    board) or mps2_4m.ld (4 MB each: the M4 and M7 boards, for whole models).
+    """
     command = ["arm-none-eabi-g++", *compile_flags(target, optimization),
                f"-I{KERNELS}", f"-I{HERE}", *(f"-I{d}" for d in include_dirs),
                *(f"-D{d}" for d in defines),
-               *map(str, sources), str(HERE / "startup.cc"),
-               f"-T{HERE / 'cortex_m.ld'}", *LINKFLAGS, "-o", str(output)]
+               *map(str, sources), str(HERE / "startup.cc"), *map(str, libraries),
+               f"-L{HERE}", f"-T{HERE / memory_map}", *LINKFLAGS, *link_flags,
+               "-o", str(output)]
     subprocess.run(command, check=True, capture_output=True, text=True)
     return Path(output)
 
@@ -88,11 +96,13 @@ def symbol_address(elf, name):
     raise ValueError(f"{elf} has no symbol {name}")
 
 
-def run(target, elf, args=(), cwd=None, plugin=None, timeout=600):
+def run(target, elf, args=(), cwd=None, plugin=None, timeout=600,
+        markers=("CountBegin", "CountEnd")):
     """Runs `elf` on the target's emulated board, with `args` as its argv[1:].
 
     Returns (exit status, stdout + stderr text, instructions between the
-    markers or None). Pass `plugin` (from build_plugin) to count instructions.
+    markers or None). Pass `plugin` (from build_plugin) to count instructions
+    from each call of the function `markers[0]` to the next of `markers[1]`.
     """
     machine = TARGETS[target][0]
     semihosting = ",".join(["enable=on", "target=native", f"arg={Path(elf).name}",
@@ -100,7 +110,7 @@ def run(target, elf, args=(), cwd=None, plugin=None, timeout=600):
     command = ["qemu-system-arm", "-M", machine, "-display", "none", "-monitor", "none",
                "-serial", "none", "-semihosting-config", semihosting, "-kernel", str(elf)]
     if plugin is not None:
-        begin, end = symbol_address(elf, "CountBegin"), symbol_address(elf, "CountEnd")
+        begin, end = (symbol_address(elf, name) for name in markers)
         command += ["-plugin", f"{plugin},begin={begin:#x},end={end:#x}", "-d", "plugin"]
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     text = result.stdout + result.stderr

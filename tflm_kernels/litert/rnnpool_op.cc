@@ -159,7 +159,7 @@ TfLiteStatus RnnPoolOp::Prepare(TfLiteContext* context, const TfLiteIntArray* in
   }
   // The model's output shape is checked once; after an input resize the op
   // sets it: the last validated geometry applied to the new input.
-  int32_t resized[4];
+  int resized[4];  // TensorDesc::dims's type
   if (validated_once_ && in[0].present && in[0].rank == 4 && in[0].dims != nullptr) {
     const rnnpool::RnnPoolShape& s = op_.shape;
     int32_t height = in[0].dims[1], width = in[0].dims[2];

@@ -12,7 +12,15 @@
  * ~~~MODEL PASSED~~~ (exit 0) or ~~~MODEL FAILED~~~ (exit 1). Bad arguments,
  * unreadable files or a file that is not a valid model (flatbuffer verifier,
  * then indices, dims and buffer sizes): a message, exit 2.
- * Ops are registered by example_resolver.cc. Host only (std::vector, stdio).
+ * Ops are registered by example_resolver.cc.
+ *
+ * Built with -DRNNPOOL_RUN_MODEL_ON_BOARD it runs on an emulated Cortex-M
+ * board (tflm_kernels/cortex_m: start-up, mps2_4m.ld, argv and files through
+ * semihosting, newlib's rdimon stdio; bench/bench_model_m4.py builds it
+ * against TFLM's cortex_m_generic library): the log goes to the host's stdout,
+ * and markers for tflm_kernels/cortex_m/insn_count_plugin.c enclose the one
+ * measured Invoke (CountBegin / CountEnd) and each RNNPool op inside it
+ * (RnnPoolOpBegin / RnnPoolOpEnd).
  */
 #include <cmath>
 #include <cstdint>
@@ -34,14 +42,52 @@
 #include "tensorflow/lite/schema/schema_utils.h"
 #include "tflm_kernels/tflm/example_resolver.h"
 
+#if defined(RNNPOOL_RUN_MODEL_ON_BOARD)
+#include "tensorflow/lite/micro/cortex_m_generic/debug_log_callback.h"
+#include "tensorflow/lite/micro/micro_profiler_interface.h"
+#include "tflm_kernels/tflm/rnnpool.h"
+
+// Markers for insn_count_plugin.c (it counts from one call of its begin
+// address to the next of its end address): never inlined, never merged.
+extern "C" __attribute__((noinline, used)) void CountBegin() { __asm__ volatile(""); }
+extern "C" __attribute__((noinline, used)) void CountEnd() { __asm__ volatile("nop"); }
+extern "C" __attribute__((noinline, used)) void RnnPoolOpBegin() { __asm__ volatile("nop\n\tnop"); }
+extern "C" __attribute__((noinline, used)) void RnnPoolOpEnd() { __asm__ volatile("nop\n\tnop\n\tnop"); }
+
+namespace {
+
+// The interpreter's profiler hook: RnnPoolOpBegin / RnnPoolOpEnd around each
+// RNNPool op's Invoke, so that a second run can count that op alone.
+class RnnPoolOpMarkers : public tflite::MicroProfilerInterface {
+ public:
+  uint32_t BeginEvent(const char* tag) override {
+    const bool rnnpool = std::strcmp(tag, tflite::kRnnPoolCustomName) == 0;
+    if (rnnpool) RnnPoolOpBegin();
+    return rnnpool ? 1 : 0;
+  }
+  void EndEvent(uint32_t event_handle) override {
+    if (event_handle == 1) RnnPoolOpEnd();
+  }
+};
+
+void WriteLog(const char* text) { std::fputs(text, stdout); }
+
+}  // namespace
+#endif
+
 namespace {
 
 constexpr int kExitPassed = 0;
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
 
-// Generous for a host run; arena_used_bytes() reports what a device needs.
+// Generous; arena_used_bytes() reports what a device needs. The board's
+// data RAM (4 MB) also holds the model and the stack.
+#if defined(RNNPOOL_RUN_MODEL_ON_BOARD)
+constexpr size_t kArenaBytes = 1536 * 1024;
+#else
 constexpr size_t kArenaBytes = 4 * 1024 * 1024;
+#endif
 alignas(16) uint8_t g_arena[kArenaBytes];
 
 void PrintUsage() {
@@ -273,7 +319,13 @@ int RunAndCompare(const tflite::Model* model, const FileBytes& input,
     MicroPrintf("registering the ops failed");
     return kExitFailed;
   }
+#if defined(RNNPOOL_RUN_MODEL_ON_BOARD)
+  RnnPoolOpMarkers op_markers;  // local: the board has no static destructors
+  tflite::MicroInterpreter interpreter(model, resolver, g_arena, kArenaBytes,
+                                       /*resource_variables=*/nullptr, &op_markers);
+#else
   tflite::MicroInterpreter interpreter(model, resolver, g_arena, kArenaBytes);
+#endif
   if (interpreter.AllocateTensors() != kTfLiteOk) {
     MicroPrintf("AllocateTensors failed (an op missing from example_resolver.cc, "
                 "a kernel's Prepare, or an arena above %d bytes)",
@@ -306,7 +358,14 @@ int RunAndCompare(const tflite::Model* model, const FileBytes& input,
     std::memcpy(tensor->data.raw, input.data() + offset, tensor->bytes);
     offset += tensor->bytes;
   }
-  if (interpreter.Invoke() != kTfLiteOk) {
+#if defined(RNNPOOL_RUN_MODEL_ON_BOARD)
+  CountBegin();
+  const TfLiteStatus invoked = interpreter.Invoke();
+  CountEnd();
+#else
+  const TfLiteStatus invoked = interpreter.Invoke();
+#endif
+  if (invoked != kTfLiteOk) {
     MicroPrintf("Invoke failed");
     return kExitFailed;
   }
@@ -342,6 +401,9 @@ int RecordAllocations(const tflite::Model* model) {
 
 int main(int argc, char** argv) {
   tflite::InitializeTarget();
+#if defined(RNNPOOL_RUN_MODEL_ON_BOARD)
+  RegisterDebugLogCallback(WriteLog);
+#endif
   if (argc < 4 || argc > 5) {
     PrintUsage();
     return kExitUsage;

@@ -155,8 +155,10 @@ void StemRowInt8(const StemInt8Params& stem, const int8_t* image, int32_t row, i
     TapsInside(x0, g.kernel_w, g.in_width, &kx0, &kx1);
     // The window once per pixel, shared by every output channel; zeros only
     // where it leaves the image.
+    // (All entries up to the multiple of 4: the DSP layout puts the last
+    // group's taps at slots that can lie past `taps`.)
     if (ky0 > 0 || ky1 < g.kernel_h || kx0 > 0 || kx1 < g.kernel_w) {
-      for (int32_t t = 0; t < taps; ++t) window[t] = 0;
+      for (int32_t t = 0; t < ((taps + 3) & ~3); ++t) window[t] = 0;
     }
     for (int32_t ky = ky0; ky < ky1; ++ky) {
       const int8_t* pixel =

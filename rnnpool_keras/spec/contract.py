@@ -8,10 +8,9 @@ from flatbuffers import flexbuffers
 CUSTOM_CODE = "RNNPool"
 VERSION = 1
 # The fused form: the op also computes the convolution that feeds RNNPool
-# (inputs 9, 10: its filter and bias; the STEM_* keys).
+# (inputs 9, 10: its filter and bias; the stem_* keys of
+# converters/conversion/stem_fusion.py, docs/rnnpool_custom_op.md).
 FUSED_STEM_VERSION = 2
-STEM_KEYS = ("stem_stride_h", "stem_stride_w", "stem_padding", "stem_activation")
-STEM_INT8_KEYS = ("stem_output_scale", "stem_output_zero_point")
 ACTIVATION_CODES = {"sigmoid": 0, "tanh": 1, "relu": 2, "quantSigm": 3, "quantTanh": 4}
 PADDING_CODES = {"valid": 0, "same": 1}
 # Inputs 1..8 in contract order: (cell, weight name as in RNNPool2D).

@@ -21,7 +21,9 @@
  * - table activations: spec 4.4 as written, T[i] + RDBPOT((T[i+1] - T[i]) f, 7),
  *   with T[i] and T[i+1] gathered as one 32-bit word (i <= 511: in the table);
  * - sat16 and the activations' clamps: VPMINSD / VPMAXSD.
- * Integer arithmetic only; no heap, no stack arrays. */
+ * Integer arithmetic only; no heap. Host-only code: the grouped sweeps keep
+ * up to 6 sequences' vectors in registers and spill slots (about 1.7 KB of
+ * stack, -fstack-usage). */
 #include <cstddef>
 #include <cstdint>
 #include <cstring>

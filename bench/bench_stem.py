@@ -279,12 +279,14 @@ def time_table(x, stem, params, rounds, calls, use_tflm):
             lambda p=portable: core.stem_rnnpool_int8(x, kernel_params, stem_params, portable=p))
         variants[f"unfused: conv_only + rnnpool_int8 ({label})"] = (
             lambda p=portable: core.rnnpool_int8(
-                core.stem_rnnpool_int8(x, kernel_params, stem_params, conv_only=True),
+                core.stem_rnnpool_int8(x, kernel_params, stem_params, portable=p,
+                                       conv_only=True),
                 kernel_params, portable=p))
         variants[f"of which rnnpool_int8 alone ({label})"] = (
             lambda p=portable: core.rnnpool_int8(conv_map, kernel_params, portable=p))
-    variants["of which conv_only alone (StemRowInt8 per row)"] = (
-        lambda: core.stem_rnnpool_int8(x, kernel_params, stem_params, conv_only=True))
+        variants[f"of which conv_only alone, StemRowInt8 per row ({label})"] = (
+            lambda p=portable: core.stem_rnnpool_int8(x, kernel_params, stem_params,
+                                                      portable=p, conv_only=True))
     if use_tflm:
         conv = tflm_conv2d(stem)
         np.testing.assert_array_equal(conv(x), conv_map)  # TFLM's CONV_2D, bit for bit

@@ -289,6 +289,15 @@ def stem_rnnpool_int8(x, params, stem, portable=False, conv_only=False):
                                    portable=bool(portable), conv_only=bool(conv_only))
 
 
+def stem_int8_simd(x, params, stem):
+    """Whether stem_rnnpool_int8 (portable=False) runs the convolution in its
+    AVX2 form on this machine (PrepareStemInt8Simd): False off x86-64, without
+    AVX2, or where a bias or multiplier is outside the form's bounds."""
+    kernel_params = dict(_as_kernel_params_int8(params))
+    kernel_params["stem"] = stem if "multiplier" in stem else stem_kernel_params_int8(stem)
+    return bool(_core.stem_int8_simd(kernel_params, np.ascontiguousarray(x)))
+
+
 def stem_rnnpool_float(x, params, stem, pool_size, strides=None, padding="valid",
                        gate_activation="sigmoid", update_activation="tanh", conv_only=False):
     """The fused op in float32: `stem` holds filter [k, kh, kw, C], bias [k],

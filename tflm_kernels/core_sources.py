@@ -12,7 +12,7 @@ CORE_SOURCE_NAMES = (
     "rnnpool_prepare.cc",    # Prepare time: validation, geometry, multipliers, int8 plan
     "rnnpool_int8_spec.cc",  # the int8 spec transcribed (generic path, ActivationInt16)
     "rnnpool_int8.cc",       # the optimised int8 Eval
-    "rnnpool_int8_x86.cc",   # its AVX2 sweeps and projections (x86-64 only; empty elsewhere)
+    "rnnpool_int8_x86.cc",   # its AVX2 sweeps, projections, stem rows (x86-64 only; empty elsewhere)
     "rnnpool_float.cc",      # the float Eval
     "rnnpool_stem.cc",       # the fused stem convolution (contract version 2)
 )

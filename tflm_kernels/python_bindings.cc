@@ -196,9 +196,12 @@ rnnpool::StemShape ParseStemShape(const py::dict& stem, const py::array& x, int3
 struct StemInt8 {
   Holder holder;
   rnnpool::StemInt8Params params{};
+  std::vector<uint64_t> simd;  // PrepareStemInt8Simd's storage
 };
 
-void ParseStemInt8(const py::dict& d, const py::array& x, int32_t k, StemInt8* out) {
+// portable: leave the convolution on the portable row (no AVX2 form).
+void ParseStemInt8(const py::dict& d, const py::array& x, int32_t k, bool portable,
+                   StemInt8* out) {
   py::dict stem = d["stem"];
   rnnpool::StemInt8Params& p = out->params;
   p.shape = ParseStemShape(stem, x, k);
@@ -211,6 +214,10 @@ void ParseStemInt8(const py::dict& d, const py::array& x, int32_t k, StemInt8* o
   p.output_offset = GetInt(stem, "output_offset");
   p.activation_min = GetInt(stem, "activation_min");
   p.activation_max = GetInt(stem, "activation_max");
+  if (!portable) {
+    out->simd.assign((rnnpool::StemInt8SimdBytes(g) + 7) / 8, 0);
+    rnnpool::PrepareStemInt8Simd(&p, out->simd.empty() ? nullptr : out->simd.data());
+  }
 }
 
 struct StemFloat {
@@ -543,7 +550,7 @@ PYBIND11_MODULE(_rnnpool_core, m) {
     Int8Op op;
     ParseInt8(d, &op, portable);
     StemInt8 stem;
-    ParseStemInt8(d, x, op.params.shape.in_channels, &stem);
+    ParseStemInt8(d, x, op.params.shape.in_channels, portable, &stem);
     const rnnpool::StemInt8Params& p = stem.params;
     const rnnpool::StemShape& g = p.shape;
     const size_t scratch = rnnpool::StemRnnPoolInt8ScratchBytes(g, op.params.shape);
@@ -563,6 +570,14 @@ PYBIND11_MODULE(_rnnpool_core, m) {
   }, py::arg("params"), py::arg("x"), py::arg("portable") = false,
      py::arg("conv_only") = false,
      "The fused stem convolution + RNNPool (int8); conv_only: the convolution's map.");
+  m.def("stem_int8_simd", [](const py::dict& d, const py::array& x) {
+    Int8Op op;
+    ParseInt8(d, &op);
+    StemInt8 stem;
+    ParseStemInt8(d, x, op.params.shape.in_channels, false, &stem);
+    return stem.params.simd != nullptr;
+  }, py::arg("params"), py::arg("x"),
+     "Whether the int8 convolution runs its AVX2 form (PrepareStemInt8Simd) for x's shape.");
   m.def("stem_rnnpool_float", [](const py::dict& d, const py::array& x, bool conv_only) {
     FloatOp op;
     ParseFloat(d, &op);

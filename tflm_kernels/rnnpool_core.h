@@ -77,8 +77,10 @@
  * has AVX2 (checked at Prepare), the plan instead runs AVX2 versions
  * (rnnpool_int8_x86.cc, eight units per register: VPMADDWD products,
  * VPMULDQ requantisation, gathered table pairs) of the fast path's sweeps for
- * cells of a multiple of 8 units and of the projections onto a multiple of 8
- * units, with the same bits; other targets compile none of it
+ * cells of a multiple of 8 units (8-unit cells: a patch's rows, then its
+ * columns, then RNN2's two directions swept together, so their dependency
+ * chains overlap) and of the projections onto a multiple of 8 units, with the
+ * same bits; other targets compile none of it
  * (Int8PlanOptions, Int8PlanSimdStages). Parameters outside the fast path's
  * preconditions (other tables, multipliers or biases near the ends of their
  * ranges: see Int8FastPathApplies) run a direct transcription of the spec;

@@ -7,8 +7,9 @@
  *                         (the generic path; ActivationInt16)
  *   rnnpool_int8.cc       the optimised int8 Eval (fast path: portable, or
  *                         the DSP path on ARMv7E-M and later; patches, maps)
- *   rnnpool_int8_x86.cc   the fast path's sweeps and projections in AVX2
- *                         (x86-64 hosts only; empty elsewhere)
+ *   rnnpool_int8_x86.cc   the fast path's sweeps and projections and the
+ *                         fused stem convolution in AVX2 (x86-64 hosts only;
+ *                         empty elsewhere)
  *   rnnpool_float.cc      the float Eval
  * Spec = docs/int8_rnnpool.md.
  */
@@ -22,6 +23,10 @@
 #include "rnnpool_core.h"
 
 namespace rnnpool {
+
+struct StemShape;  // rnnpool_stem.h
+struct StemInt8Params;
+
 namespace internal {
 
 using detail::Requant;
@@ -530,6 +535,15 @@ struct DspProjection {
 using FastSweepFn = void (*)(const FastCell&, const int8_t*, int32_t, const int32_t*, int32_t,
                              ptrdiff_t, int16_t*, int32_t*);
 
+// Runs `count` sequences of one cell from h = 0, together: sequence s reads
+// step t's projected input at gx + s (gx_stride + t stride_step) +
+// t step_stride (stride_step -2 step_stride runs sequence 1 backwards, as
+// SweepDsp) and leaves its final state at h + s units. Same values as `count`
+// FastSweepFn calls.
+using SweepGroupFn = void (*)(const FastCell&, const int32_t* gx, ptrdiff_t gx_stride,
+                              int32_t count, int32_t steps, ptrdiff_t step_stride,
+                              ptrdiff_t stride_step, int16_t* h);
+
 // SIMD forms of the input projections (spec 4.2) with a fast-form M_x, over
 // `count` consecutive inputs: input p at v + p * in, its `units` outputs at
 // g + p * units. Pixels: (x + offset) @ W, x int8; states: h @ W, h int16.
@@ -559,6 +573,9 @@ struct Int8Plan {
     Int8CellCtx generic[2];  // generic path
   } cells;
   FastSweepFn fast_sweep[2];  // per cell: the portable SweepInt8 or an AVX2 one
+  // Per cell: the AVX2 sweep of several sequences at once (8-unit cells), or
+  // null: one fast_sweep call per sequence.
+  SweepGroupFn simd_sweep_group[2];
   // AVX2 projections of RNN1 / RNN2 (rnnpool_int8_x86.cc), or null: MatVec.
   PixelProjectionFn simd_project1;
   StateProjectionFn simd_project2;
@@ -643,16 +660,31 @@ bool CpuHasAvx2();
 // The AVX2 fast sweep of one (gate, update) family pair; only for cells whose
 // unit count is a multiple of 8, and only on CPUs with AVX2.
 FastSweepFn SelectSweepAvx2(Kind gate, Kind update);
+// The AVX2 sweep of sets of sequences of an 8-unit cell (SweepGroupFn).
+SweepGroupFn SelectSweepGroupAvx2(Kind gate, Kind update);
 // The AVX2 projections (PixelProjectionFn, StateProjectionFn); units a
 // multiple of 8. (Declared with their target attribute: GCC would otherwise
 // take the definitions for other versions of these functions.)
 __attribute__((target("avx2"))) void ProjectPixelsAvx2(const int8_t* v, int32_t count, int32_t in, int32_t offset,
                        const int8_t* matrix, int32_t units, const FastRequant& m, int32_t* g);
+// The fused stem convolution's AVX2 form (rnnpool_stem.h): its storage size,
+// its Prepare (false: the form does not apply, keep the portable row) and one
+// output row, as StemRowInt8 (same bits).
+size_t StemSimdBytesAvx2(const StemShape& stem);
+bool PrepareStemSimdAvx2(const StemInt8Params& stem, void* storage);
+__attribute__((target("avx2"))) void StemRowInt8Avx2(const StemInt8Params& stem,
+                                                     const int8_t* image, int32_t row,
+                                                     int8_t* out, void* scratch);
 __attribute__((target("avx2"))) void ProjectStatesAvx2(const int16_t* v, int32_t count, int32_t in, const int8_t* matrix,
                        int32_t units, const FastRequant& m, int32_t* g);
 #endif
 
 // --- Defined in rnnpool_prepare.cc ---
+// The fast form of m for inputs |x| <= max_abs_input with `offset` added
+// after the rounding (narrow: ApplyNarrow's, else ApplyWide's); false when it
+// does not apply (an input could saturate the left shift or overflow).
+bool MakeFastRequant(const Multiplier& m, int64_t max_abs_input, int32_t offset, bool narrow,
+                     FastRequant* out);
 // Builds `plan` from validated params; `pairs`: kInt8PlanPairBytes for the
 // reordered matrices, or null (none). allow_simd: false keeps every stage on
 // the portable code (tests compare the two).

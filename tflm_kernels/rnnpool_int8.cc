@@ -810,7 +810,14 @@ void PatchInt8(const Int8Plan& plan, const int8_t* pairs, const int8_t* image, i
     }
   } else  // NOLINT: the loops below are the other branch
 #endif
-  {
+  if (plan.simd_sweep_group[0] != nullptr) {
+    // All rows together, then all columns (AVX2: their chains overlap).
+    const FastCell& cell = plan.cells.fast[0];
+    plan.simd_sweep_group[0](cell, w.proj1, static_cast<ptrdiff_t>(c) * h1, r, c, h1, 0,
+                             w.states1);
+    plan.simd_sweep_group[0](cell, w.proj1, h1, c, r, static_cast<ptrdiff_t>(c) * h1, 0,
+                             w.states1 + static_cast<size_t>(r) * h1);
+  } else {
     for (int32_t i = 0; i < r; ++i) {
       Sweep(plan, pairs, 0, h1, w.proj1 + static_cast<size_t>(i) * c * h1, c, h1,
             w.states1 + static_cast<size_t>(i) * h1, w.acc);
@@ -859,6 +866,16 @@ void PatchInt8(const Int8Plan& plan, const int8_t* pairs, const int8_t* image, i
       continue;
     }
 #endif
+    if (plan.simd_sweep_group[1] != nullptr && 2 * h2 <= r * h1) {
+      // Forward and backward together (states where the row summaries were,
+      // as the DSP form).
+      plan.simd_sweep_group[1](plan.cells.fast[1], w.proj2,
+                               static_cast<ptrdiff_t>(count - 1) * h2, 2, count, h2,
+                               -2 * static_cast<ptrdiff_t>(h2), w.states1);
+      write(w.states1, h2, out);
+      write(w.states1 + h2, h2, out + h2);
+      continue;
+    }
     Sweep(plan, pairs, 1, h2, w.proj2, count, h2, w.state2, w.acc);
     write(w.state2, h2, out);
     Sweep(plan, pairs, 1, h2, w.proj2 + static_cast<size_t>(count - 1) * h2, count, -h2, w.state2,

@@ -33,6 +33,36 @@ bool MultiplierOk(const Multiplier& m) {
   return m.q == 0 || m.q >= (int32_t{1} << 30);  // q < 2^31 by type
 }
 
+// False when the fast form does not apply: an input up to max_abs_input could
+// saturate the left shift, does not fit the form asked for, or the rounding
+// constant with the offset would overflow.
+bool MakeFastRequant(const Multiplier& m, int64_t max_abs_input, int32_t offset, bool narrow,
+                     FastRequant* out) {
+  const int32_t left = m.shift > 0 ? m.shift : 0;
+  const int32_t n = m.shift > 0 ? 0 : -m.shift;
+  const int32_t pre_shift = narrow ? left + 1 : left;
+  if (pre_shift > 30 || max_abs_input > (int64_t{INT32_MAX} >> pre_shift)) return false;
+  if (!narrow && left != 0) return false;  // ApplyWide does not shift
+  if (n > 30) return false;
+  // (Products, not shifts: the offset may be negative.)
+  const int64_t round =
+      n > 0 ? (int64_t{1} << (n - 1)) + int64_t{offset} * (int64_t{1} << n) : offset;
+  const int64_t largest = max_abs_input << left;  // |t| <= largest
+  if (largest + round + 1 > INT32_MAX || -largest + round - 1 < INT32_MIN) return false;
+  out->q = m.q;
+  out->pre_shift = pre_shift;
+  out->round = static_cast<int32_t>(round);
+  out->sign_mask = n > 0 ? -1 : 0;
+  out->n = n;
+#if !(defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP)
+  out->multiplier = static_cast<int64_t>(m.q) << left;
+  out->nudge = (int64_t{1} << 30) + round * (int64_t{1} << 31);
+  out->negative = n > 0 ? -(int64_t{1} << 31) : 0;
+  out->total = 31 + n;
+#endif
+  return true;
+}
+
 }  // namespace internal
 
 namespace {
@@ -53,33 +83,6 @@ int64_t RequantBound(int64_t max_abs_input, const Multiplier& m) {
   const int64_t shifted = max_abs_input > (int64_t{1} << 31) >> left ? int64_t{1} << 31
                                                                       : max_abs_input << left;
   return ((((shifted * m.q) >> 31) + 1) >> n) + 1;
-}
-
-// False when the fast form does not apply: an input up to max_abs_input could
-// saturate the left shift, does not fit the form asked for, or the rounding
-// constant with the offset would overflow.
-bool MakeFastRequant(const Multiplier& m, int64_t max_abs_input, int32_t offset, bool narrow,
-                     FastRequant* out) {
-  const int32_t left = m.shift > 0 ? m.shift : 0;
-  const int32_t n = m.shift > 0 ? 0 : -m.shift;
-  const int32_t pre_shift = narrow ? left + 1 : left;
-  if (pre_shift > 30 || max_abs_input > (int64_t{INT32_MAX} >> pre_shift)) return false;
-  if (!narrow && left != 0) return false;  // ApplyWide does not shift
-  const int64_t round =
-      n > 0 ? (int64_t{1} << (n - 1)) + (static_cast<int64_t>(offset) << n) : offset;
-  if (n > 30 || (max_abs_input << left) + round + 1 > INT32_MAX) return false;
-  out->q = m.q;
-  out->pre_shift = pre_shift;
-  out->round = static_cast<int32_t>(round);
-  out->sign_mask = n > 0 ? -1 : 0;
-  out->n = n;
-#if !(defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP)
-  out->multiplier = static_cast<int64_t>(m.q) << left;
-  out->nudge = (int64_t{1} << 30) + (round << 31);
-  out->negative = n > 0 ? -(int64_t{1} << 31) : 0;
-  out->total = 31 + n;
-#endif
-  return true;
 }
 
 // base (2) of interval i of table t, and its d.
@@ -458,6 +461,7 @@ void MakeInt8Plan(const RnnPoolInt8Params& params, Int8Plan* plan, int8_t* pairs
   // multiple of 8 units, and projections in fast form onto 8 k units.
   plan->simd_project1 = nullptr;
   plan->simd_project2 = nullptr;
+  plan->simd_sweep_group[0] = plan->simd_sweep_group[1] = nullptr;
   plan->simd_stages = 0;
 #if RNNPOOL_X86_SIMD
   if (allow_simd && CpuHasAvx2()) {
@@ -465,6 +469,9 @@ void MakeInt8Plan(const RnnPoolInt8Params& params, Int8Plan* plan, int8_t* pairs
     for (int32_t cell = 0; cell < 2; ++cell) {
       if (plan->fast && units[cell] % 8 == 0) {
         plan->fast_sweep[cell] = SelectSweepAvx2(plan->gate, plan->update);
+        if (units[cell] == 8) {
+          plan->simd_sweep_group[cell] = SelectSweepGroupAvx2(plan->gate, plan->update);
+        }
         plan->simd_stages |= cell == 0 ? kInt8SimdRnn1Sweep : kInt8SimdRnn2Sweep;
       }
     }

@@ -3,7 +3,7 @@
 
 #include <cstring>
 
-#include "rnnpool_core_internal.h"  // RNNPOOL_ARM_DSP
+#include "rnnpool_core_internal.h"  // RNNPOOL_ARM_DSP, RNNPOOL_X86_SIMD
 
 #if RNNPOOL_ARM_DSP
 #include <arm_acle.h>
@@ -140,8 +140,38 @@ StemShape StemShapeFor(int32_t in_height, int32_t in_width, int32_t in_channels,
 
 size_t StemRowInt8ScratchBytes(const StemShape& stem) { return WindowBytes(stem); }
 
+size_t StemInt8SimdBytes(const StemShape& stem) {
+#if RNNPOOL_X86_SIMD
+  return internal::CpuHasAvx2() ? internal::StemSimdBytesAvx2(stem) : 0;
+#else
+  (void)stem;
+  return 0;
+#endif
+}
+
+bool PrepareStemInt8Simd(StemInt8Params* stem, void* storage) {
+  stem->simd = nullptr;
+#if RNNPOOL_X86_SIMD
+  if (storage == nullptr || !internal::CpuHasAvx2() ||
+      !internal::PrepareStemSimdAvx2(*stem, storage)) {
+    return false;
+  }
+  stem->simd = storage;
+  return true;
+#else
+  (void)storage;
+  return false;
+#endif
+}
+
 void StemRowInt8(const StemInt8Params& stem, const int8_t* image, int32_t row, int8_t* out,
                  void* scratch) {
+#if RNNPOOL_X86_SIMD
+  if (stem.simd != nullptr) {
+    internal::StemRowInt8Avx2(stem, image, row, out, scratch);
+    return;
+  }
+#endif
   const StemShape& g = stem.shape;
   const int32_t y0 = row * g.stride_h - g.pad_top;
   int32_t ky0, ky1;

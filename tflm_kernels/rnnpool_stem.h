@@ -51,7 +51,21 @@ struct StemInt8Params {
   int32_t output_offset;       // zp_stem (RNNPool's input zero point)
   int32_t activation_min;      // the fused activation's int8 range
   int32_t activation_max;
+  // Optional (null: the portable row): the convolution's prepared AVX2 form,
+  // set by PrepareStemInt8Simd on x86-64 hosts.
+  const void* simd;
 };
+
+// Hosts (x86-64 with AVX2; not a TFLM build's concern): eight output channels
+// per register, the filter kept as int16 pairs with the per-channel
+// multipliers in the fast form of the RNNPool core. StemInt8SimdBytes: the
+// storage it needs (0: no such form on this target or CPU).
+// PrepareStemInt8Simd fills `storage` from the other fields of *stem and sets
+// stem->simd, or returns false (the form does not apply: a bias or
+// multiplier outside its bounds) and leaves stem->simd null. Same bits either
+// way; `storage` must outlive the params.
+size_t StemInt8SimdBytes(const StemShape& stem);
+bool PrepareStemInt8Simd(StemInt8Params* stem, void* storage);
 
 struct StemFloatParams {
   StemShape shape;

@@ -64,7 +64,7 @@ def test_core_builds_with_microcontroller_flags_and_no_heap(tmp_path, source):
 
 
 INT8_PATH = ("RnnPoolInt8(", "RnnPoolPatchInt8(", "SweepInt8<", "SweepInt8Spec(", "MatVec<int", "ActivationInt16(",
-             "WriteOutputInt8(", "Avx2",  # Avx2: rnnpool_int8_x86.cc's sweeps and projections
+             "WriteOutputInt8(", "Avx2",  # Avx2: rnnpool_int8_x86.cc's sweeps, projections, stem rows
              "StemRowInt8(", "StemRnnPoolInt8(")  # the fused stem convolution (rnnpool_stem.cc)
 # Scalar and vector floating-point arithmetic (SSE / AVX: ...ss, sd, ps, pd),
 # conversions, x87. Integer SIMD on xmm / ymm registers (vpaddd, vpmulld,
@@ -92,8 +92,11 @@ def test_int8_path_has_no_floating_point_arithmetic(tmp_path):
             mnemonic = fields[1].split()[0] if len(fields) > 1 and fields[1].split() else ""
             assert not FLOAT_ARITHMETIC.match(mnemonic), f"{name}: {line}"
         # The AVX2 sweeps and projections were checked as vector code.
-        avx2_checked += (any(part in name for part in ("SweepInt8Avx2<", "ProjectPixelsAvx2(",
-                                                       "ProjectStatesAvx2("))
+        avx2_checked += (any(part in name for part in ("SweepInt8Avx2<", "SweepSequencesAvx2<",
+                                                       "ProjectPixelsAvx2(",
+                                                       "ProjectStatesAvx2(", "StemRowInt8Avx2("))
                          and "%ymm" in function)
     assert checked >= 4
-    assert avx2_checked >= 12 + 2  # the 12 sweep instantiations, the 2 projections
+    # The 12 sweep instantiations, the 12 of the grouped sweep, the 2
+    # projections, the stem convolution's row.
+    assert avx2_checked >= 12 + 12 + 2 + 1

@@ -11,7 +11,7 @@ import pytest
 
 from rnnpool_keras.spec import float_reference, int8_reference, stem_conv
 from rnnpool_keras.spec.random_params import random_float_params
-from test_kernel_core_int8 import make_case, random_input
+from test_kernel_core_int8 import HAS_AVX2, make_case, random_input
 from tflm_kernels import core
 
 
@@ -62,20 +62,43 @@ def test_same_padding_puts_the_odd_row_after():
     assert stem_conv.padding_before(7, 3, 1, "same") == 1
 
 
-@pytest.mark.parametrize("kernel,strides,padding,activation,per_channel", [
-    ((3, 3), (2, 2), "same", "relu6", True),
-    ((3, 3), (2, 2), "valid", "relu", True),
-    ((1, 1), (1, 1), "valid", "none", False),
-    ((5, 3), (1, 2), "same", "relu_n1_to_1", True),
-    ((2, 2), (3, 1), "same", "relu6", False),
+# k: output channels (the AVX2 form runs them 8 per register: 5 and 13 leave
+# a partial block); channels: the image's (odd tap counts leave a pad tap).
+@pytest.mark.parametrize("portable", [False, True])
+@pytest.mark.parametrize("kernel,strides,padding,activation,per_channel,k,channels", [
+    ((3, 3), (2, 2), "same", "relu6", True, 8, 3),
+    ((3, 3), (2, 2), "valid", "relu", True, 13, 3),
+    ((1, 1), (1, 1), "valid", "none", False, 5, 3),
+    ((5, 3), (1, 2), "same", "relu_n1_to_1", True, 16, 4),
+    ((2, 2), (3, 1), "same", "relu6", False, 5, 1),
+    ((3, 3), (1, 1), "same", "none", True, 8, 8),
 ])
-def test_int8_conv_matches_numpy(kernel, strides, padding, activation, per_channel):
-    rng = np.random.default_rng(hash((kernel, strides, padding)) % 2**32)
-    stem = random_stem(rng, 5, 3, kernel, strides, padding, activation, per_channel)
-    params = make_case(rng, 5, 4, 3, (2, 2), (2, 2), "valid", "sigmoid", "tanh")
-    x = random_input(rng, (2, 11, 9, 3))
-    got = core.stem_rnnpool_int8(x, params, stem, conv_only=True)
+def test_int8_conv_matches_numpy(kernel, strides, padding, activation, per_channel, k,
+                                 channels, portable):
+    rng = np.random.default_rng(sum(kernel) * 101 + sum(strides) * 11 + k + channels)
+    stem = random_stem(rng, k, channels, kernel, strides, padding, activation, per_channel)
+    params = make_case(rng, k, 4, 3, (2, 2), (2, 2), "valid", "sigmoid", "tanh")
+    x = random_input(rng, (2, 11, 9, channels))
+    got = core.stem_rnnpool_int8(x, params, stem, portable=portable, conv_only=True)
     np.testing.assert_array_equal(got, stem_conv.conv_int8_of(x, stem))
+
+
+@pytest.mark.skipif(not HAS_AVX2, reason="needs an x86-64 CPU with AVX2")
+def test_int8_conv_keeps_the_portable_row_where_the_avx2_form_does_not_apply():
+    """The AVX2 form takes |acc + bias| against each channel's multiplier
+    bound: a bias near 2^31 (the sum could saturate) keeps the portable row;
+    both give NumPy's bytes (the extreme bias saturates the same way)."""
+    rng = np.random.default_rng(5)
+    stem = random_stem(rng, 8, 3, (3, 3), (2, 2), "same", "none")
+    params = make_case(rng, 8, 4, 3, (2, 2), (2, 2), "valid", "sigmoid", "tanh")
+    x = random_input(rng, (1, 9, 9, 3))
+    assert core.stem_int8_simd(x, params, stem)
+    stem["bias"] = stem["bias"].copy()
+    stem["bias"][3] = 2**31 - 1000
+    assert not core.stem_int8_simd(x, params, stem)
+    expected = stem_conv.conv_int8_of(x, stem)
+    np.testing.assert_array_equal(core.stem_rnnpool_int8(x, params, stem, conv_only=True),
+                                  expected)
 
 
 # (pool, strides, padding) of RNNPool after the convolution: overlapping rows

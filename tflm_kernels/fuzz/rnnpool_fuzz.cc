@@ -20,7 +20,8 @@
 //      * int8, in about half the small cases, the fused stem convolution +
 //        RNNPool (rnnpool_stem.h) on a random image and convolution: its
 //        convolution rows equal a literal convolution (int64, the spec's
-//        MBQM) and the fused op equals RnnPoolInt8 on that map.
+//        MBQM), its AVX2 rows (PrepareStemInt8Simd, where it applies) the
+//        portable ones, and the fused op equals RnnPoolInt8 on that map.
 // Weights span the whole int8 range (-128 included), biases the whole int32
 // range, tables arbitrary int16 values, multipliers every valid (q, shift).
 // Build with -fsanitize=address,undefined -fno-sanitize-recover=all: see README.md.
@@ -432,12 +433,13 @@ Status BreakOne(rnnpool::RnnPoolInt8Params* p, rnnpool::RnnPoolFloatParams* f,
 struct Counts {
   long valid = 0, invalid = 0, patches = 0, large = 0, stems = 0;
   long simd_sweeps = 0, simd_projections = 0;  // cases whose plan ran such AVX2 stages
+  long simd_stems = 0;                          // fused stems run in AVX2 form too
 };
 
 // The fused stem convolution on a random image whose convolution gives
 // RNNPool a map of about the case's size; see the file comment.
 bool RunStemCase(long index, const rnnpool::RnnPoolInt8Plan& plan, const RnnPoolShape& s,
-                 int32_t input_zero_point) {
+                 int32_t input_zero_point, long* simd_stems) {
   const int kh = static_cast<int>(Uniform(1, 4)), kw = static_cast<int>(Uniform(1, 4));
   const int sh = static_cast<int>(Uniform(1, 3)), sw = static_cast<int>(Uniform(1, 3));
   const int channels = static_cast<int>(Uniform(1, 4));
@@ -511,6 +513,27 @@ bool RunStemCase(long index, const rnnpool::RnnPoolInt8Plan& plan, const RnnPool
       }
     }
   }
+  // The host form (AVX2, where the CPU has it and the bounds allow): the
+  // same rows as the portable one.
+  rnnpool::StemInt8Params simd_stem = stem;
+  Exact<unsigned char> simd_storage(rnnpool::StemInt8SimdBytes(g));
+  if (simd_storage.n > 0 && rnnpool::PrepareStemInt8Simd(&simd_stem, simd_storage.data)) {
+    ++*simd_stems;
+    Exact<int8_t> simd_row(row_values);
+    for (int b = 0; b < batch; ++b) {
+      for (int y = 0; y < g.out_height; ++y) {
+        rnnpool::StemRowInt8(simd_stem, image.data + b * image_values, y, simd_row.data,
+                             row_scratch.data);
+        if (std::memcmp(simd_row.data,
+                        map.data + (static_cast<size_t>(b) * g.out_height + y) * row_values,
+                        row_values) != 0) {
+          std::printf("case %ld: AVX2 stem row %d of image %d differs from the portable one\n",
+                      index, y, b);
+          return false;
+        }
+      }
+    }
+  }
   const size_t out_values = static_cast<size_t>(batch) *
                             rnnpool::OutputSize(g.out_height, s.pool_h, s.stride_h, s.padding) *
                             rnnpool::OutputSize(g.out_width, s.pool_w, s.stride_w, s.padding) *
@@ -518,7 +541,7 @@ bool RunStemCase(long index, const rnnpool::RnnPoolInt8Plan& plan, const RnnPool
   Exact<int8_t> fused(out_values), unfused(out_values);
   Exact<unsigned char> fused_scratch(rnnpool::StemRnnPoolInt8ScratchBytes(g, s));
   Exact<unsigned char> scratch(rnnpool::RnnPoolInt8ScratchBytes(s));
-  rnnpool::StemRnnPoolInt8(stem, plan, image.data, batch, fused.data, fused_scratch.data);
+  rnnpool::StemRnnPoolInt8(simd_stem, plan, image.data, batch, fused.data, fused_scratch.data);
   rnnpool::RnnPoolInt8(plan, map.data, batch, g.out_height, g.out_width, unfused.data,
                        scratch.data);
   if (std::memcmp(fused.data, unfused.data, out_values) != 0) {
@@ -660,7 +683,7 @@ bool RunCase(long index, Counts* counts) {
     }
     if (!large && Chance(0.5)) {
       ++counts->stems;
-      if (!RunStemCase(index, plan, s, p.input_zero_point)) return false;
+      if (!RunStemCase(index, plan, s, p.input_zero_point, &counts->simd_stems)) return false;
     }
   }
   // float.
@@ -699,9 +722,9 @@ int main(int argc, char** argv) {
     }
   }
   std::printf("OK %ld cases (seed %lu): %ld valid (%ld at a size limit, %ld int8 patches; "
-              "AVX2 sweeps in %ld, projections in %ld; fused stem in %ld), %ld invalid "
-              "rejected as expected\n",
+              "AVX2 sweeps in %ld, projections in %ld; fused stem in %ld, of which AVX2 in %ld), "
+              "%ld invalid rejected as expected\n",
               cases, seed, counts.valid, counts.large, counts.patches, counts.simd_sweeps,
-              counts.simd_projections, counts.stems, counts.invalid);
+              counts.simd_projections, counts.stems, counts.simd_stems, counts.invalid);
   return 0;
 }

@@ -136,6 +136,9 @@ void RnnPoolOp::PrepareStem(const TfLiteContext* context, const rnnpool::TensorD
     stem_int8_.output_offset = stem.output_offset;
     stem_int8_.activation_min = stem.activation_min_int8;
     stem_int8_.activation_max = stem.activation_max_int8;
+    // The host form (AVX2) where the CPU has it and the bounds allow.
+    stem_simd_.assign((rnnpool::StemInt8SimdBytes(stem.shape) + 15) / 16, Block{});
+    rnnpool::PrepareStemInt8Simd(&stem_int8_, stem_simd_.empty() ? nullptr : stem_simd_.data());
   } else {
     stem_float_.shape = stem.shape;
     stem_float_.filter = static_cast<const float*>(filter_data);

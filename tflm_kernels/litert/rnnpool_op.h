@@ -94,6 +94,7 @@ class RnnPoolOp {
     unsigned char bytes[16];
   };
   std::vector<std::vector<Block>> scratch_;  // one per thread
+  std::vector<Block> stem_simd_;  // the stem's prepared AVX2 form (PrepareStemInt8Simd)
 };
 
 }  // namespace rnnpool_litert

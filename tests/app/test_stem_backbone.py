@@ -128,16 +128,21 @@ def _fit(model, x, y, epochs, learning_rate):
 @CASES
 def test_int8_backbone_agrees_with_its_qat_model_on_a_trained_task(family, nested,
                                                                    framework):
-    """Float training, calibration, then a short QAT fine-tune. With half the
-    float epochs the logit margins stay within the quantisation noise
-    (MobileNetV2: a 1e-3 change of the input moves the QAT logits by about 1,
-    and int8 and QAT disagree on 14% of the images)."""
+    """Float training, calibration, then a short QAT fine-tune. The int8 file
+    computes each layer as the QAT model does (within 1 LSB of its input's
+    QAT output), but the backbones amplify those 1-LSB roundings: the logits
+    of int8 and QAT differ by up to about 5 whatever the training, so the
+    float training must leave margins well above that. With half the float
+    epochs MobileNetV2's do not (a 1e-3 change of the input moves the QAT
+    logits by about 1; int8 and QAT disagree on 14% of the images); with 8,
+    MobileNet v1 (alpha 0.25: float accuracy 90%, 12% of the margins under 1)
+    still disagrees on 12.5%; with 12, 0.8% (float accuracy 100%)."""
     x_train, y_train = synthetic.quadrant_images(256, INPUT[0], seed=5)
     x_test, y_test = synthetic.quadrant_images(128, INPUT[0], seed=6)
 
     model = flat_tf_keras_model(_model(family, nested, framework, seed=5,
                                        backbone_preprocessing=False))
-    _fit(model, x_train, y_train, epochs=8, learning_rate=2e-3)
+    _fit(model, x_train, y_train, epochs=12, learning_rate=2e-3)
     qat = rnnpool_keras.calibrate(rnnpool_keras.quantize_model(model), x_train)
     _fit(qat, x_train, y_train, epochs=2, learning_rate=2e-4)
     model_bytes = convert(qat, quantize="int8")

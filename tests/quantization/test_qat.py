@@ -273,3 +273,80 @@ def test_layers_with_a_swish_activation_become_integer_ops(tmp_path):
     with rnnpool_keras.quantize_scope():
         reloaded = tf_keras.models.load_model(tmp_path / "qat.h5")
     np.testing.assert_array_equal(np.asarray(reloaded(data)), qat_out)
+
+
+@pytest.mark.slow
+def test_int8_file_computes_each_mobilenet_v1_block_layer_as_its_qat_model():
+    """MobileNet v1's blocks (Conv2D / DepthwiseConv2D, BatchNorm, ReLU6;
+    ZeroPadding2D before a stride-2 "valid" depthwise), with the large
+    BatchNorm gains of a backbone trained from scratch: QAT quantizes the
+    depthwise kernel per tensor before BatchNorm, the converter folds
+    BatchNorm and stores it per channel. Fed the int8 file's own input
+    tensor, each QAT layer must give the file's output within 1 LSB: the
+    int8 / QAT disagreement of the trained MobileNet backbone
+    (tests/app/test_stem_backbone.py) is these 1-LSB roundings amplified,
+    not a layer computed otherwise."""
+    from converters import convert
+
+    tf_keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    inputs = tf_keras.Input((16, 16, 3))
+    x = tf_keras.layers.Conv2D(8, 3, strides=2, padding="same", use_bias=False, name="conv1")(inputs)
+    x = tf_keras.layers.BatchNormalization(name="conv1_bn")(x)
+    x = tf_keras.layers.ReLU(6.0, name="conv1_relu")(x)
+    for block, strides in ((1, 1), (2, 2)):
+        if strides == 2:
+            x = tf_keras.layers.ZeroPadding2D(((0, 1), (0, 1)), name=f"conv_pad_{block}")(x)
+        x = tf_keras.layers.DepthwiseConv2D(3, strides=strides, use_bias=False,
+                                            padding="same" if strides == 1 else "valid",
+                                            name=f"conv_dw_{block}")(x)
+        x = tf_keras.layers.BatchNormalization(name=f"conv_dw_{block}_bn")(x)
+        x = tf_keras.layers.ReLU(6.0, name=f"conv_dw_{block}_relu")(x)
+        x = tf_keras.layers.Conv2D(16, 1, use_bias=False, name=f"conv_pw_{block}")(x)
+        x = tf_keras.layers.BatchNormalization(name=f"conv_pw_{block}_bn")(x)
+        x = tf_keras.layers.ReLU(6.0, name=f"conv_pw_{block}_relu")(x)
+    x = tf_keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    model = tf_keras.Model(inputs, tf_keras.layers.Dense(4, name="logits")(x))
+    data = rng.uniform(0, 1, (16, 16, 16, 3)).astype(np.float32)
+    # Small kernels, and each BatchNorm's statistics those of the data (as the
+    # backbone test re-estimates them): gains gamma / sqrt(var + eps) of 5 to 30.
+    for layer in model.layers:
+        if isinstance(layer, (tf_keras.layers.Conv2D, tf_keras.layers.DepthwiseConv2D)):
+            layer.set_weights([w * 0.1 for w in layer.get_weights()])
+        if isinstance(layer, tf_keras.layers.BatchNormalization):
+            features = np.asarray(tf_keras.Model(inputs, layer.input)(data))
+            channels = features.shape[-1]
+            layer.set_weights([rng.uniform(0.5, 1.5, channels), rng.uniform(-0.5, 0.5, channels),
+                               features.mean(axis=(0, 1, 2)), features.var(axis=(0, 1, 2))])
+    qat = rnnpool_keras.calibrate(rnnpool_keras.quantize_model(model), data)
+    # Every layer's output a whole tensor (no channel groups, which are bit-exact).
+    model_bytes = convert(qat, quantize="int8", split_expansions=False)
+
+    interpreter = tf.lite.Interpreter(model_content=model_bytes,
+                                      experimental_preserve_all_tensors=True)
+    interpreter.allocate_tensors()
+    chain = ["quant_conv1_relu"] + [f"quant_conv_{kind}_{block}_relu" for block in (1, 2)
+                                    for kind in ("dw", "pw")] + ["quant_logits"]
+    details = {}
+    for name in chain:
+        shape = (1,) + tuple(qat.get_layer(name).output.shape[1:])
+        details[name], = [d for d in interpreter.get_tensor_details()
+                          if d["name"].split(";")[0].split("/")[1:2] == [name]
+                          and d["dtype"] == np.int8 and tuple(d["shape"]) == shape]
+    input_detail = interpreter.get_input_details()[0]
+    tensors = {}
+    for image in data:
+        scale, zero_point = input_detail["quantization"]
+        interpreter.set_tensor(input_detail["index"], np.clip(
+            np.round(image[None] / scale + zero_point), -128, 127).astype(np.int8))
+        interpreter.invoke()
+        for name, detail in details.items():
+            scale, zero_point = detail["quantization"]
+            tensors.setdefault(name, []).append(
+                (interpreter.get_tensor(detail["index"]).astype(np.float64) - zero_point) * scale)
+    for before, after in zip(chain, chain[1:]):
+        layer_input = np.concatenate(tensors[before]).astype(np.float32)
+        simulated = np.asarray(tf_keras.Model(qat.get_layer(before).output,
+                                              qat.get_layer(after).output)(layer_input))
+        scale = details[after]["quantization"][0]
+        assert np.max(np.abs(simulated - np.concatenate(tensors[after]))) <= 1.0001 * scale, after

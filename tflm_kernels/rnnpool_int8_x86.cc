@@ -1,11 +1,12 @@
 /* RNNPool kernel core, int8 Eval on x86-64 with AVX2: the fast path's
  * sweeps (SweepInt8 of rnnpool_int8.cc) and the input projections, eight
  * units per register, and the fused stem convolution (StemRowInt8 of
- * rnnpool_stem.cc), eight output channels per register. Compiled for every x86-64 host with the functions
- * marked target("avx2") (no global -mavx2: the library still runs on any
- * x86-64); PrepareInt8Plan picks them when the CPU has AVX2 (CpuHasAvx2) and a
- * cell has a multiple of 8 units. Other targets (Cortex-M, TFLM) compile
- * nothing of it (RNNPOOL_X86_SIMD, rnnpool_core_internal.h).
+ * rnnpool_stem.cc), eight output channels per register. Compiled for every
+ * x86-64 host with the functions marked target("avx2") (no global -mavx2: the
+ * library still runs on any x86-64); PrepareInt8Plan picks them when the CPU
+ * has AVX2 (CpuHasAvx2) and a cell has a multiple of 8 units. Other targets
+ * (Cortex-M, TFLM) compile nothing of it (RNNPOOL_X86_SIMD,
+ * rnnpool_core_internal.h).
  *
  * Same arithmetic as the portable fast path, lane by lane, so the same bits
  * (tests/kernels/test_kernel_core_int8.py runs both against the oracle):
@@ -163,7 +164,9 @@ template <Kind kGate, Kind kUpdate, bool kFirst, int K>
 RNNPOOL_AVX2_INLINE void StepGroup(const VecCell& v, const __m256i* gx, const __m256i* acc,
                                    __m256i* h, __m256i gate_bias, __m256i update_bias) {
   __m256i p[K], z[K], u[K];
-  RNNPOOL_EACH(s, K) p[s] = kFirst ? gx[s] : _mm256_add_epi32(gx[s], ApplyNarrow(acc[s], v.recurrent));
+  RNNPOOL_EACH(s, K) {
+    p[s] = kFirst ? gx[s] : _mm256_add_epi32(gx[s], ApplyNarrow(acc[s], v.recurrent));
+  }
   RNNPOOL_EACH(s, K) {
     z[s] = Activate<kGate>(Sat16(_mm256_add_epi32(p[s], gate_bias)), v.gate_values, v.gate);
   }
@@ -521,12 +524,11 @@ RNNPOOL_AVX2_INLINE __m256i ApplyNarrowPerLane(__m256i x, const StemBlock& b) {
   return _mm256_srav_epi32(rounded, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.n)));
 }
 
-// The first and one-past-last kernel tap inside [0, n) for a window starting
-// at `start` (as rnnpool_stem.cc).
-inline void StemTapsInside(int32_t start, int32_t kernel, int32_t n, int32_t* first,
-                           int32_t* end) {
-  *first = start < 0 ? -start : 0;
-  *end = start + kernel > n ? n - start : kernel;
+// Tap pair p's products for a block's 8 channels: the pair's window values
+// against the block's 8 int16 weight pairs `w` of that pair.
+RNNPOOL_AVX2_INLINE __m256i PairProducts(const int16_t* window, const int16_t* w, int32_t p) {
+  return _mm256_madd_epi16(BroadcastPair(window + 2 * p),
+                           Load8(reinterpret_cast<const int32_t*>(w + 16 * p)));
 }
 
 }  // namespace
@@ -585,8 +587,9 @@ RNNPOOL_AVX2 void StemRowInt8Avx2(const StemInt8Params& stem, const int8_t* imag
                                   int8_t* out, void* scratch) {
   const StemShape& g = stem.shape;
   const int32_t y0 = row * g.stride_h - g.pad_top;
-  int32_t ky0, ky1;
-  StemTapsInside(y0, g.kernel_h, g.in_height, &ky0, &ky1);
+  // The kernel rows / columns inside the image (the rest is padding).
+  const InsideSpan rows = SpanInside(y0, g.kernel_h, g.in_height);
+  const int32_t ky0 = rows.begin, ky1 = rows.end;
   const int32_t pairs = StemPairs(g), blocks = StemBlocks(g);
   const int32_t row_taps = g.kernel_w * g.in_channels;
   const size_t block_bytes = StemBlockBytes(g);
@@ -598,8 +601,8 @@ RNNPOOL_AVX2 void StemRowInt8Avx2(const StemInt8Params& stem, const int8_t* imag
   window[2 * pairs - 1] = 0;  // the pad tap of an odd count (else rewritten below)
   for (int32_t ox = 0; ox < g.out_width; ++ox) {
     const int32_t x0 = ox * g.stride_w - g.pad_left;
-    int32_t kx0, kx1;
-    StemTapsInside(x0, g.kernel_w, g.in_width, &kx0, &kx1);
+    const InsideSpan cols = SpanInside(x0, g.kernel_w, g.in_width);
+    const int32_t kx0 = cols.begin, kx1 = cols.end;
     if (ky0 > 0 || ky1 < g.kernel_h || kx0 > 0 || kx1 < g.kernel_w) {
       for (int32_t t = 0; t < 2 * pairs; ++t) window[t] = 0;
     }
@@ -610,7 +613,8 @@ RNNPOOL_AVX2 void StemRowInt8Avx2(const StemInt8Params& stem, const int8_t* imag
       const int32_t count = (kx1 - kx0) * g.in_channels;
       int32_t i = 0;
       for (; i + 8 <= count; i += 8) {
-        const __m128i x = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(pixel + i)));
+        const __m128i x =
+            _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(pixel + i)));
         _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), _mm_add_epi16(x, offset));
       }
       for (; i < count; ++i) dst[i] = static_cast<int16_t>(pixel[i] + stem.input_offset);
@@ -622,15 +626,10 @@ RNNPOOL_AVX2 void StemRowInt8Avx2(const StemInt8Params& stem, const int8_t* imag
       __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
       int32_t p = 0;
       for (; p + 2 <= pairs; p += 2) {  // two sums: half the add chain
-        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(BroadcastPair(window + 2 * p),
-                                                        Load8(reinterpret_cast<const int32_t*>(w + 16 * p))));
-        acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(BroadcastPair(window + 2 * p + 2),
-                                                        Load8(reinterpret_cast<const int32_t*>(w + 16 * p + 16))));
+        acc0 = _mm256_add_epi32(acc0, PairProducts(window, w, p));
+        acc1 = _mm256_add_epi32(acc1, PairProducts(window, w, p + 1));
       }
-      if (p < pairs) {
-        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(BroadcastPair(window + 2 * p),
-                                                        Load8(reinterpret_cast<const int32_t*>(w + 16 * p))));
-      }
+      if (p < pairs) acc0 = _mm256_add_epi32(acc0, PairProducts(window, w, p));
       const __m256i biased = _mm256_add_epi32(_mm256_add_epi32(acc0, acc1), Load8(block.bias));
       const __m256i y = _mm256_min_epi32(_mm256_max_epi32(ApplyNarrowPerLane(biased, block), low),
                                          high);

@@ -64,13 +64,6 @@ size_t Int8BandAndWindowBytes(const StemShape& stem, const RnnPoolShape& shape) 
   return BandBytes(stem, shape, sizeof(int8_t)) + WindowBytes(stem);
 }
 
-// The first and one-past-last kernel tap that falls inside [0, n) for an
-// output position whose window starts at `start`.
-inline void TapsInside(int32_t start, int32_t kernel, int32_t n, int32_t* first, int32_t* end) {
-  *first = start < 0 ? -start : 0;
-  *end = start + kernel > n ? n - start : kernel;
-}
-
 // Runs rows of patches [begin, end) (counted over batch * H') one after
 // another over a band holding the stem rows they read; `row_fn` computes one
 // stem row, `patch` one RNNPool patch.
@@ -174,15 +167,16 @@ void StemRowInt8(const StemInt8Params& stem, const int8_t* image, int32_t row, i
 #endif
   const StemShape& g = stem.shape;
   const int32_t y0 = row * g.stride_h - g.pad_top;
-  int32_t ky0, ky1;
-  TapsInside(y0, g.kernel_h, g.in_height, &ky0, &ky1);
+  // The kernel rows / columns inside the image (the rest is padding).
+  const internal::InsideSpan rows = internal::SpanInside(y0, g.kernel_h, g.in_height);
+  const int32_t ky0 = rows.begin, ky1 = rows.end;
   const int32_t taps = g.kernel_h * g.kernel_w * g.in_channels;
   const int32_t row_taps = g.kernel_w * g.in_channels;
   int16_t* window = static_cast<int16_t*>(scratch);
   for (int32_t ox = 0; ox < g.out_width; ++ox) {
     const int32_t x0 = ox * g.stride_w - g.pad_left;
-    int32_t kx0, kx1;
-    TapsInside(x0, g.kernel_w, g.in_width, &kx0, &kx1);
+    const internal::InsideSpan cols = internal::SpanInside(x0, g.kernel_w, g.in_width);
+    const int32_t kx0 = cols.begin, kx1 = cols.end;
     // The window once per pixel, shared by every output channel; zeros only
     // where it leaves the image.
     // (All entries up to the multiple of 4: the DSP layout puts the last
@@ -217,13 +211,14 @@ void StemRowInt8(const StemInt8Params& stem, const int8_t* image, int32_t row, i
 void StemRowFloat(const StemFloatParams& stem, const float* image, int32_t row, float* out) {
   const StemShape& g = stem.shape;
   const int32_t y0 = row * g.stride_h - g.pad_top;
-  int32_t ky0, ky1;
-  TapsInside(y0, g.kernel_h, g.in_height, &ky0, &ky1);
+  // The kernel rows / columns inside the image (the rest is padding).
+  const internal::InsideSpan rows = internal::SpanInside(y0, g.kernel_h, g.in_height);
+  const int32_t ky0 = rows.begin, ky1 = rows.end;
   const size_t filter_size = static_cast<size_t>(g.kernel_h) * g.kernel_w * g.in_channels;
   for (int32_t ox = 0; ox < g.out_width; ++ox) {
     const int32_t x0 = ox * g.stride_w - g.pad_left;
-    int32_t kx0, kx1;
-    TapsInside(x0, g.kernel_w, g.in_width, &kx0, &kx1);
+    const internal::InsideSpan cols = internal::SpanInside(x0, g.kernel_w, g.in_width);
+    const int32_t kx0 = cols.begin, kx1 = cols.end;
     for (int32_t oc = 0; oc < g.out_channels; ++oc) {
       const float* filter = stem.filter + oc * filter_size;
       float total = 0.0f;

@@ -250,6 +250,17 @@ TfLiteStatus RnnPoolOp::Prepare(TfLiteContext* context, const TfLiteIntArray* in
   return kTfLiteOk;
 }
 
+template <typename Fn>
+void RnnPoolOp::SplitOverThreads(int64_t total, int threads, const Fn& run) {
+  std::vector<std::thread> workers;
+  for (int w = 1; w < threads; ++w) {
+    workers.emplace_back(run, total * w / threads, total * (w + 1) / threads,
+                         scratch_[w].data());
+  }
+  run(0, total / threads, scratch_[0].data());
+  for (std::thread& worker : workers) worker.join();
+}
+
 template <typename T>
 void RnnPoolOp::RunPatches(const T* input, T* output,
                            void (*patch)(const void*, const T*, int32_t, int32_t, int32_t,
@@ -274,38 +285,26 @@ void RnnPoolOp::RunPatches(const T* input, T* output,
             output + i * out_channels, scratch);
     }
   };
-  std::vector<std::thread> workers;
-  for (int w = 1; w < threads_; ++w) {
-    workers.emplace_back(run, total * w / threads_, total * (w + 1) / threads_,
-                         scratch_[w].data());
-  }
-  run(0, total / threads_, scratch_[0].data());
-  for (std::thread& worker : workers) worker.join();
+  SplitOverThreads(total, threads_, run);
 }
 
 void RnnPoolOp::RunStemRows(const void* input, void* output) {
   // Rows of patches split evenly over the threads; each range computes the
   // stem rows it reads in its own scratch (a shared row is computed twice).
   const int32_t rows = rnnpool::StemRnnPoolRows(op_.stem.shape, op_.shape, op_.batch);
-  const auto run = [&](int32_t begin, int32_t end, void* scratch) {
+  const auto run = [&](int64_t begin, int64_t end, void* scratch) {
     if (op_.is_int8) {
       rnnpool::StemRnnPoolInt8Rows(stem_int8_, int8_plan_, static_cast<const int8_t*>(input),
-                                   begin, end, static_cast<int8_t*>(output), scratch);
+                                   static_cast<int32_t>(begin), static_cast<int32_t>(end),
+                                   static_cast<int8_t*>(output), scratch);
     } else {
       rnnpool::StemRnnPoolFloatRows(stem_float_, op_.float_params,
-                                    static_cast<const float*>(input), begin, end,
-                                    static_cast<float*>(output), scratch);
+                                    static_cast<const float*>(input), static_cast<int32_t>(begin),
+                                    static_cast<int32_t>(end), static_cast<float*>(output),
+                                    scratch);
     }
   };
-  const int threads = threads_ < rows ? threads_ : (rows > 1 ? rows : 1);
-  std::vector<std::thread> workers;
-  for (int w = 1; w < threads; ++w) {
-    workers.emplace_back(run, static_cast<int32_t>(int64_t{rows} * w / threads),
-                         static_cast<int32_t>(int64_t{rows} * (w + 1) / threads),
-                         scratch_[w].data());
-  }
-  run(0, static_cast<int32_t>(rows / threads), scratch_[0].data());
-  for (std::thread& worker : workers) worker.join();
+  SplitOverThreads(rows, threads_ < rows ? threads_ : (rows > 1 ? rows : 1), run);
 }
 
 TfLiteStatus RnnPoolOp::Eval(TfLiteContext* context, const void* input_data,

@@ -70,6 +70,10 @@ class RnnPoolOp {
   void PrepareStem(const TfLiteContext* context, const rnnpool::TensorDesc& filter);
   // Eval of the fused form over threads_ threads (ranges of patch rows).
   void RunStemRows(const void* input, void* output);
+  // run(begin, end, scratch) on `threads` threads (the calling one included),
+  // [0, total) split evenly; thread w uses scratch_[w].
+  template <typename Fn>
+  void SplitOverThreads(int64_t total, int threads, const Fn& run);
   template <typename T>
   void RunPatches(const T* input, T* output,
                   void (*patch)(const void*, const T*, int32_t, int32_t, int32_t,

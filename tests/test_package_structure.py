@@ -1,5 +1,6 @@
 """The layout's rules (docs/architecture.md): no import cycle, arrows only point
-down the pipeline, and the spec runs without TensorFlow."""
+down the pipeline, and the spec, the kernel binding and the .tflite tools
+(host runner, memory report, C array) run without TensorFlow."""
 import ast
 import re
 import importlib.util
@@ -7,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -183,6 +185,44 @@ print("ok")
 def test_spec_and_kernel_binding_run_with_tensorflow_blocked():
     result = subprocess.run([sys.executable, "-c", _WITHOUT_TENSORFLOW], cwd=ROOT,
                             capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "ok"
+
+
+_TFLITE_TOOLS_WITHOUT_TENSORFLOW = """
+import sys
+for name in ("tensorflow", "tf_keras", "keras", "tensorflow_model_optimization"):
+    sys.modules[name] = None
+import numpy as np
+from converters import export_c_array, memory_report, run_tflite
+model_bytes = open(sys.argv[1], "rb").read()
+x = np.load(sys.argv[2])
+np.testing.assert_array_equal(run_tflite(model_bytes, x)[0], np.load(sys.argv[3]))
+assert [op["op"] for op in memory_report(model_bytes)["operators"]] == ["RNNPool"]
+assert f"model_len = {len(model_bytes)};" in export_c_array(model_bytes, "model").source
+print("ok")
+"""
+
+
+@pytest.mark.slow  # converts a model, runs a child process
+def test_host_runner_memory_report_and_c_array_run_with_tensorflow_blocked(tmp_path):
+    # On a build machine or in a firmware CI the .tflite is all there is: the
+    # deployment tools read it with the flatbuffer schema alone.
+    import tf_keras
+
+    from converters import convert, run_tflite
+    from rnnpool_keras import RNNPool2D
+
+    inputs = tf_keras.Input((8, 8, 2))
+    model = tf_keras.Model(inputs, RNNPool2D(3, 2, pool_size=4, strides=4)(inputs))
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 2)).astype(np.float32)
+    model_bytes = convert(model)
+    paths = [tmp_path / "model.tflite", tmp_path / "x.npy", tmp_path / "y.npy"]
+    paths[0].write_bytes(model_bytes)
+    np.save(paths[1], x)
+    np.save(paths[2], run_tflite(model_bytes, x)[0])
+    result = subprocess.run([sys.executable, "-c", _TFLITE_TOOLS_WITHOUT_TENSORFLOW,
+                             *map(str, paths)], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "ok"
 

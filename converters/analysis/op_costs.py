@@ -19,9 +19,9 @@ DEPTHWISE_CONV_2D and FULLY_CONNECTED request none for int8 or float weights
 optimised kernels such as CMSIS-NN's are not modelled: they count 0.
 """
 import numpy as np
-from tensorflow.lite.python import schema_py_generated as schema
 
 from converters.tflite_io import rnnpool_validation
+from converters.tflite_io import schema
 from converters.tflite_io import tflite_model
 from rnnpool_keras.spec import contract
 from rnnpool_keras.spec import cost

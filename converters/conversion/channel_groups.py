@@ -23,11 +23,11 @@ map, plus the block input until the last conv_g and the depthwise output.
 import copy
 
 import numpy as np
-from tensorflow.lite.python import schema_py_generated as schema
 
 from converters.analysis import memory_plan
 from converters.analysis import op_costs
 from converters.tflite_io import model_checks
+from converters.tflite_io import schema
 from converters.tflite_io import tflite_model
 
 DEFAULT_MAX_GROUPS = 8

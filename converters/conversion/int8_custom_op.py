@@ -11,9 +11,9 @@ options the int8 keys; the DEQUANTIZE / QUANTIZE ops and float weights left
 unused are removed.
 """
 import numpy as np
-from tensorflow.lite.python import schema_py_generated as schema
 
 from rnnpool_keras.spec import contract
+from converters.tflite_io import schema
 from converters.tflite_io import tflite_model
 from rnnpool_keras.quantization import layer_int8_params
 from rnnpool_keras.spec import int8_params

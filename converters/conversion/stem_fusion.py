@@ -18,8 +18,8 @@ left as it is.
 """
 import numpy as np
 from flatbuffers import flexbuffers
-from tensorflow.lite.python import schema_py_generated as schema
 
+from converters.tflite_io import schema
 from converters.tflite_io import tflite_model
 from rnnpool_keras.spec import contract
 

@@ -7,8 +7,8 @@ Python first and names the operator and tensor; the RNNPool op's own
 contract is checked by converters.tflite_io.rnnpool_validation (the kernel's code).
 """
 import numpy as np
-from tensorflow.lite.python import schema_py_generated as schema
 
+from converters.tflite_io import schema
 from converters.tflite_io import tflite_model
 
 

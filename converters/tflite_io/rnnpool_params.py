@@ -5,8 +5,8 @@ scratch from: the float weights, or the int8 `QuantizedRNNPool` of
 docs/int8_rnnpool.md, from the op's tensors and contract options
 (docs/rnnpool_custom_op.md).
 """
-from tensorflow.lite.python import schema_py_generated as schema
 
+from converters.tflite_io import schema
 from converters.tflite_io import tflite_model
 from rnnpool_keras.spec import contract
 from rnnpool_keras.spec import int8_params as quantized

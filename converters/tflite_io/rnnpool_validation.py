@@ -10,8 +10,8 @@ kernel accepts, and run with exactly the parameters its Prepare computes.
 """
 import numpy as np
 from flatbuffers import flexbuffers
-from tensorflow.lite.python import schema_py_generated as schema
 
+from converters.tflite_io import schema
 from converters.tflite_io import tflite_model
 
 # rnnpool_validate.h OptionType / TensorType / Quantization codes.

@@ -1,6 +1,6 @@
-"""Reading and rewriting .tflite flatbuffers with TF's generated schema.
+"""Reading and rewriting .tflite flatbuffers with the generated schema.
 
-All parsing goes through `tensorflow.lite.python.schema_py_generated` (the
+All parsing goes through `converters.tflite_io.schema` (the generated
 object API: ModelT and friends); this module adds what the converter, the host
 runner and the memory report need on top: names of operators, producer and
 consumer maps, new constant tensors, pruning, and packing with the 16-byte
@@ -8,7 +8,8 @@ buffer alignment the TFLite converter itself guarantees (int32 / float data
 read in place by TFLM must stay aligned on a microcontroller).
 """
 import numpy as np
-from tensorflow.lite.python import schema_py_generated as schema
+
+from converters.tflite_io import schema
 
 FILE_IDENTIFIER = b"TFL3"
 BUFFER_ALIGNMENT = 16

@@ -21,9 +21,9 @@ import tf_keras
 import rnnpool_keras
 from converters.conversion import builtin_lowering
 from converters import convert, run_tflite
+from converters.tflite_io import schema
 from converters.tflite_io import tflite_model
 from rnnpool_keras import RNNPool2D
-from tensorflow.lite.python import schema_py_generated as schema
 from model_cases import randomize_rnnpool_weights, two_rnnpool_model
 
 # Trains, converts or compiles: deselected by -m "not slow".

@@ -27,8 +27,8 @@ import tf_keras as keras
 
 import converters
 from converters.conversion import channel_groups
+from converters.tflite_io import schema
 from converters.tflite_io import tflite_model
-from tensorflow.lite.python import schema_py_generated as schema
 
 INT8_ARENA_UNSPLIT, INT8_ARENA_SPLIT = 15_360, 10_240
 F32 = 4

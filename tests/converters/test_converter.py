@@ -12,6 +12,7 @@ import tf_keras
 
 import rnnpool_keras
 from converters import convert, run_tflite
+from converters.tflite_io import schema
 from converters.tflite_io import tflite_model
 from rnnpool_keras.spec import contract
 from converters.tflite_io.rnnpool_params import int8_params_of_op
@@ -21,7 +22,6 @@ from rnnpool_keras import RNNPool2D
 from rnnpool_keras.app import synthetic
 from rnnpool_keras.quantization import layer_int8_params
 from rnnpool_keras.spec import int8_reference
-from tensorflow.lite.python import schema_py_generated as schema
 
 # Trains, converts or compiles: deselected by -m "not slow".
 pytestmark = pytest.mark.slow

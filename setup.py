@@ -47,8 +47,9 @@ setup(
         "train": ["tensorboard"],
         # LiteRT (TFLite's successor): converters.tflite_interpreter prefers it.
         "litert": ["ai-edge-litert"],
-        # The tests run the delegate in both tf.lite and LiteRT, and train with logs.
-        "test": ["pytest", "matplotlib", "tensorboard", "ai-edge-litert"],
+        # The tests run the delegate in both tf.lite and LiteRT, train with logs,
+        # and run on every CPU (pytest-xdist, pyproject.toml).
+        "test": ["pytest", "pytest-xdist", "matplotlib", "tensorboard", "ai-edge-litert"],
     },
     libraries=[("rnnpool_core", {
         "sources": [*CORE_SOURCES, "tflm_kernels/rnnpool_validate.cc"],

@@ -78,3 +78,4 @@ def trained_tiny_cnn():
                   tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x_train, y_train, batch_size=32, epochs=4, verbose=0)
     return model, x_train, y_train, x_test, y_test
+

@@ -64,9 +64,10 @@ def framework(request):
 
 @pytest.fixture(scope="session")
 def trained_tiny_cnn():
-    """demo.tiny_rnnpool_cnn trained once per session on the synthetic quadrant
-    task: (float model, x_train, y_train, x_test, y_test). Tests that fine-tune
-    it work on a copy (quantize_model clones), never on this model."""
+    """demo.tiny_rnnpool_cnn trained once per session by the demo's float stage
+    (demo.train_float, constant rate) on the synthetic quadrant task:
+    (float model, x_train, y_train, x_test, y_test, the stage's results). Tests
+    that fine-tune it work on a copy (quantize_model clones), never on this model."""
     import tf_keras
     from rnnpool_keras.app import demo, synthetic
 
@@ -74,8 +75,6 @@ def trained_tiny_cnn():
     x_test, y_test = synthetic.quadrant_images(256, seed=6)
     tf_keras.utils.set_random_seed(5)
     model = demo.tiny_rnnpool_cnn()
-    model.compile(tf_keras.optimizers.Adam(3e-3),
-                  tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x_train, y_train, batch_size=32, epochs=4, verbose=0)
-    return model, x_train, y_train, x_test, y_test
-
+    data = demo.Data(x_train, y_train, x_test, y_test, "synthetic quadrants", 4)
+    results = demo.train_float(model, data, epochs=5, decay=False)
+    return model, x_train, y_train, x_test, y_test, results

@@ -8,8 +8,8 @@ through TFLM's kernels and ours, prints float / QAT / int8 accuracy, the memory
 report next to the same network without RNNPool, and writes the model, its C
 array and a memory plot.
 
-`tiny_rnnpool_cnn`, `run` and `run_quantized` are the quick synthetic version
-the tests use.
+`tiny_rnnpool_cnn` is the small model `rnnpool train --model tiny_rnnpool_cnn`
+builds.
 """
 import collections
 import os
@@ -197,23 +197,6 @@ def deploy(qat, data, output_dir, name="rnnpool_demo_int8"):
           f"{files.source_name} in {output_dir}")
     return model_bytes, {"int8_accuracy": int8_accuracy, "qat_agreement": qat_agreement,
                          "model_bytes": len(model_bytes)}
-
-
-# -- the quick synthetic version (tests) --------------------------------------------
-
-def run(epochs=5, train_count=1024, test_count=256, seed=0):
-    """Trains the tiny model on the synthetic task; prints shapes, MAdds, accuracy."""
-    tf_keras.utils.set_random_seed(seed)
-    data = synthetic_data(train_count, test_count, seed=seed)
-    model = tiny_rnnpool_cnn()
-    _print_model(model)
-    # No BatchNorm in the tiny model: a constant rate converges faster.
-    return model, train_float(model, data, epochs, decay=False)
-
-
-def run_quantized(model, epochs=1, train_count=1024, test_count=256, seed=0):
-    """QAT fine-tuning of the tiny model on the synthetic task, int8 layer check."""
-    return train_qat(model, synthetic_data(train_count, test_count, seed=seed), epochs)
 
 
 def _print_model(model):

@@ -242,7 +242,7 @@ def test_int8_channels_first_model_keeps_the_transposes_integer():
 @pytest.fixture(scope="module")
 def trained_demo(trained_tiny_cnn):
     """The demo CNN trained on the synthetic task, its QAT copy, and test data."""
-    model, x_train, y_train, x_test, y_test = trained_tiny_cnn
+    model, x_train, y_train, x_test, y_test, _ = trained_tiny_cnn
     loss = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     qat = rnnpool_keras.quantize_model(model)
     qat.compile(tf_keras.optimizers.Adam(5e-4), loss)

@@ -7,7 +7,13 @@ consumer maps, new constant tensors, pruning, and packing with the 16-byte
 buffer alignment the TFLite converter itself guarantees (int32 / float data
 read in place by TFLM must stay aligned on a microcontroller).
 """
+import contextlib
+import threading
+
 import numpy as np
+from flatbuffers import encode
+from flatbuffers import number_types
+from flatbuffers import table
 
 from converters.tflite_io import schema
 
@@ -63,13 +69,45 @@ def is_constant(model, tensor):
         bool(getattr(buffer, "size", 0))
 
 
+_STRING_CHECK = threading.Lock()
+_UOFFSET = number_types.UOffsetTFlags
+
+
+@contextlib.contextmanager
+def _strings_within_the_buffer():
+    """While the object API unpacks: a string (a tensor's name, a signature
+    key...) that runs past the end of the bytes raises IndexError.
+
+    Every other read past the end already raises (struct.error, numpy's
+    ValueError), but flatbuffers' Table.String slices, so a file truncated in
+    its strings would load with shorter names, where TFLM's verifier refuses it
+    (a string must end, with its terminating zero, inside the buffer)."""
+    original = table.Table.String
+
+    def checked_string(tab, offset):
+        start = offset + encode.Get(_UOFFSET.packer_type, tab.Bytes, offset)
+        length = encode.Get(_UOFFSET.packer_type, tab.Bytes, start)
+        if start + _UOFFSET.bytewidth + length >= len(tab.Bytes):
+            raise IndexError(f"a string of {length} bytes at offset {start} runs past "
+                             f"the end ({len(tab.Bytes)} bytes)")
+        return original(tab, offset)
+
+    with _STRING_CHECK:
+        table.Table.String = checked_string
+        try:
+            yield
+        finally:
+            table.Table.String = original
+
+
 def load(model_bytes):
     """ModelT of .tflite bytes; ValueError if they are not a TFLite model."""
     model_bytes = bytes(model_bytes)
     if len(model_bytes) < 8 or model_bytes[4:8] != FILE_IDENTIFIER:
         raise ValueError("model_bytes is not a TFLite flatbuffer (no 'TFL3' identifier)")
     try:
-        return schema.ModelT.InitFromPackedBuf(model_bytes, 0)
+        with _strings_within_the_buffer():
+            return schema.ModelT.InitFromPackedBuf(model_bytes, 0)
     except Exception as error:  # offsets past the end: struct.error, IndexError, ...
         raise ValueError(f"model_bytes is not a valid TFLite flatbuffer (truncated or "
                          f"corrupt: {type(error).__name__})") from None

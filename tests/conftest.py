@@ -66,15 +66,13 @@ def framework(request):
 def trained_tiny_cnn():
     """demo.tiny_rnnpool_cnn trained once per session by the demo's float stage
     (demo.train_float, constant rate) on the synthetic quadrant task:
-    (float model, x_train, y_train, x_test, y_test, the stage's results). Tests
-    that fine-tune it work on a copy (quantize_model clones), never on this model."""
+    (float model, its demo.Data, the stage's results). Tests that fine-tune it
+    work on a copy (quantize_model clones), never on this model."""
     import tf_keras
-    from rnnpool_keras.app import demo, synthetic
+    from rnnpool_keras.app import demo
 
-    x_train, y_train = synthetic.quadrant_images(512, seed=5)
-    x_test, y_test = synthetic.quadrant_images(256, seed=6)
+    data = demo.synthetic_data(512, 256, seed=5)
     tf_keras.utils.set_random_seed(5)
     model = demo.tiny_rnnpool_cnn()
-    data = demo.Data(x_train, y_train, x_test, y_test, "synthetic quadrants", 4)
     results = demo.train_float(model, data, epochs=5, decay=False)
-    return model, x_train, y_train, x_test, y_test, results
+    return model, data, results

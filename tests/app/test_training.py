@@ -19,10 +19,9 @@ def test_synthetic_labels_follow_the_bright_square():
 def test_demo_stages_learn_then_keep_the_accuracy_and_layer_in_int8(trained_tiny_cnn):
     # The session's tiny CNN went through the demo's float stage. Chance-level
     # loss is ln 4 = 1.39; the model must get well below a tenth of it.
-    model, x_train, y_train, x_test, y_test, result = trained_tiny_cnn
+    model, data, result = trained_tiny_cnn
     assert result["final_loss"] < result["initial_loss"] / 10
     assert result["test_accuracy"] > 0.9
-    data = demo.Data(x_train, y_train, x_test, y_test, "synthetic quadrants", 4)
     _, quantized = demo.train_qat(model, data, epochs=1)
     assert quantized["qat_accuracy"] >= quantized["float_accuracy"] - 0.05
     assert quantized["max_lsb_difference"] <= 2

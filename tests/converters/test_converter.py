@@ -242,12 +242,12 @@ def test_int8_channels_first_model_keeps_the_transposes_integer():
 @pytest.fixture(scope="module")
 def trained_demo(trained_tiny_cnn):
     """The demo CNN trained on the synthetic task, its QAT copy, and test data."""
-    model, x_train, y_train, x_test, y_test, _ = trained_tiny_cnn
+    model, data, _ = trained_tiny_cnn
     loss = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     qat = rnnpool_keras.quantize_model(model)
     qat.compile(tf_keras.optimizers.Adam(5e-4), loss)
-    qat.fit(x_train, y_train, batch_size=32, epochs=1, verbose=0)
-    return model, qat, x_test, y_test
+    qat.fit(data.x_train, data.y_train, batch_size=32, epochs=1, verbose=0)
+    return model, qat, data.x_test, data.y_test
 
 
 def test_int8_model_agrees_with_its_qat_model(trained_demo):

@@ -127,7 +127,8 @@ def test_calibration_ranges_are_the_largest_magnitudes_of_the_float_operator():
 
 
 def test_qat_model_trains_and_stays_close_to_its_float_twin(trained_tiny_cnn):
-    float_model, x_train, y_train, x_test, y_test, _ = trained_tiny_cnn
+    float_model, data, _ = trained_tiny_cnn
+    x_train, y_train, x_test, y_test = data.x_train, data.y_train, data.x_test, data.y_test
     loss = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     float_logits = np.asarray(float_model(x_test))
     float_accuracy = float(np.mean(float_logits.argmax(1) == y_test))

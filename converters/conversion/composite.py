@@ -60,7 +60,9 @@ class CompositeBuilder:
                               float(getattr(layer, cell + "_nu").numpy()))
                        for cell in contract.CELLS}
 
-        @tf.function(experimental_implements=implements)
+        # autograph=False: the maths has no tensor-dependent control flow (as
+        # in the layer's own call); converting it would only re-parse it.
+        @tf.function(experimental_implements=implements, autograph=False)
         def rnnpool_custom_op(x, w1, u1, bg1, bu1, w2, u2, bg2, bu2):
             def cell(kernel, recurrent, gate_bias, update_bias, name):
                 zeta, nu = zeta_nu[name]

@@ -75,18 +75,18 @@ def quantize_model(model, custom_twins=None):
             _check_int8_compatible(layer)
 
     def annotate(layer):
+        # Every layer, as tfmot's quantize_annotate_model would (config None:
+        # the default 8-bit scheme's), in the one clone: each clone re-traces
+        # every layer, RNNPool2D's recurrences included.
         if isinstance(layer, RNNPool2D):
-            return tfmot.quantization.keras.quantize_annotate_layer(
-                layer, quantize_config=RNNPoolQuantizeConfig())
-        config = standard_layers.quantize_config_for(layer)
-        if config is not None:
-            return tfmot.quantization.keras.quantize_annotate_layer(
-                layer, quantize_config=config)
-        return layer
+            config = RNNPoolQuantizeConfig()
+        else:
+            config = standard_layers.quantize_config_for(layer)
+        return tfmot.quantization.keras.quantize_annotate_layer(
+            layer, quantize_config=config)
 
     annotated = tf_keras.models.clone_model(model, clone_function=annotate)
     annotated.set_weights(model.get_weights())
-    annotated = tfmot.quantization.keras.quantize_annotate_model(annotated)
     with quantize_scope():
         qat_model = tfmot.quantization.keras.quantize_apply(annotated)
     return use_global_batch_ranges(qat_model)

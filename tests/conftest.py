@@ -76,3 +76,13 @@ def trained_tiny_cnn():
     model = demo.tiny_rnnpool_cnn()
     results = demo.train_float(model, data, epochs=5, decay=False)
     return model, data, results
+
+
+@pytest.fixture(scope="session")
+def qat_tiny_cnn(trained_tiny_cnn):
+    """The session's tiny CNN through the demo's QAT stage (demo.train_qat, one
+    epoch): (QAT model, the stage's results)."""
+    from rnnpool_keras.app import demo
+
+    model, data, _ = trained_tiny_cnn
+    return demo.train_qat(model, data, epochs=1)

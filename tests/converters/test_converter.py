@@ -240,13 +240,10 @@ def test_int8_channels_first_model_keeps_the_transposes_integer():
 
 
 @pytest.fixture(scope="module")
-def trained_demo(trained_tiny_cnn):
+def trained_demo(trained_tiny_cnn, qat_tiny_cnn):
     """The demo CNN trained on the synthetic task, its QAT copy, and test data."""
     model, data, _ = trained_tiny_cnn
-    loss = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    qat = rnnpool_keras.quantize_model(model)
-    qat.compile(tf_keras.optimizers.Adam(5e-4), loss)
-    qat.fit(data.x_train, data.y_train, batch_size=32, epochs=1, verbose=0)
+    qat, _ = qat_tiny_cnn
     return model, qat, data.x_test, data.y_test
 
 

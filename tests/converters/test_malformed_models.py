@@ -45,19 +45,32 @@ def _float_model():
 DTYPES = ["float", "int8", "float_fused", "int8_fused"]
 
 
+class _Converted(dict):
+    """{dtype: (bytes, x)} for DTYPES, each converted when first asked for: the
+    module's tests may be shared between pytest-xdist workers, and each worker
+    then converts only the forms its tests use."""
+
+    def __init__(self):
+        super().__init__()
+        self._model = _float_model()
+        rng = np.random.default_rng(0)
+        self._calibration = rng.uniform(-1, 1, (16, 8, 8, 2)).astype(np.float32)
+        self._x = rng.uniform(-1, 1, (2, 8, 8, 2)).astype(np.float32)
+
+    def __missing__(self, dtype):
+        from converters import convert
+
+        options = dict(fuse_stem=dtype.endswith("_fused"))
+        if dtype.startswith("int8"):
+            options.update(quantize="int8", representative_data=self._calibration)
+        self[dtype] = (convert(self._model, **options), self._x)
+        return self[dtype]
+
+
 @pytest.fixture(scope="module")
 def converted():
-    """{dtype: (bytes, x)} for DTYPES: one small model, both dtypes, both forms."""
-    from converters import convert
-
-    model = _float_model()
-    rng = np.random.default_rng(0)
-    calibration = rng.uniform(-1, 1, (16, 8, 8, 2)).astype(np.float32)
-    x = rng.uniform(-1, 1, (2, 8, 8, 2)).astype(np.float32)
-    int8 = dict(quantize="int8", representative_data=calibration)
-    return {"float": (convert(model, fuse_stem=False), x),
-            "int8": (convert(model, fuse_stem=False, **int8), x),
-            "float_fused": (convert(model), x), "int8_fused": (convert(model, **int8), x)}
+    """One small model, both dtypes, both forms (DTYPES), converted lazily."""
+    return _Converted()
 
 
 def _run_all(directory, count, mode=()):
@@ -237,10 +250,10 @@ def test_tflm_kernel_accepts_and_rejects_the_same_files(converted, dtype, tmp_pa
 def test_rnnpool_delegate_accepts_and_rejects_the_same_files(converted, dtype,
                                                              tmp_path_factory):
     """Every case made on an RNNPool op (its options, tensor indices, tensors)
-    through the tf.lite delegate (converters.tflite_interpreter, Prepare and one
-    invoke): it accepts exactly the files run_tflite accepts, and never
+    through the delegate in LiteRT (converters.tflite_interpreter, Prepare and
+    one invoke): it accepts exactly the files run_tflite accepts, and never
     crashes. That includes a changed shape of the op's input (CONV_2D's
-    output here), which tf.lite alone would re-derive before the delegate's
+    output here), which the runtime alone would re-derive before the delegate's
     Prepare sees it: tflite_interpreter checks the file as written first."""
     from converters.tflite_io import tflite_model
 

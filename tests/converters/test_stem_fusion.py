@@ -6,6 +6,8 @@ outputs (int8 bit for bit: the unfused CONV_2D runs on TFLM's own reference
 kernel in run_tflite, so this checks the fused convolution against TFLM's);
 the memory report sees the convolution's map gone.
 """
+import functools
+
 import numpy as np
 import pytest
 import tf_keras
@@ -54,6 +56,14 @@ def _pair(model, quantize, data):
     return convert(model, **kwargs), convert(model, fuse_stem=False, **kwargs)
 
 
+@functools.lru_cache(maxsize=None)
+def _int8_pair(case):
+    """(model, fused int8 file, unfused int8 file) of CASES[case], calibrated on 8
+    images; converted once per process, as several tests read the same files."""
+    model = _stem_model(**CASES[case])
+    return (model, *_pair(model, "int8", _images(model.input_shape[1:], 8)))
+
+
 CASES = {
     "same_relu6": {},
     "valid_relu_stride1": dict(conv=dict(padding="valid", strides=1, kernel_size=(3, 2)),
@@ -65,9 +75,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_int8_fused_equals_unfused_bit_for_bit(case):
-    model = _stem_model(**CASES[case])
-    data = _images(model.input_shape[1:], 8)
-    fused, unfused = _pair(model, "int8", data)
+    model, fused, unfused = _int8_pair(case)
     assert tflite_model.op_names(unfused) == ["CONV_2D", "RNNPool"]
     assert tflite_model.op_names(fused) == ["RNNPool"]
     op = tflite_model.load(fused).subgraphs[0].operators[0]
@@ -80,9 +88,7 @@ def test_int8_fused_equals_unfused_bit_for_bit(case):
 def test_int8_fused_op_equals_the_numpy_reference():
     """The file's own numbers through the NumPy oracles: the convolution of
     rnnpool_keras.spec.stem_conv, then the integer RNNPool reference."""
-    model = _stem_model()
-    data = _images(model.input_shape[1:], 8)
-    fused = convert(model, quantize="int8", representative_data=data)
+    model, fused, _ = _int8_pair("same_relu6")  # the default _stem_model()
     parsed = tflite_model.load(fused)
     subgraph = parsed.subgraphs[0]
     op = subgraph.operators[0]
@@ -128,9 +134,7 @@ def test_memory_report_of_the_fused_op():
     # 6 * 15 * 8 = 720 B (a multiple of 16), and one 3x3x3 window as int16,
     # 27 taps rounded up to 28 * 2 = 56 B, 64 B aligned. MAdds keep the
     # convolution's 17 * 15 * 8 * 27 = 55,080.
-    model = _stem_model()
-    data = _images(model.input_shape[1:], 8)
-    fused, unfused = _pair(model, "int8", data)
+    _, fused, unfused = _int8_pair("same_relu6")  # the default _stem_model()
     f, u = memory_report(fused), memory_report(unfused)
     assert [row["live_bytes"] for row in u["operators"]] == [2871 + 2040, 2040 + 144]
     assert f["operators"][0]["live_bytes"] == 2871 + 144

@@ -126,25 +126,17 @@ def test_calibration_ranges_are_the_largest_magnitudes_of_the_float_operator():
         assert got[name] == pytest.approx(expected[key], rel=1e-5), name
 
 
-def test_qat_model_trains_and_stays_close_to_its_float_twin(trained_tiny_cnn):
+def test_qat_model_tracks_its_ranges_and_stays_close_to_its_float_twin(trained_tiny_cnn,
+                                                                       qat_tiny_cnn):
+    # QAT fine-tuning of the trained float model (the demo's QAT stage); that QAT
+    # training lowers the loss is tested from scratch below.
     float_model, data, _ = trained_tiny_cnn
-    x_train, y_train, x_test, y_test = data.x_train, data.y_train, data.x_test, data.y_test
-    loss = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    float_logits = np.asarray(float_model(x_test))
-    float_accuracy = float(np.mean(float_logits.argmax(1) == y_test))
-
-    qat = rnnpool_keras.quantize_model(float_model)
-    qat.compile(tf_keras.optimizers.Adam(1e-3), loss, metrics=["accuracy"])
+    qat, _ = qat_tiny_cnn
+    float_accuracy = np.mean(np.asarray(float_model(data.x_test)).argmax(1) == data.y_test)
+    qat_accuracy = np.mean(np.asarray(qat(data.x_test)).argmax(1) == data.y_test)
+    print(f"float accuracy {float_accuracy:.3f}, QAT accuracy {qat_accuracy:.3f}")
     qat_layer = qat.get_layer("quant_rnnpool").layer
-    before = qat.evaluate(x_train, y_train, verbose=0)[0]
-    history = qat.fit(x_train, y_train, batch_size=32, epochs=2, verbose=0)
-    after = qat.evaluate(x_train, y_train, verbose=0)[0]
-    qat_accuracy = qat.evaluate(x_test, y_test, verbose=0)[1]
-    print(f"float accuracy {float_accuracy:.3f}, QAT accuracy {qat_accuracy:.3f}, "
-          f"QAT loss {before:.4f} -> {after:.4f}")
     assert qat_layer.int8_simulation is True
-    assert after < before
-    assert np.isfinite(history.history["loss"]).all()
     # The moving-average ranges were initialised and tracked during training.
     assert all(v > 0 for v in layer_int8_params.layer_ranges(qat_layer).values())
     assert qat_accuracy >= float_accuracy - 0.05

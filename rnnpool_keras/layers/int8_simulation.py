@@ -121,11 +121,17 @@ class QatInt16Simulation(CalibrationRangeRecorder):
 
     def __init__(self, ranges, decay=0.999):
         super().__init__(ranges, decay)
+        self._range_values = {}  # shared by the cell views, like _observed
 
     def _range(self, kind):
-        variable = self._ranges[f"{self._cell}_{kind}"]
-        value = tf.cast(variable, tf.float32)
-        return tf.where(value > 0, value, DEFAULT_RANGES[kind])
+        # Read once per call: the variables change only in finish(), after the
+        # recurrence, so every step sees the same value (and the graph has one
+        # read per range instead of one per step).
+        key = f"{self._cell}_{kind}"
+        if key not in self._range_values:
+            value = tf.cast(self._ranges[key], tf.float32)
+            self._range_values[key] = tf.where(value > 0, value, DEFAULT_RANGES[kind])
+        return self._range_values[key]
 
     def preactivation(self, x):
         self._observe("preactivation", x)

@@ -40,14 +40,18 @@ def quadrant_batches():
     return tf.data.Dataset.from_tensor_slices(quadrant_batches_arrays()).batch(GLOBAL_BATCH)
 
 
-def train(strategy, qat, initial_weights):
-    """Weights [name -> array] after STEPS SGD steps under `strategy`."""
+def train(strategy, qat, initial_weights=None):
+    """(initial weights, weights [name -> array] after STEPS SGD steps) under
+    `strategy`, from `initial_weights` (None: the new model's own)."""
     import tf_keras
 
     tf_keras.backend.clear_session()  # the same layer names in every run
     with strategy.scope():
         model = tiny_model(qat)
-        model.set_weights(initial_weights)
+        if initial_weights is None:
+            initial_weights = model.get_weights()
+        else:
+            model.set_weights(initial_weights)
         model.compile(optimizer=tf_keras.optimizers.SGD(0.1, momentum=0.9),
                       loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(quadrant_batches(), epochs=1, verbose=0)
@@ -59,7 +63,7 @@ def train(strategy, qat, initial_weights):
             rnnpool_keras.calibrate(model, quadrant_batches_arrays()[0][:32], batch_size=16)
         weights.update({f"calibrated:{i:03d}:{w.name}": w.numpy()
                         for i, w in enumerate(model.weights)})
-    return weights
+    return initial_weights, weights
 
 
 def replicas(out_dir):
@@ -72,10 +76,10 @@ def replicas(out_dir):
                   "mirrored": tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])}
     for kind, qat in (("float", False), ("qat", True)):
         tf_keras.utils.set_random_seed(0)
-        initial = tiny_model(qat).get_weights()
+        initial = None  # the first run's, for both
         for name, strategy in strategies.items():
-            np.savez(os.path.join(out_dir, f"{kind}_{name}.npz"),
-                     **train(strategy, qat, initial))
+            initial, weights = train(strategy, qat, initial)
+            np.savez(os.path.join(out_dir, f"{kind}_{name}.npz"), **weights)
 
 
 WORKER_STEPS_PER_EPOCH = 4

@@ -19,7 +19,6 @@ from converters.tflite_io.rnnpool_params import int8_params_of_op
 from model_cases import (calibrated_int8_agreement, randomize_rnnpool_weights,
                          two_rnnpool_model)
 from rnnpool_keras import RNNPool2D
-from rnnpool_keras.app import synthetic
 from rnnpool_keras.quantization import layer_int8_params
 from rnnpool_keras.spec import int8_reference
 

@@ -84,6 +84,10 @@ def matmul(x, matrix):
     if isinstance(matrix, tuple):
         left, right = matrix
         return matmul(matmul(x, left), right)
+    if x.shape.rank == 2:
+        # One MatMul op; tensordot would wrap it in reshapes and, for an
+        # unknown batch, shape arithmetic (the recurrence's h @ U: once a step).
+        return tf.linalg.matmul(x, matrix)
     return tf.tensordot(x, matrix, axes=[[x.shape.rank - 1], [0]])
 
 

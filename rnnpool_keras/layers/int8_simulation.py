@@ -104,10 +104,11 @@ class CalibrationRangeRecorder(NoSimulation):
             variable.assign(updated)
 
 
-def fake_quant_symmetric16(x, max_abs):
-    """Rounds x to the int16 grid of scale max_abs / 32767 (spec 1), clamping."""
+def fake_quant_symmetric16(x, bounds):
+    """Rounds x to the int16 grid of scale max_abs / 32767 (spec 1), clamping
+    to bounds = (-max_abs, max_abs)."""
     return tf.quantization.fake_quant_with_min_max_vars(
-        x, -max_abs, max_abs, num_bits=16, narrow_range=True)
+        x, bounds[0], bounds[1], num_bits=16, narrow_range=True)
 
 
 def fake_quant_q15(x):
@@ -123,19 +124,20 @@ class QatInt16Simulation(CalibrationRangeRecorder):
         super().__init__(ranges, decay)
         self._range_values = {}  # shared by the cell views, like _observed
 
-    def _range(self, kind):
-        # Read once per call: the variables change only in finish(), after the
-        # recurrence, so every step sees the same value (and the graph has one
-        # read per range instead of one per step).
+    def _fake_quant(self, kind, x):
+        # Each range is read (and negated) once per call: the variables change
+        # only in finish(), after the recurrence, so every step sees the same
+        # value, and the graph has one read per range instead of one per step.
         key = f"{self._cell}_{kind}"
         if key not in self._range_values:
             value = tf.cast(self._ranges[key], tf.float32)
-            self._range_values[key] = tf.where(value > 0, value, DEFAULT_RANGES[kind])
-        return self._range_values[key]
+            value = tf.where(value > 0, value, DEFAULT_RANGES[kind])
+            self._range_values[key] = (-value, value)
+        return fake_quant_symmetric16(x, self._range_values[key])
 
     def preactivation(self, x):
         self._observe("preactivation", x)
-        return fake_quant_symmetric16(x, self._range("preactivation"))
+        return self._fake_quant("preactivation", x)
 
     def activation_output(self, activation, x):
         # relu keeps the pre-activation's int16 grid; the others output Q15.
@@ -143,4 +145,4 @@ class QatInt16Simulation(CalibrationRangeRecorder):
 
     def state(self, x):
         self._observe("state", x)
-        return fake_quant_symmetric16(x, self._range("state"))
+        return self._fake_quant("state", x)

@@ -11,6 +11,7 @@ done once:
 - all sweeps of one length run as one batch, and the map is pixel-major
   ([pixels, batch, units]) so each gather yields time-major sequences directly.
 """
+import numpy as np
 import tensorflow as tf
 
 from rnnpool_keras.layers import fastgrnn
@@ -22,6 +23,10 @@ def _pad_same(x, pool, strides):
     """Zero-pads an NHWC map so that valid patches give the "same" output size."""
     pads = [[0, 0]]
     for axis, (size, stride) in enumerate(zip(pool, strides), start=1):
+        length = x.shape[axis]
+        if length is not None:
+            pads.append(list(geometry.same_padding(length, size, stride)))
+            continue
         length = tf.shape(x)[axis]
         out = (length + stride - 1) // stride
         total = tf.maximum((out - 1) * stride + size - length, 0)
@@ -36,7 +41,33 @@ def _dim(x, axis):
     return static if static is not None else tf.shape(x)[axis]
 
 
-def _lines(count, pool, stride):
+class _NumPyIndices:
+    """Index arithmetic on a map of known size: NumPy at trace time, so the
+    graph holds each index array as one constant instead of the ops that
+    compute it (a few hundred per call, in every trace of the layer)."""
+    range = staticmethod(lambda n: np.arange(n, dtype=np.int32))
+    reshape = staticmethod(np.reshape)
+    transpose = staticmethod(np.transpose)
+    reverse = staticmethod(lambda a: a[::-1])
+    stack = staticmethod(np.stack)
+    concat = staticmethod(np.concatenate)
+    size = staticmethod(np.size)
+    shape = staticmethod(lambda a: list(a.shape))
+
+
+class _TensorFlowIndices:
+    """The same index arithmetic as graph ops, for a map of run-time size."""
+    range = staticmethod(tf.range)
+    reshape = staticmethod(tf.reshape)
+    transpose = staticmethod(tf.transpose)
+    reverse = staticmethod(lambda a: tf.reverse(a, [0]))
+    stack = staticmethod(tf.stack)
+    concat = staticmethod(tf.concat)
+    size = staticmethod(tf.size)
+    shape = staticmethod(tf.shape)
+
+
+def _lines(count, pool, stride, xp):
     """The distinct lines (rows or columns of the map) that patches sweep along
     one axis, with `count` patch positions of `pool` lines every `stride`.
 
@@ -45,12 +76,12 @@ def _lines(count, pool, stride):
     (stride < pool) appear once.
     """
     if stride >= pool:
-        j = tf.range(count * pool)
+        j = xp.range(count * pool)
         positions = (j // pool) * stride + j % pool
-        slots = tf.reshape(tf.range(count * pool), [count, pool])
+        slots = xp.reshape(xp.range(count * pool), [count, pool])
     else:
-        positions = tf.range((count - 1) * stride + pool)
-        slots = tf.range(count)[:, None] * stride + tf.range(pool)[None, :]
+        positions = xp.range((count - 1) * stride + pool)
+        slots = xp.range(count)[:, None] * stride + xp.range(pool)[None, :]
     return positions, slots
 
 
@@ -88,6 +119,8 @@ def rnnpool(x, rnn1, rnn2, pool, strides, padding, gate_activation,
     projected += rnn1.gate_bias
     h1 = projected.shape[-1]
     height, width = _dim(projected, 1), _dim(projected, 2)  # padded map
+    xp = (_NumPyIndices if isinstance(height, int) and isinstance(width, int)
+          else _TensorFlowIndices)
     out_h = (height - r) // sr + 1
     out_w = (width - c) // sc + 1
     # Pixel-major [H * W, B, h1]: a gather of pixel indices [T, S] gives
@@ -97,17 +130,17 @@ def rnnpool(x, rnn1, rnn2, pool, strides, padding, gate_activation,
     # RNN1 along each distinct row segment (time = column) and column segment
     # (time = row). Row sequence j * W' + ox starts at (row_lines[j], ox * sc);
     # column sequence k * H' + oy at (oy * sr, col_lines[k]).
-    row_lines, row_slots = _lines(out_h, r, sr)
-    col_lines, col_slots = _lines(out_w, c, sc)
-    row_index = (row_lines[None, :, None] * width + tf.range(out_w)[None, None, :] * sc
-                 + tf.range(c)[:, None, None])  # [c, J, W']
-    col_index = ((tf.range(out_h)[None, None, :] * sr + tf.range(r)[:, None, None]) * width
+    row_lines, row_slots = _lines(out_h, r, sr, xp)
+    col_lines, col_slots = _lines(out_w, c, sc, xp)
+    row_index = (row_lines[None, :, None] * width + xp.range(out_w)[None, None, :] * sc
+                 + xp.range(c)[:, None, None])  # [c, J, W']
+    col_index = ((xp.range(out_h)[None, None, :] * sr + xp.range(r)[:, None, None]) * width
                  + col_lines[None, :, None])  # [r, K, H']
-    row_index = tf.reshape(row_index, [c, -1])
-    col_index = tf.reshape(col_index, [r, -1])
+    row_index = xp.reshape(row_index, [c, -1])
+    col_index = xp.reshape(col_index, [r, -1])
     rnn1_args = (rnn1, gate_activation, update_activation, simulation.cell("rnn1"), sweep)
     if r == c:  # one batch of sequences
-        both = tf.gather(pixels, tf.concat([row_index, col_index], axis=1))
+        both = tf.gather(pixels, xp.concat([row_index, col_index], axis=1))
         states = _sweep(tf.reshape(both, [r, -1, h1]), *rnn1_args)
     else:
         states = tf.concat([
@@ -121,23 +154,23 @@ def rnnpool(x, rnn1, rnn2, pool, strides, padding, gate_activation,
 
     # RNN2 over patch (oy, ox): its row i is row sequence row_slots[oy, i] * W' + ox,
     # its column j is column sequence col_slots[ox, j] * H' + oy (after the rows).
-    rows2 = (tf.transpose(row_slots)[:, :, None] * out_w
-             + tf.range(out_w)[None, None, :])  # [r, H', W']
-    cols2 = (tf.size(row_index) // c
-             + tf.transpose(col_slots)[:, None, :] * out_h
-             + tf.range(out_h)[None, :, None])  # [c, H', W']
-    sweeps = [rows2, tf.reverse(rows2, [0]), cols2, tf.reverse(cols2, [0])]
+    rows2 = (xp.transpose(row_slots)[:, :, None] * out_w
+             + xp.range(out_w)[None, None, :])  # [r, H', W']
+    cols2 = (xp.size(row_index) // c
+             + xp.transpose(col_slots)[:, None, :] * out_h
+             + xp.range(out_h)[None, :, None])  # [c, H', W']
+    sweeps = [rows2, xp.reverse(rows2), cols2, xp.reverse(cols2)]
     rnn2_args = (rnn2, gate_activation, update_activation, simulation.cell("rnn2"), sweep)
 
     def final(index, length):  # [length, n, H', W'] -> [n, H', W', B, h2]
         sequences = tf.reshape(tf.gather(summaries, index), [length, -1, h2])
         return tf.reshape(_sweep(sequences, *rnn2_args),
-                          tf.concat([tf.shape(index)[1:], [-1, h2]], axis=0))
+                          tf.concat([xp.shape(index)[1:], [-1, h2]], axis=0))
     if r == c:
-        summary = final(tf.stack(sweeps, axis=1), r)
+        summary = final(xp.stack(sweeps, axis=1), r)
     else:
-        summary = tf.concat([final(tf.stack(sweeps[:2], axis=1), r),
-                             final(tf.stack(sweeps[2:], axis=1), c)], axis=0)
+        summary = tf.concat([final(xp.stack(sweeps[:2], axis=1), r),
+                             final(xp.stack(sweeps[2:], axis=1), c)], axis=0)
     summary = tf.transpose(summary, [3, 1, 2, 0, 4])  # [B, H', W', 4, h2]
     spatial = [geometry.output_length(n, p, s, padding)
                for n, p, s in zip(x.shape[1:3], pool, strides)]

@@ -45,6 +45,10 @@ class GlobalBatchMovingAverageQuantizer(
         tfmot.quantization.keras.quantizers.MovingAverageQuantizer):
     """MovingAverageQuantizer whose batch range is that of the global batch."""
 
+    # `training` is a Python bool (tfmot's wrapper picks the call with a
+    # smart_cond), so autograph, which converts what the wrapper's call
+    # calls, would only re-parse this: not converted, here and below.
+    @tf.autograph.experimental.do_not_convert
     def __call__(self, inputs, training, weights, **kwargs):
         min_value, max_value = weights["min_var"], weights["max_var"]
         if training:
@@ -69,6 +73,7 @@ class GlobalBatchAllValuesQuantizer(
     """AllValuesQuantizer (running min / max, tfmot's choice for model inputs)
     whose batch range is that of the global batch."""
 
+    @tf.autograph.experimental.do_not_convert
     def __call__(self, inputs, training, weights, **kwargs):
         min_value, max_value = weights["min_var"], weights["max_var"]
         if training:

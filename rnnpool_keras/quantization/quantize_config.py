@@ -8,6 +8,7 @@
 - the output: 8-bit asymmetric moving-average quantizer, as any tfmot layer;
 - the input: quantised by whatever precedes the layer (tfmot's scheme).
 """
+import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 
 _QUANTIZED_MATRICES = ("rnn1_kernel", "rnn1_recurrent_kernel",
@@ -27,6 +28,9 @@ class RNNPoolQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
         # RNNPool's internal points are not Keras activations: see set_quantize_activations.
         return []
 
+    # tfmot's wrapper calls these two from its call, which autograph converts
+    # with everything it calls; they hold no tensor-dependent control flow.
+    @tf.autograph.experimental.do_not_convert
     def set_quantize_weights(self, layer, quantize_weights):
         if len(quantize_weights) != len(_QUANTIZED_MATRICES):
             raise ValueError(
@@ -42,6 +46,7 @@ class RNNPoolQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
                     f"{tuple(weight.shape)}")
             setattr(layer, name, weight)
 
+    @tf.autograph.experimental.do_not_convert
     def set_quantize_activations(self, layer, quantize_activations):
         if quantize_activations:
             raise ValueError("RNNPoolQuantizeConfig.set_quantize_activations expects no "

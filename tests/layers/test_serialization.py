@@ -10,6 +10,7 @@ from rnnpool_keras import keras3
 
 
 def _model(keras_module, layer_class):
+    keras_module.utils.set_random_seed(0)  # the same weights in every run
     inputs = keras_module.Input((9, 9, 3))
     x = keras_module.layers.Conv2D(4, 3, padding="same")(inputs)
     x = layer_class(5, 3, (3, 2), strides=2, padding="same", rnn1_kernel_rank=2,
@@ -22,6 +23,13 @@ def _model(keras_module, layer_class):
 @pytest.fixture
 def images():
     return np.random.default_rng(0).normal(size=(2, 9, 9, 3)).astype(np.float32)
+
+
+def _assert_equal_to_float32_rounding(served, eager):
+    # A bare SavedModel runs its graph optimised by grappler, which need not round
+    # as Keras' eager call does: outputs of size ~3 once differed by 5 float32
+    # ulps (1.2e-6), so the bound is relative.
+    np.testing.assert_allclose(np.asarray(served), np.asarray(eager), rtol=1e-6, atol=1e-6)
 
 
 def _assert_same_layer(restored, original, layer_class):
@@ -60,7 +68,7 @@ def test_tf_keras_savedmodel_round_trip_gives_identical_outputs(tmp_path, images
     # The bare SavedModel (no Keras) serves the same function.
     served = tf.saved_model.load(path).signatures["serving_default"]
     out = list(served(tf.constant(images)).values())[0]
-    np.testing.assert_allclose(np.asarray(out), np.asarray(model(images)), rtol=0, atol=1e-6)
+    _assert_equal_to_float32_rounding(out, model(images))
 
 
 @pytest.mark.slow
@@ -70,7 +78,7 @@ def test_keras3_export_savedmodel_serves_identical_outputs(tmp_path, images):
     model.export(path, verbose=False)
     restored = tf.saved_model.load(path)
     out = restored.serve(tf.constant(images))
-    np.testing.assert_allclose(np.asarray(out), np.asarray(model(images)), rtol=0, atol=1e-6)
+    _assert_equal_to_float32_rounding(out, model(images))
     # With a batch size other than the one traced.
     out = restored.serve(tf.constant(images[:1]))
-    np.testing.assert_allclose(np.asarray(out), np.asarray(model(images[:1])), rtol=0, atol=1e-6)
+    _assert_equal_to_float32_rounding(out, model(images[:1]))

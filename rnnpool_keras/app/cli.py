@@ -124,10 +124,8 @@ def _refuse_same_file(output, *inputs):
 
 
 def _convert(args):
-    from converters import convert
-
     _refuse_same_file(args.output, args.model, args.representative)
-    model = _load_keras_model(args.model)
+    model = _load_keras_model(args.model)  # a missing file: refused before TF loads
     representative = None
     if args.representative:
         if not args.int8:
@@ -136,6 +134,8 @@ def _convert(args):
     _progress("Converting to " + ("int8" if args.int8 else "float32") + " TFLite"
               + (" (calibrating on representative data)" if representative is not None
                  else ""))
+    from converters import convert
+
     try:
         model_bytes = convert(model, quantize="int8" if args.int8 else None,
                               representative_data=representative)

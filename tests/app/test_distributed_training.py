@@ -81,24 +81,40 @@ def _steps(out_dir, task):
     return [int(line) for line in (out_dir / f"steps_{task}.txt").read_text().split()]
 
 
-@pytest.mark.slow
-def test_two_workers_on_localhost_train_to_identical_weights(tmp_path):
+def _cluster(out_dir, epochs, kill_at_step=None):
+    """Runs a two-worker cluster on localhost (distributed_runs.py worker) to
+    the end; returns each worker's (exit status, stderr)."""
     configs = training.localhost_tf_configs(2)
+    args = [str(epochs)] + ([str(kill_at_step)] if kill_at_step is not None else [])
     workers = [subprocess.Popen(
-        [sys.executable, RUNS, "worker", str(tmp_path), "2"], stdout=subprocess.DEVNULL,
+        [sys.executable, RUNS, "worker", str(out_dir), *args], stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE, text=True,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_CONFIG=configs[i]))
-        for i in range(2)]
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_CONFIG=config))
+        for config in configs]
     try:
         errors = [worker.communicate(timeout=1200)[1] for worker in workers]
     finally:
         for worker in workers:
             worker.kill()
-    for worker, error in zip(workers, errors):
-        assert worker.returncode == 0, error[-3000:]
-    # 2 float epochs then 1 QAT epoch of 4 steps each, on both workers.
+    return [(worker.returncode, error) for worker, error in zip(workers, errors)]
+
+
+@pytest.mark.slow
+def test_two_workers_killed_mid_epoch_resume_from_their_backups_to_identical_weights(
+        tmp_path):
+    # 3 float epochs of 4 steps, backups every 2 steps; both workers kill
+    # themselves after step 6, in the middle of epoch 2, as preempted machines.
+    for status, error in _cluster(tmp_path, epochs=3, kill_at_step=6):
+        assert status == -signal.SIGKILL, error[-3000:]
     for task in (0, 1):
-        assert _steps(tmp_path, task) == list(range(1, 9)) + list(range(1, 5))
+        assert _steps(tmp_path, task) == list(range(1, 7))
+        assert not (tmp_path / f"weights_{task}.npz").exists()
+    # Restarted, the cluster continues at step 7 (not 1): optimizer and weights
+    # came from the step-6 backup; then the QAT epoch of 4 steps.
+    for status, error in _cluster(tmp_path, epochs=3):
+        assert status == 0, error[-3000:]
+    for task in (0, 1):
+        assert _steps(tmp_path, task) == list(range(1, 13)) + list(range(1, 5))
     first = _weights(tmp_path / "weights_0.npz")
     second = _weights(tmp_path / "weights_1.npz")
     assert list(first) == list(second)
@@ -106,20 +122,3 @@ def test_two_workers_on_localhost_train_to_identical_weights(tmp_path):
         np.testing.assert_array_equal(second[name], first[name], err_msg=name)
     ranges = [name for name in first if name.endswith("_range:0")]
     assert len(ranges) == 4 and all(first[name] > 0 for name in ranges)
-
-
-@pytest.mark.slow
-def test_a_worker_killed_mid_epoch_resumes_from_its_backup(tmp_path):
-    env = {"TF_CONFIG": training.localhost_tf_configs(1)[0]}
-    # 3 float epochs of 4 steps, backups every 2 steps; killed after step 6,
-    # in the middle of epoch 2.
-    killed = subprocess.run([sys.executable, RUNS, "worker", str(tmp_path), "3", "6"],
-                            capture_output=True, text=True, timeout=900,
-                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **env))
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-    assert _steps(tmp_path, 0) == list(range(1, 7))
-    assert not (tmp_path / "weights_0.npz").exists()
-    _run("worker", str(tmp_path), "3", env=env, timeout=900)
-    # The restart continues at step 7 (not 1): optimizer and weights came from
-    # the step-6 backup; then the QAT epoch.
-    assert _steps(tmp_path, 0) == list(range(1, 13)) + list(range(1, 5))

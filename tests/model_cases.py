@@ -20,6 +20,11 @@ def randomize_rnnpool_weights(model, seed=0, scale=0.5):
     return model
 
 
+# The input size of the two-RNNPool model the converter tests share
+# (tests/converters/conftest.py: two_rnnpool_files).
+TWO_RNNPOOL_SIZE = 20
+
+
 def two_rnnpool_model(input_size, data_format="channels_last", seed=3):
     """Conv (stride 2) -> RNNPool ("same", stride 2) -> 1x1 conv -> RNNPool over the
     whole remaining map (the final pooling) -> dense: two RNNPool ops between

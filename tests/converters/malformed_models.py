@@ -17,10 +17,8 @@ bit-exact with the original), and mutations that must be rejected:
 - truncations of the file and random bytes after a TFL3 identifier.
 
 `run_case(model_bytes, x)` runs one file as a user would: run_tflite and
-memory_report, which must agree. tests/test_malformed_models.py drives it.
+memory_report, which must agree. tests/converters/test_malformed_models.py drives it.
 """
-import copy
-
 import numpy as np
 from flatbuffers import flexbuffers
 

@@ -16,8 +16,8 @@ from converters.tflite_io import schema
 from converters.tflite_io import tflite_model
 from rnnpool_keras.spec import contract
 from converters.tflite_io.rnnpool_params import int8_params_of_op
-from model_cases import (calibrated_int8_agreement, randomize_rnnpool_weights,
-                         two_rnnpool_model)
+from model_cases import (TWO_RNNPOOL_SIZE, calibrated_int8_agreement,
+                         randomize_rnnpool_weights, two_rnnpool_model)
 from rnnpool_keras import RNNPool2D
 from rnnpool_keras.quantization import layer_int8_params
 from rnnpool_keras.spec import int8_reference
@@ -33,7 +33,7 @@ def _rnnpool_model(input_shape, seed=0, **layer_args):
 
 
 def _stem_rnnpool_head_model(data_format="channels_last"):
-    return two_rnnpool_model(20, data_format)
+    return two_rnnpool_model(TWO_RNNPOOL_SIZE, data_format)
 
 
 def _inputs(shape, count=3, seed=1):
@@ -99,9 +99,12 @@ def flexbuffers_dict(custom_options):
 
 
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
-def test_float_model_with_two_rnnpool_layers_matches_keras(data_format):
-    model = _stem_rnnpool_head_model(data_format)
-    model_bytes = convert(model)
+def test_float_model_with_two_rnnpool_layers_matches_keras(data_format, two_rnnpool_files):
+    if data_format == "channels_last":
+        model, model_bytes = two_rnnpool_files.model, two_rnnpool_files["float"]
+    else:
+        model = _stem_rnnpool_head_model(data_format)
+        model_bytes = convert(model)
     names = tflite_model.op_names(model_bytes)
     assert names.count("RNNPool") == 2
     assert not [n for n in names if n.startswith("Flex") or n == "CUSTOM"]
@@ -148,8 +151,8 @@ def test_several_inputs_and_outputs_keep_the_keras_order():
         np.testing.assert_allclose(g, w, atol=1e-5)
 
 
-def test_every_buffer_is_16_byte_aligned():
-    model_bytes = convert(_stem_rnnpool_head_model())
+def test_every_buffer_is_16_byte_aligned(two_rnnpool_files):
+    model_bytes = two_rnnpool_files["float"]
     model = schema.Model.GetRootAs(model_bytes, 0)
     base = np.frombuffer(model_bytes, np.uint8).__array_interface__["data"][0]
     offsets = []

@@ -3,22 +3,18 @@ with the numbers of running the samples one by one."""
 import numpy as np
 import pytest
 
-from converters import convert, run_tflite
+from converters import run_tflite
 from converters.runtime import host_runner
-from model_cases import two_rnnpool_model
+from model_cases import TWO_RNNPOOL_SIZE as SIZE
 
 # Every test converts models: the slow set.
 pytestmark = pytest.mark.slow
 
-SIZE = 12
-
 
 @pytest.fixture(scope="module")
-def models():
-    model = two_rnnpool_model(SIZE, seed=4)
-    calibration = np.random.default_rng(0).uniform(-1, 1, (8, SIZE, SIZE, 3)).astype(np.float32)
-    return {"float": convert(model),
-            "int8": convert(model, quantize="int8", representative_data=calibration)}
+def models(two_rnnpool_files):
+    """Its float and int8 files (tests/converters/conftest.py)."""
+    return two_rnnpool_files
 
 
 @pytest.mark.parametrize("kind", ["float", "int8"])

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tf_keras
 
+import rnnpool_keras
 from converters import convert, memory_report, run_tflite
 from converters.tflite_io import tflite_model
 from converters.tflite_io.rnnpool_params import int8_params_of_op, stem_of_op
@@ -51,17 +52,21 @@ def _images(shape, count=4, seed=1):
     return np.random.default_rng(seed).uniform(0, 1, (count,) + shape).astype(np.float32)
 
 
-def _pair(model, quantize, data):
-    kwargs = {} if quantize is None else dict(quantize="int8", representative_data=data)
+def _pair(model, quantize=None):
+    kwargs = {} if quantize is None else dict(quantize=quantize)
     return convert(model, **kwargs), convert(model, fuse_stem=False, **kwargs)
 
 
 @functools.lru_cache(maxsize=None)
 def _int8_pair(case):
     """(model, fused int8 file, unfused int8 file) of CASES[case], calibrated on 8
-    images; converted once per process, as several tests read the same files."""
+    images; converted once per process, as several tests read the same files.
+    Both files come from one calibrated QAT model (what convert does with
+    representative data, done once for the two)."""
     model = _stem_model(**CASES[case])
-    return (model, *_pair(model, "int8", _images(model.input_shape[1:], 8)))
+    qat = rnnpool_keras.calibrate(rnnpool_keras.quantize_model(model),
+                                  _images(model.input_shape[1:], 8))
+    return (model, *_pair(qat, "int8"))
 
 
 CASES = {
@@ -109,7 +114,7 @@ def test_int8_fused_op_equals_the_numpy_reference():
 
 def test_float_fused_equals_unfused():
     model = _stem_model(**CASES["valid_relu_stride1"])
-    fused, unfused = _pair(model, None, None)
+    fused, unfused = _pair(model)
     assert tflite_model.op_names(fused) == ["RNNPool"]
     x = _images(model.input_shape[1:], 3)
     np.testing.assert_allclose(run_tflite(fused, x), run_tflite(unfused, x), atol=1e-5)

@@ -20,7 +20,7 @@ from converters import convert, run_tflite, tflite_interpreter
 from converters.runtime import host_runner
 from converters.tflite_io import tflite_model
 from rnnpool_keras.spec import contract
-from model_cases import two_rnnpool_model
+from model_cases import TWO_RNNPOOL_SIZE as SIZE
 
 # Every test converts models and runs them in tf.lite / LiteRT: the slow set.
 pytestmark = pytest.mark.slow
@@ -28,7 +28,6 @@ pytestmark = pytest.mark.slow
 RUNTIMES = ["tflite", pytest.param("litert", marks=pytest.mark.skipif(
     __import__("importlib").util.find_spec("ai_edge_litert") is None,
     reason="ai-edge-litert not installed"))]
-SIZE = 20
 # int8, whole model vs run_tflite, in output LSB: the builtins run on XNNPACK /
 # TFLite kernels instead of TFLM's reference ones. Measured 1 LSB on this case
 # (seed 3) and 0 on seeds 4, 5, in both runtimes; bench_runtime.py sees 5 on the
@@ -37,11 +36,8 @@ WHOLE_MODEL_MAX_LSB = 4
 
 
 @pytest.fixture(scope="module")
-def models():
-    model = two_rnnpool_model(SIZE)
-    calibration = np.random.default_rng(0).uniform(-1, 1, (16, SIZE, SIZE, 3)).astype(np.float32)
-    return {"float": convert(model),
-            "int8": convert(model, quantize="int8", representative_data=calibration)}
+def models(two_rnnpool_files):
+    return {kind: two_rnnpool_files[kind] for kind in ("float", "int8")}
 
 
 def _samples(count, seed=1):

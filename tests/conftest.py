@@ -15,6 +15,8 @@ TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
+import model_cases  # noqa: E402  (after the path above)
+
 GOLDEN_NAME = "edgeml_vww_patch.npz"
 # The EdgeML golden patch (docs/rnnpool_float.md, section 8).
 GOLDEN_COPY = TESTS_DIR / "data" / GOLDEN_NAME
@@ -40,26 +42,10 @@ def golden(golden_path):
         return {key: data[key] for key in data.files}
 
 
-FRAMEWORKS = ("tf_keras", "keras3")
-
-
-def load_framework(name):
-    """(keras module, RNNPool2D class) for "tf_keras" or "keras3"."""
-    if name == "tf_keras":
-        import tf_keras
-        from rnnpool_keras import RNNPool2D
-        return tf_keras, RNNPool2D
-    if name == "keras3":
-        import keras
-        from rnnpool_keras.keras3 import RNNPool2D
-        return keras, RNNPool2D
-    raise ValueError(name)
-
-
-@pytest.fixture(scope="session", params=FRAMEWORKS)
+@pytest.fixture(scope="session", params=model_cases.FRAMEWORKS)
 def framework(request):
     """(keras module, RNNPool2D class), once for tf_keras and once for Keras 3."""
-    return load_framework(request.param)
+    return model_cases.load_framework(request.param)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Small Keras models with RNNPool2D that several test files convert and run.
+"""Small Keras models with RNNPool2D that several test files convert and run,
+and the two Keras versions tests run on (FRAMEWORKS, load_framework).
 
 TensorFlow is imported inside the functions: test_tflm_kernel.py must be able
 to skip before loading it.
@@ -60,3 +61,19 @@ def calibrated_int8_agreement(model, x_test):
     int8_logits = run_tflite(model_bytes, x_test)[0]
     agreement = np.mean(int8_logits.argmax(1) == np.asarray(model(x_test)).argmax(1))
     return model_bytes, tflite_model.op_names(model_bytes), agreement
+
+
+FRAMEWORKS = ("tf_keras", "keras3")
+
+
+def load_framework(name):
+    """(keras module, RNNPool2D class) for "tf_keras" or "keras3"."""
+    if name == "tf_keras":
+        import tf_keras
+        from rnnpool_keras import RNNPool2D
+        return tf_keras, RNNPool2D
+    if name == "keras3":
+        import keras
+        from rnnpool_keras.keras3 import RNNPool2D
+        return keras, RNNPool2D
+    raise ValueError(name)

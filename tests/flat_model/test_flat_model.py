@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tf_keras
 
-from conftest import load_framework
+from model_cases import load_framework
 from rnnpool_keras import RNNPool2D
 from rnnpool_keras.flat_model import flat_tf_keras_model, is_flat_tf_keras_model
 

@@ -19,10 +19,6 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# What tensorflow_model_optimization sets when it loads, set before TensorFlow
-# loads so that TensorFlow does not also load Keras 3 (1-2 s per run): these
-# runs use tf_keras only.
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import numpy as np
 import tensorflow as tf

@@ -44,7 +44,8 @@ def _dim(x, axis):
 class _NumPyIndices:
     """Index arithmetic on a map of known size: NumPy at trace time, so the
     graph holds each index array as one constant instead of the ops that
-    compute it (a few hundred per call, in every trace of the layer)."""
+    compute it (about 200 of the 600 ops of the tiny CNN's QAT RNNPool call,
+    built again in every trace of the layer)."""
     range = staticmethod(lambda n: np.arange(n, dtype=np.int32))
     reshape = staticmethod(np.reshape)
     transpose = staticmethod(np.transpose)

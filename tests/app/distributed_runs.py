@@ -1,4 +1,4 @@
-"""Training runs for test_distributed.py, each in a fresh process (logical devices
+"""Training runs for test_distributed_training.py, each in a fresh process (logical devices
 and TF_CONFIG are fixed per process and must not leak into other tests).
 
     python distributed_runs.py replicas OUT_DIR

@@ -1,6 +1,6 @@
 """Training under tf.distribute: the replica count does not change the result.
 
-Each run happens in a fresh process (tests/distributed_runs.py): logical devices
+Each run happens in a fresh process (tests/app/distributed_runs.py): logical devices
 and TF_CONFIG are fixed per process and must not leak into the other tests.
 """
 import os
@@ -16,10 +16,9 @@ from rnnpool_keras.app import training
 RUNS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "distributed_runs.py")
 
 
-def _run(*args, timeout=600, env=None):
-    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
-    result = subprocess.run([sys.executable, RUNS, *args], capture_output=True,
-                            text=True, timeout=timeout, env=environment)
+def _run(*args):
+    result = subprocess.run([sys.executable, RUNS, *args], capture_output=True, text=True,
+                            timeout=600, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 

@@ -53,8 +53,7 @@ def _images(shape, count=4, seed=1):
 
 
 def _pair(model, quantize=None):
-    kwargs = {} if quantize is None else dict(quantize=quantize)
-    return convert(model, **kwargs), convert(model, fuse_stem=False, **kwargs)
+    return convert(model, quantize=quantize), convert(model, quantize=quantize, fuse_stem=False)
 
 
 @functools.lru_cache(maxsize=None)

@@ -37,7 +37,8 @@ WHOLE_MODEL_MAX_LSB = 4
 
 @pytest.fixture(scope="module")
 def models(two_rnnpool_files):
-    return {kind: two_rnnpool_files[kind] for kind in ("float", "int8")}
+    """Its float and int8 files (tests/converters/conftest.py)."""
+    return two_rnnpool_files
 
 
 def _samples(count, seed=1):

@@ -35,12 +35,6 @@ RUNTIMES = ["tflite", pytest.param("litert", marks=pytest.mark.skipif(
 WHOLE_MODEL_MAX_LSB = 4
 
 
-@pytest.fixture(scope="module")
-def models(two_rnnpool_files):
-    """Its float and int8 files (tests/converters/conftest.py)."""
-    return two_rnnpool_files
-
-
 def _samples(count, seed=1):
     return np.random.default_rng(seed).uniform(-1, 1, (count, SIZE, SIZE, 3)).astype(np.float32)
 
@@ -75,8 +69,8 @@ def _rnnpool_ops(model_bytes):
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("kind", ["float", "int8"])
-def test_each_rnnpool_op_equals_the_kernel_core_on_its_input(models, kind, runtime):
-    model_bytes = models[kind]
+def test_each_rnnpool_op_equals_the_kernel_core_on_its_input(two_rnnpool_files, kind, runtime):
+    model_bytes = two_rnnpool_files[kind]
     model, ops = _rnnpool_ops(model_bytes)
     assert len(ops) == 2
     interpreter = tflite_interpreter(model_bytes, runtime=runtime,
@@ -95,11 +89,11 @@ def test_each_rnnpool_op_equals_the_kernel_core_on_its_input(models, kind, runti
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("kind", ["float", "int8"])
-def test_whole_model_agrees_with_run_tflite(models, kind, runtime):
+def test_whole_model_agrees_with_run_tflite(two_rnnpool_files, kind, runtime):
     x = _samples(4, seed=2)
-    interpreter = tflite_interpreter(models[kind], runtime=runtime)
+    interpreter = tflite_interpreter(two_rnnpool_files[kind], runtime=runtime)
     got = np.concatenate([_run(interpreter, sample[None]) for sample in x])
-    expected = run_tflite(models[kind], x)[0]
+    expected = run_tflite(two_rnnpool_files[kind], x)[0]
     if kind == "float":
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
     else:
@@ -108,8 +102,8 @@ def test_whole_model_agrees_with_run_tflite(models, kind, runtime):
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
-def test_threads_and_batch_do_not_change_rnnpool_outputs(models, runtime):
-    model_bytes = models["int8"]
+def test_threads_and_batch_do_not_change_rnnpool_outputs(two_rnnpool_files, runtime):
+    model_bytes = two_rnnpool_files["int8"]
     x = _samples(3, seed=5)
     one = tflite_interpreter(model_bytes, num_threads=1, runtime=runtime)
     expected = np.concatenate([_run(one, sample[None]) for sample in x])
@@ -124,19 +118,19 @@ def test_threads_and_batch_do_not_change_rnnpool_outputs(models, runtime):
     np.testing.assert_array_equal(_run(two, x), expected)
 
 
-def test_without_the_delegate_the_stock_runtime_refuses_the_model(models):
+def test_without_the_delegate_the_stock_runtime_refuses_the_model(two_rnnpool_files):
     with pytest.raises(RuntimeError, match="RNNPool"):
-        interpreter = tf.lite.Interpreter(model_content=models["int8"])
+        interpreter = tf.lite.Interpreter(model_content=two_rnnpool_files["int8"])
         interpreter.allocate_tensors()
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("tensor_bytes", [104, 120])
-def test_a_runtime_with_another_tensor_layout_is_refused(models, runtime, tensor_bytes):
+def test_a_runtime_with_another_tensor_layout_is_refused(two_rnnpool_files, runtime, tensor_bytes):
     # The ABI check reads the runtime's tensors as if TfLiteTensor had
     # `tensor_bytes` bytes (112 here): what a mismatched runtime would present.
     with pytest.raises(RuntimeError, match="does not match the ABI"):
-        tflite_interpreter(models["int8"], runtime=runtime,
+        tflite_interpreter(two_rnnpool_files["int8"], runtime=runtime,
                            delegate_options={"abi_check_tensor_bytes": str(tensor_bytes)})
 
 
@@ -160,8 +154,8 @@ def _with_options(model_bytes, **changes):
     ({"padding": 7}, r"option 'padding' is 7, expected 0 \(valid\) or 1 \(same\)"),
     ({"pool_h": "three"}, "option 'pool_h' is a string; expected an int"),
 ])
-def test_bad_options_are_refused_naming_the_problem(models, changes, message):
-    model_bytes = _with_options(models["int8"], **changes)
+def test_bad_options_are_refused_naming_the_problem(two_rnnpool_files, changes, message):
+    model_bytes = _with_options(two_rnnpool_files["int8"], **changes)
     # The delegate's own Prepare, as a user loading it into tf.lite meets it...
     with pytest.raises(RuntimeError, match=message):
         _delegate_only_interpreter(model_bytes)
@@ -182,15 +176,16 @@ def _delegate_only_interpreter(model_bytes):
     return interpreter
 
 
-def test_bad_arguments_are_refused(models):
+def test_bad_arguments_are_refused(two_rnnpool_files):
     with pytest.raises(TypeError, match="model_bytes"):
         tflite_interpreter("model.tflite")
     with pytest.raises(ValueError, match="num_threads"):
-        tflite_interpreter(models["int8"], num_threads=0)
+        tflite_interpreter(two_rnnpool_files["int8"], num_threads=0)
     with pytest.raises(ValueError, match="min_madds_per_thread"):
-        tflite_interpreter(models["int8"], delegate_options={"min_madds_per_thread": "0"})
+        tflite_interpreter(two_rnnpool_files["int8"],
+                           delegate_options={"min_madds_per_thread": "0"})
     with pytest.raises(ValueError, match="runtime"):
-        tflite_interpreter(models["int8"], runtime="tfjs")
+        tflite_interpreter(two_rnnpool_files["int8"], runtime="tfjs")
 
 
 @pytest.fixture(scope="module")
@@ -229,11 +224,11 @@ def _with_raw_options(model_bytes, raw):
     return tflite_model.save(model)
 
 
-def test_truncated_or_corrupted_options_are_refused_or_read_never_crash(models):
+def test_truncated_or_corrupted_options_are_refused_or_read_never_crash(two_rnnpool_files):
     # The delegate's flexbuffer reader checks every offset against the buffer:
     # a damaged options blob must give a Prepare error (or, if the damage
     # leaves a valid map, a model that builds), not a crash of this process.
-    _, ops = _rnnpool_ops(models["int8"])
+    _, ops = _rnnpool_ops(two_rnnpool_files["int8"])
     good = bytes(ops[0].customOptions)
     rng = np.random.default_rng(0)
     damaged = [good[:length] for length in range(0, len(good), max(1, len(good) // 12))]
@@ -243,7 +238,7 @@ def test_truncated_or_corrupted_options_are_refused_or_read_never_crash(models):
         damaged.append(bytes(blob))
     refused = 0
     for blob in damaged:
-        model_bytes = _with_raw_options(models["int8"], blob)
+        model_bytes = _with_raw_options(two_rnnpool_files["int8"], blob)
         try:
             _delegate_only_interpreter(model_bytes)
         except RuntimeError as error:

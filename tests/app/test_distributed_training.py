@@ -85,10 +85,15 @@ def _cluster(out_dir, epochs, kill_at_step=None):
     the end; returns each worker's (exit status, stderr)."""
     configs = training.localhost_tf_configs(2)
     args = [str(epochs)] + ([str(kill_at_step)] if kill_at_step is not None else [])
+    # The killed workers cannot remove their temporary files (the non-chief's
+    # work directory, autograph's modules): they go to out_dir, not to /tmp.
+    temp_dir = out_dir / "tmp"
+    temp_dir.mkdir(exist_ok=True)
     workers = [subprocess.Popen(
         [sys.executable, RUNS, "worker", str(out_dir), *args], stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE, text=True,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_CONFIG=config))
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_CONFIG=config,
+                 TMPDIR=str(temp_dir)))
         for config in configs]
     try:
         errors = [worker.communicate(timeout=1200)[1] for worker in workers]

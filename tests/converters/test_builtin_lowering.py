@@ -92,30 +92,41 @@ def _inputs(shape, count=3, seed=1):
     return np.random.default_rng(seed).normal(size=(count,) + tuple(shape)).astype(np.float32)
 
 
-def _run_tf_lite(model_bytes, x):
-    """Runs the model in tf.lite.Interpreter, one sample at a time, float in and out."""
+def _run_tf_lite(model_bytes, *inputs):
+    """Runs the model in tf.lite.Interpreter, one sample at a time, float in and
+    out: its outputs, in the model's order."""
     interpreter = tf.lite.Interpreter(model_content=model_bytes)
     interpreter.allocate_tensors()
-    (given,), (wanted,) = interpreter.get_input_details(), interpreter.get_output_details()
-    outputs = []
-    for sample in x:
-        sample = sample[None]
-        if given["dtype"] == np.int8:
-            scale, zero_point = given["quantization"]
-            sample = np.clip(np.round(sample / scale) + zero_point, -128, 127).astype(np.int8)
-        interpreter.set_tensor(given["index"], sample)
+    given, wanted = interpreter.get_input_details(), interpreter.get_output_details()
+    outputs = [[] for _ in wanted]
+    for samples in zip(*inputs):
+        for details, sample in zip(given, samples):
+            sample = sample[None]
+            if details["dtype"] == np.int8:
+                scale, zero_point = details["quantization"]
+                sample = np.clip(np.round(sample / scale) + zero_point, -128,
+                                 127).astype(np.int8)
+            interpreter.set_tensor(details["index"], sample)
         interpreter.invoke()
-        y = interpreter.get_tensor(wanted["index"])
-        if wanted["dtype"] == np.int8:
-            scale, zero_point = wanted["quantization"]
-            y = (y.astype(np.float32) - zero_point) * scale
-        outputs.append(y)
-    return np.concatenate(outputs)
+        for details, output in zip(wanted, outputs):
+            y = interpreter.get_tensor(details["index"])
+            if details["dtype"] == np.int8:
+                scale, zero_point = details["quantization"]
+                y = (y.astype(np.float32) - zero_point) * scale
+            output.append(y)
+    return [np.concatenate(output) for output in outputs]
+
+
+def _all_outputs_in_both_runtimes(model_bytes, *inputs):
+    """{runtime: [float outputs]} from tf.lite and from TFLM (run_tflite)."""
+    return {"tf.lite": _run_tf_lite(model_bytes, *inputs),
+            "tflm": run_tflite(model_bytes, *inputs)}
 
 
 def _both_runtimes(model_bytes, x):
-    """{runtime: float output} from tf.lite and from TFLM (run_tflite)."""
-    return {"tf.lite": _run_tf_lite(model_bytes, x), "tflm": run_tflite(model_bytes, x)[0]}
+    """{runtime: float output} of a one-input, one-output model."""
+    return {runtime: outputs[0]
+            for runtime, outputs in _all_outputs_in_both_runtimes(model_bytes, x).items()}
 
 
 def _output_scale(model_bytes):
@@ -158,31 +169,53 @@ def test_lowering_of_the_layer_uses_tflm_builtins_only_float_and_int8():
 
 # -- float ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("layer_args", [
-    dict(rnn1_units=4, rnn2_units=3, pool_size=4, strides=2),
-    dict(rnn1_units=5, rnn2_units=2, pool_size=(3, 2), strides=(2, 3), padding="same"),
-    dict(rnn1_units=3, rnn2_units=4, pool_size=(2, 4), strides=(3, 1)),
-    dict(rnn1_units=3, rnn2_units=4, pool_size=3, gate_activation="quantSigm",
-         update_activation="quantTanh"),
-    dict(rnn1_units=4, rnn2_units=3, pool_size=4, strides=3, padding="same",
-         gate_activation="tanh", update_activation="relu"),
-    dict(rnn1_units=3, rnn2_units=3, pool_size=3, strides=2, gate_activation="relu",
-         update_activation="sigmoid"),
-    dict(rnn1_units=4, rnn2_units=3, pool_size=4, strides=3, rnn1_kernel_rank=2,
-         rnn1_recurrent_rank=2, rnn2_kernel_rank=1, rnn2_recurrent_rank=2),
-    dict(rnn1_units=4, rnn2_units=3, pool_size=3, strides=2, padding="same",
-         data_format="channels_first"),
-], ids=["valid", "same-nonsquare", "nonsquare-pool-stride-1", "quant-activations",
-        "tanh-relu-same", "relu-sigmoid", "low-rank", "channels-first"])
-def test_float_lowering_matches_the_keras_layer(layer_args):
-    shape = (3, 12, 11) if layer_args.get("data_format") == "channels_first" else (12, 11, 3)
-    model = _rnnpool_model(shape, **layer_args)
+FLOAT_CASES = {
+    "valid": dict(rnn1_units=4, rnn2_units=3, pool_size=4, strides=2),
+    "same-nonsquare": dict(rnn1_units=5, rnn2_units=2, pool_size=(3, 2), strides=(2, 3),
+                           padding="same"),
+    "nonsquare-pool-stride-1": dict(rnn1_units=3, rnn2_units=4, pool_size=(2, 4),
+                                    strides=(3, 1)),
+    "quant-activations": dict(rnn1_units=3, rnn2_units=4, pool_size=3,
+                              gate_activation="quantSigm", update_activation="quantTanh"),
+    "tanh-relu-same": dict(rnn1_units=4, rnn2_units=3, pool_size=4, strides=3,
+                           padding="same", gate_activation="tanh", update_activation="relu"),
+    "relu-sigmoid": dict(rnn1_units=3, rnn2_units=3, pool_size=3, strides=2,
+                         gate_activation="relu", update_activation="sigmoid"),
+    "low-rank": dict(rnn1_units=4, rnn2_units=3, pool_size=4, strides=3, rnn1_kernel_rank=2,
+                     rnn1_recurrent_rank=2, rnn2_kernel_rank=1, rnn2_recurrent_rank=2),
+    "channels-first": dict(rnn1_units=4, rnn2_units=3, pool_size=3, strides=2,
+                           padding="same", data_format="channels_first"),
+}
+
+
+@pytest.fixture(scope="module")
+def float_cases_lowered():
+    """FLOAT_CASES as the branches of one model, an RNNPool2D per case on a
+    12x11x3 input (3x12x11 for channels_first), converted once (each
+    conversion takes ~1 s): (the .tflite bytes, {case: (Keras output,
+    {runtime: output})})."""
+    inputs = {"channels_last": tf_keras.Input((12, 11, 3)),
+              "channels_first": tf_keras.Input((3, 12, 11))}
+    outputs = [RNNPool2D(name=case, **args)(inputs[args.get("data_format", "channels_last")])
+               for case, args in FLOAT_CASES.items()]
+    model = _randomize(tf_keras.Model(list(inputs.values()), outputs), 0)
     model_bytes = convert(model, lowering="builtin")
-    _assert_tflm_builtins_only(model_bytes)
-    x = _inputs(shape)
-    expected = model(x).numpy()
+    x = [_inputs((12, 11, 3)), _inputs((3, 12, 11))]
+    expected = [y.numpy() for y in model(x)]
+    runs = _all_outputs_in_both_runtimes(model_bytes, *x)
+    return model_bytes, {case: (expected[i], {runtime: got[i] for runtime, got in runs.items()})
+                         for i, case in enumerate(FLOAT_CASES)}
+
+
+def test_float_lowering_of_every_layer_option_is_tflm_builtins_only(float_cases_lowered):
+    _assert_tflm_builtins_only(float_cases_lowered[0])
+
+
+@pytest.mark.parametrize("case", FLOAT_CASES)
+def test_float_lowering_matches_the_keras_layer(float_cases_lowered, case):
+    expected, runs = float_cases_lowered[1][case]
     assert np.std(expected) > 0.05  # a degenerate output would prove nothing
-    for runtime, got in _both_runtimes(model_bytes, x).items():
+    for runtime, got in runs.items():
         np.testing.assert_allclose(got, expected, atol=FLOAT_ATOL, err_msg=runtime)
 
 

@@ -14,37 +14,45 @@ from rnnpool_keras import RNNPool2D
 from rnnpool_keras.app import demo, synthetic
 from rnnpool_keras.quantization import layer_int8_params
 from rnnpool_keras.spec import int8_params, int8_reference
+from model_cases import randomize_rnnpool_weights
 
 # Trains, converts or compiles: deselected by -m "not slow".
 pytestmark = pytest.mark.slow
 
 
 def _single_layer_model(input_shape, seed=0, weight_scale=0.5, **layer_args):
+    """Input -> RNNPool2D "rnnpool", random weights everywhere (zeta / nu too, so
+    the defaults hide nothing)."""
     inputs = tf_keras.Input(input_shape)
-    layer = RNNPool2D(name="rnnpool", **layer_args)
-    model = tf_keras.Model(inputs, layer(inputs))
-    rng = np.random.default_rng(seed)
-    # Random weights everywhere (zeta / nu too) so the defaults hide nothing.
-    layer.set_weights([np.zeros(w.shape) if "_range" in w.name
-                       else rng.normal(0, weight_scale, w.shape) for w in layer.weights])
-    return model
+    model = tf_keras.Model(inputs, RNNPool2D(name="rnnpool", **layer_args)(inputs))
+    return randomize_rnnpool_weights(model, seed, weight_scale)
 
 
 def _qat_against_integer_reference(model, x, calibration=None):
-    """(QAT output in output LSBs, integer reference output, float output, params),
-    after calibrating on `calibration` (default: x itself)."""
+    """{RNNPool2D name: (QAT output in output LSBs, integer reference output,
+    float output, params)} for each RNNPool2D of `model` (each reading the
+    model's input; one per output, in order), after calibrating on
+    `calibration` (default: x itself)."""
     qat = rnnpool_keras.quantize_model(model)
     rnnpool_keras.calibrate(qat, x if calibration is None else calibration)
     input_quantizer = qat.layers[1].quantizer_vars
-    wrapper = qat.get_layer("quant_rnnpool")
     s_in, zp_in = layer_int8_params.asymmetric_int8(input_quantizer["min_var"],
-                                             input_quantizer["max_var"])
-    s_out, zp_out = layer_int8_params.asymmetric_int8(wrapper._output_quantizer_vars["min_var"],
-                                               wrapper._output_quantizer_vars["max_var"])
+                                                    input_quantizer["max_var"])
     x_q = np.clip(np.round(x / s_in) + zp_in, -128, 127).astype(np.int8)
-    params = layer_int8_params.int8_params_of_layer(wrapper.layer, s_in, zp_in, s_out, zp_out)
-    simulated = np.round(np.asarray(qat(x)) / s_out) + zp_out
-    return simulated, int8_reference.rnnpool_int8(x_q, params), np.asarray(model(x)), params
+    qat_outputs, float_outputs = qat(x), model(x)
+    if len(model.outputs) == 1:
+        qat_outputs, float_outputs = [qat_outputs], [float_outputs]
+    results = {}
+    for output, qat_output, float_output in zip(model.outputs, qat_outputs, float_outputs):
+        name = output.node.layer.name
+        wrapper = qat.get_layer("quant_" + name)
+        s_out, zp_out = layer_int8_params.asymmetric_int8(
+            wrapper._output_quantizer_vars["min_var"], wrapper._output_quantizer_vars["max_var"])
+        params = layer_int8_params.int8_params_of_layer(wrapper.layer, s_in, zp_in, s_out, zp_out)
+        results[name] = (np.round(np.asarray(qat_output) / s_out) + zp_out,
+                         int8_reference.rnnpool_int8(x_q, params), np.asarray(float_output),
+                         params)
+    return results
 
 
 def _assert_agreement(simulated, integer):
@@ -53,15 +61,37 @@ def _assert_agreement(simulated, integer):
     assert difference.max() <= 2, difference.max()
 
 
-@pytest.mark.parametrize("gate, update", [("sigmoid", "tanh"), ("quantSigm", "quantTanh"),
-                                          ("sigmoid", "relu"), ("tanh", "quantSigm")])
-@pytest.mark.parametrize("geometry", [dict(pool_size=4, strides=2, padding="valid"),
-                                      dict(pool_size=(3, 2), strides=(2, 3), padding="same")])
-def test_qat_output_agrees_with_the_integer_reference(gate, update, geometry):
-    model = _single_layer_model((12, 11, 3), rnn1_units=4, rnn2_units=3,
-                                gate_activation=gate, update_activation=update, **geometry)
+ACTIVATIONS = [("sigmoid", "tanh"), ("quantSigm", "quantTanh"), ("sigmoid", "relu"),
+               ("tanh", "quantSigm")]
+GEOMETRIES = {"valid": dict(pool_size=4, strides=2, padding="valid"),
+              "same": dict(pool_size=(3, 2), strides=(2, 3), padding="same")}
+
+
+@pytest.fixture(scope="module")
+def agreement_results():
+    """test_qat_output_agrees_with_the_integer_reference's cases as the branches
+    of one model, an RNNPool2D per case on one input, each with the weights of
+    its own single-layer model (seed 0): one quantize_model and calibration
+    for all (each takes ~1 s)."""
+    inputs = tf_keras.Input((12, 11, 3))
+    outputs = []
+    for gate, update in ACTIVATIONS:
+        for geometry, geometry_args in GEOMETRIES.items():
+            outputs.append(RNNPool2D(rnn1_units=4, rnn2_units=3,
+                                     name=f"{gate}_{update}_{geometry}",
+                                     gate_activation=gate, update_activation=update,
+                                     **geometry_args)(inputs))
+            randomize_rnnpool_weights(tf_keras.Model(inputs, outputs[-1]), 0)
     x = np.random.default_rng(1).normal(size=(6, 12, 11, 3)).astype(np.float32)
-    simulated, integer, float_output, params = _qat_against_integer_reference(model, x)
+    return _qat_against_integer_reference(tf_keras.Model(inputs, outputs), x)
+
+
+@pytest.mark.parametrize("gate, update", ACTIVATIONS)
+@pytest.mark.parametrize("geometry", list(GEOMETRIES))
+def test_qat_output_agrees_with_the_integer_reference(agreement_results, gate, update,
+                                                      geometry):
+    simulated, integer, float_output, params = agreement_results[
+        f"{gate}_{update}_{geometry}"]
     _assert_agreement(simulated, integer)
     # Integer vs float: the int8 input / weight / output quantisation, bounded.
     error = np.abs((integer.astype(np.float64) - params.output_zero_point)
@@ -88,7 +118,7 @@ def test_qat_agrees_with_the_integer_reference_on_edge_cases(case):
         x = np.zeros_like(x)
     elif case == "saturating":
         x = np.sign(x) * 50.0  # far outside the calibrated input range
-    simulated, integer, _, _ = _qat_against_integer_reference(model, x, calibration)
+    simulated, integer, _, _ = _qat_against_integer_reference(model, x, calibration)["rnnpool"]
     _assert_agreement(simulated, integer)
 
 
@@ -100,7 +130,7 @@ def test_qat_agrees_with_the_integer_reference_on_edge_cases(case):
 def test_qat_agrees_with_the_integer_reference_at_the_largest_sizes(shape, args):
     model = _single_layer_model(shape, weight_scale=0.1, **args)
     x = np.random.default_rng(3).normal(size=(2,) + shape).astype(np.float32)
-    simulated, integer, _, _ = _qat_against_integer_reference(model, x)
+    simulated, integer, _, _ = _qat_against_integer_reference(model, x)["rnnpool"]
     _assert_agreement(simulated, integer)
 
 

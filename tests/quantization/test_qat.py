@@ -39,11 +39,9 @@ def _qat_against_integer_reference(model, x, calibration=None):
     s_in, zp_in = layer_int8_params.asymmetric_int8(input_quantizer["min_var"],
                                                     input_quantizer["max_var"])
     x_q = np.clip(np.round(x / s_in) + zp_in, -128, 127).astype(np.int8)
-    qat_outputs, float_outputs = qat(x), model(x)
-    if len(model.outputs) == 1:
-        qat_outputs, float_outputs = [qat_outputs], [float_outputs]
     results = {}
-    for output, qat_output, float_output in zip(model.outputs, qat_outputs, float_outputs):
+    for output, qat_output, float_output in zip(model.outputs, tf.nest.flatten(qat(x)),
+                                                tf.nest.flatten(model(x))):
         name = output.node.layer.name
         wrapper = qat.get_layer("quant_" + name)
         s_out, zp_out = layer_int8_params.asymmetric_int8(

@@ -13,6 +13,7 @@ from rnnpool_keras.layers import fused_sweep
 from rnnpool_keras.layers import graph_override
 from rnnpool_keras.layers import int8_simulation
 from rnnpool_keras.layers import rnnpool_math
+from rnnpool_keras.layers import shape_inference
 from rnnpool_keras.spec import cost
 from rnnpool_keras.spec import geometry
 
@@ -296,6 +297,11 @@ class RNNPool2DBase:
     # signature to decide whether to pass `training`.
     @tf.autograph.experimental.do_not_convert
     def _call_unconverted(self, inputs, training):
+        if shape_inference.inferring_output_shape():
+            # tf_keras only reads the output's shape: no recurrences to build.
+            shape = self.compute_output_shape(tuple(inputs.shape))
+            if None not in shape[1:]:
+                return shape_inference.tensor_of_shape(inputs, shape)
         x = inputs
         if self.data_format == "channels_first":
             x = tf.transpose(x, [0, 2, 3, 1])

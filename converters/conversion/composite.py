@@ -3,16 +3,17 @@
 A `tf.function` with `experimental_implements` and `tfl_fusable_op: true`
 becomes one TFLite CUSTOM op named after the implements name; its arguments
 (input, then the 8 weights of docs/rnnpool_custom_op.md) become the op's
-inputs. The function body is the float maths, used only for shape inference.
-The op's options are written after conversion (`contract.float_options` /
-`int8_options`); the only attribute passed through the converter is the
-layer's index, so each op can be matched to its layer.
+inputs, its result's shape the op's output shape. The converter drops the
+function's body, so the body only gives that shape: no recurrence is traced,
+saved and imported for nothing (custom_lowering checks that every layer did
+become one op). The op's options are written after conversion
+(`contract.float_options` / `int8_options`); the only attribute passed through
+the converter is the layer's index, so each op can be matched to its layer.
 """
 import tensorflow as tf
 
 from rnnpool_keras.spec import contract
-from rnnpool_keras.layers import fastgrnn
-from rnnpool_keras.layers import rnnpool_math
+from rnnpool_keras.spec import geometry
 
 
 def full_matrix(layer, name):
@@ -35,6 +36,14 @@ def weight_tensors(layer):
     return weights
 
 
+def fusable_op_attributes(index):
+    """The `experimental_implements` of layer `index`'s composite: the custom
+    op's name, the converter's fusion flag, the layer index."""
+    return (f'name: "{contract.CUSTOM_CODE}" '
+            'attr { key: "tfl_fusable_op" value { b: true } } '
+            f'attr {{ key: "layer_index" value {{ i: {index} }} }}')
+
+
 class CompositeBuilder:
     """A `graph_override` build function; remembers the layers it saw, in order."""
 
@@ -49,28 +58,15 @@ class CompositeBuilder:
         return len(self.layers) - 1
 
     def __call__(self, layer, x):
-        index = self.index_of(layer)
-        implements = (f'name: "{contract.CUSTOM_CODE}" '
-                      'attr { key: "tfl_fusable_op" value { b: true } } '
-                      f'attr {{ key: "layer_index" value {{ i: {index} }} }}')
-        # The composite may capture no variable: take zeta / nu as values,
-        # read eagerly (init_scope leaves the converter's trace).
-        with tf.init_scope():
-            zeta_nu = {cell: (float(getattr(layer, cell + "_zeta").numpy()),
-                              float(getattr(layer, cell + "_nu").numpy()))
-                       for cell in contract.CELLS}
+        implements = fusable_op_attributes(self.index_of(layer))
+        # x is NHWC at a known size (the converter traces at batch 1).
+        output_shape = [x.shape[0], *(
+            geometry.output_length(n, p, s, layer.padding)
+            for n, p, s in zip(x.shape[1:3], layer.pool_size, layer.strides)),
+            4 * layer.rnn2_units]
 
-        # autograph=False: the maths has no tensor-dependent control flow (as
-        # in the layer's own call); converting it would only re-parse it.
         @tf.function(experimental_implements=implements, autograph=False)
         def rnnpool_custom_op(x, w1, u1, bg1, bu1, w2, u2, bg2, bu2):
-            def cell(kernel, recurrent, gate_bias, update_bias, name):
-                zeta, nu = zeta_nu[name]
-                return fastgrnn.CellWeights(kernel, recurrent, gate_bias, update_bias,
-                                            tf.constant(zeta), tf.constant(nu))
-            return rnnpool_math.rnnpool(
-                x, cell(w1, u1, bg1, bu1, "rnn1"), cell(w2, u2, bg2, bu2, "rnn2"),
-                layer.pool_size, layer.strides, layer.padding,
-                layer.gate_activation, layer.update_activation)
+            return tf.zeros(output_shape, x.dtype)
 
         return rnnpool_custom_op(x, *weight_tensors(layer))

@@ -67,6 +67,15 @@ def _finish_custom_ops(tflite, layers, quantize):
     subgraph = tflite.subgraphs[0]
     rnnpool_ops = [op for op in subgraph.operators
                    if tflite_model.op_name(tflite, op) == contract.CUSTOM_CODE]
+    # A layer called twice (shared) has two ops of one index.
+    indices = sorted({contract.decode_layer_index(op.customOptions) for op in rnnpool_ops})
+    if indices != list(range(len(layers))):
+        # The composite's body is a stand-in (composite.py): an unfused
+        # composite would compute zeros.
+        raise RuntimeError(
+            f"the TFLite converter made {len(rnnpool_ops)} RNNPool ops of "
+            f"{len(layers)} RNNPool2D layers (layer indices {indices}); this "
+            "TensorFlow does not fuse the composite functions convert relies on")
     for op in rnnpool_ops:
         layer = _rnnpool_layer(layers[contract.decode_layer_index(op.customOptions)])
         if quantize == "int8":

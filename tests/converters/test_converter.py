@@ -112,6 +112,19 @@ def test_float_model_with_two_rnnpool_layers_matches_keras(data_format, two_rnnp
     np.testing.assert_allclose(run_tflite(model_bytes, x)[0], model(x), atol=1e-5)
 
 
+def test_a_composite_the_converter_did_not_fuse_is_an_error_not_zeros(monkeypatch):
+    # The composite's body only gives the op's output shape (zeros): were the
+    # converter to inline it instead of making the custom op, the file would
+    # compute zeros. Without the fusion flag, it inlines.
+    from converters.conversion import composite
+
+    monkeypatch.setattr(composite, "fusable_op_attributes",
+                        lambda index: f'name: "{contract.CUSTOM_CODE}"')
+    model = _rnnpool_model((12, 11, 3), rnn1_units=4, rnn2_units=3, pool_size=4, strides=2)
+    with pytest.raises(RuntimeError, match="made 0 RNNPool ops of 1 RNNPool2D layers"):
+        convert(model)
+
+
 def test_model_without_rnnpool_converts_like_the_stock_converter():
     inputs = tf_keras.Input((8, 8, 2))
     x = tf_keras.layers.Conv2D(4, 3, activation="relu")(inputs)

@@ -60,10 +60,8 @@ class CompositeBuilder:
     def __call__(self, layer, x):
         implements = fusable_op_attributes(self.index_of(layer))
         # x is NHWC at a known size (the converter traces at batch 1).
-        output_shape = [x.shape[0], *(
-            geometry.output_length(n, p, s, layer.padding)
-            for n, p, s in zip(x.shape[1:3], layer.pool_size, layer.strides)),
-            4 * layer.rnn2_units]
+        output_shape = [x.shape[0], *geometry.output_size(
+            x.shape[1:3], layer.pool_size, layer.strides, layer.padding), 4 * layer.rnn2_units]
 
         @tf.function(experimental_implements=implements, autograph=False)
         def rnnpool_custom_op(x, w1, u1, bg1, bu1, w2, u2, bg2, bu2):

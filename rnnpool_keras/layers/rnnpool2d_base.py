@@ -176,9 +176,7 @@ class RNNPool2DBase:
 
     def _output_spatial(self, spatial):
         """(H', W') for an input (H, W); None where unknown."""
-        return tuple(
-            geometry.output_length(n, p, s, self.padding)
-            for n, p, s in zip(spatial, self.pool_size, self.strides))
+        return geometry.output_size(spatial, self.pool_size, self.strides, self.padding)
 
     def compute_output_shape(self, input_shape):
         shape = self._check_input_shape(input_shape)

@@ -173,8 +173,7 @@ def rnnpool(x, rnn1, rnn2, pool, strides, padding, gate_activation,
         summary = tf.concat([final(xp.stack(sweeps[:2], axis=1), r),
                              final(xp.stack(sweeps[2:], axis=1), c)], axis=0)
     summary = tf.transpose(summary, [3, 1, 2, 0, 4])  # [B, H', W', 4, h2]
-    spatial = [geometry.output_length(n, p, s, padding)
-               for n, p, s in zip(x.shape[1:3], pool, strides)]
+    spatial = list(geometry.output_size(x.shape[1:3], pool, strides, padding))
     if None in spatial:
         return tf.reshape(summary, tf.concat(
             [tf.shape(summary)[:3], [4 * h2]], axis=0))

@@ -18,6 +18,12 @@ def output_length(input_length, pool, stride, padding):
     return math.ceil(input_length / stride)
 
 
+def output_size(spatial, pool, strides, padding):
+    """(H', W') of an input (H, W) for pool (r, c) and strides (sr, sc); None
+    where the input's is unknown."""
+    return tuple(output_length(n, p, s, padding) for n, p, s in zip(spatial, pool, strides))
+
+
 def same_padding(input_length, pool, stride):
     """(before, after) zero rows/columns for "same" padding, Keras/TF convention.
 
